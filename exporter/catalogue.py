@@ -1,0 +1,182 @@
+"""The metric catalogue: the one home of metric names, label names and label vocabularies.
+
+DESIGN.md §3 is the contract this module spells out; add, don't rename.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Histogram upper bounds in seconds (DESIGN.md §3). Kept as integers: bucketing is done on
+#: integer milliseconds so the exporter and the simulator's truth agree exactly.
+BUCKETS_SECONDS: tuple[int, ...] = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
+
+#: Root causes (DESIGN.md §1). `none` is the cause of a delivered message.
+CAUSES: tuple[str, ...] = (
+    "gateway",
+    "invalid_number",
+    "unreachable",
+    "terminal_config",
+    "integration",
+    "throttled",
+    "filtered",
+    "unknown",
+)
+CAUSE_NONE = "none"
+
+#: Final statuses of an SMS (`status` label of smswatch_sms_messages_total).
+SMS_FINAL_STATUSES: tuple[str, ...] = (
+    "delivered",
+    "undelivered",
+    "expired",
+    "rejected",
+    "failed",
+    "unknown",
+)
+
+#: Outcomes of a receipt (`outcome` label of smswatch_receipts_total).
+RECEIPT_OUTCOMES: tuple[str, ...] = ("delivered", "failed", "missing", "unknown")
+
+#: Results of a POS transaction record (`result` label of smswatch_pos_transactions_total).
+TRANSACTION_RESULTS: tuple[str, ...] = ("approved", "declined", "reversed")
+
+#: Source error kinds (`error` label of smswatch_source_errors_total).
+SOURCE_ERRORS: tuple[str, ...] = (
+    "timeout",
+    "connection",
+    "http_4xx",
+    "http_5xx",
+    "throttled",
+    "bad_payload",
+)
+
+#: Record results (`result` label of smswatch_records_total).
+RECORD_RESULTS: tuple[str, ...] = ("accepted", "duplicate", "conflict", "invalid")
+
+#: Label value used when a value falls outside the configured, bounded set.
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of the catalogue."""
+
+    name: str
+    kind: str  # counter | gauge | histogram | info
+    labels: tuple[str, ...]
+    help: str
+
+
+POLLED = "From polled upstream data, as of the last committed poll."
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "smswatch_sms_submitted_total",
+        "counter",
+        ("gateway", "carrier", "area"),
+        f"Messages accepted by the SMS platform. {POLLED}",
+    ),
+    MetricSpec(
+        "smswatch_sms_messages_total",
+        "counter",
+        ("gateway", "carrier", "area", "status", "cause"),
+        "Messages that reached a final status (first final status wins; no final status by "
+        f"submit + give_up_after counts as unknown). {POLLED}",
+    ),
+    MetricSpec(
+        "smswatch_sms_delivery_seconds",
+        "histogram",
+        ("gateway", "carrier"),
+        "Submit to delivered, from the provider's own timestamps (event time). " + POLLED,
+    ),
+    MetricSpec(
+        "smswatch_sms_pending",
+        "gauge",
+        ("gateway",),
+        f"Messages submitted with no final status yet. {POLLED}",
+    ),
+    MetricSpec(
+        "smswatch_sms_pending_oldest_seconds",
+        "gauge",
+        ("gateway",),
+        f"Age of the oldest pending message at the feed's watermark (event time). {POLLED}",
+    ),
+    MetricSpec(
+        "smswatch_pos_transactions_total",
+        "counter",
+        ("acquirer", "result"),
+        f"POS transaction records by result (approved, declined, reversed). {POLLED}",
+    ),
+    MetricSpec(
+        "smswatch_receipts_total",
+        "counter",
+        ("acquirer", "outcome", "cause"),
+        "Approved transactions that should notify the cardholder, once their SMS outcome is "
+        f"known (delivered, failed, missing, unknown). {POLLED}",
+    ),
+    MetricSpec(
+        "smswatch_receipt_notify_seconds",
+        "histogram",
+        ("acquirer",),
+        "Transaction time to SMS delivered: what the cardholder feels (event time). " + POLLED,
+    ),
+    MetricSpec(
+        "smswatch_receipts_awaiting_sms",
+        "gauge",
+        ("acquirer",),
+        f"Receipts whose SMS outcome is not known yet. {POLLED}",
+    ),
+    MetricSpec(
+        "smswatch_pos_terminals",
+        "gauge",
+        ("acquirer", "sms_notice", "software"),
+        f"Terminal inventory by SMS notice setting and software currency. {POLLED}",
+    ),
+    MetricSpec(
+        "smswatch_source_up",
+        "gauge",
+        ("source",),
+        "1 when the last poll of the source succeeded, else 0.",
+    ),
+    MetricSpec(
+        "smswatch_source_poll_seconds",
+        "histogram",
+        ("source",),
+        "Duration of a poll of the source (all pages), in seconds.",
+    ),
+    MetricSpec(
+        "smswatch_source_errors_total",
+        "counter",
+        ("source", "error"),
+        "Failed requests to the source by kind.",
+    ),
+    MetricSpec(
+        "smswatch_source_last_success_timestamp_seconds",
+        "gauge",
+        ("source",),
+        "Unix time of the last successful poll of the source.",
+    ),
+    MetricSpec(
+        "smswatch_source_lag_seconds",
+        "gauge",
+        ("source",),
+        "Wall-clock now minus the source's watermark (the time up to which it is complete).",
+    ),
+    MetricSpec(
+        "smswatch_records_total",
+        "counter",
+        ("source", "result"),
+        "Records read from the source by result (accepted, duplicate, conflict, invalid).",
+    ),
+    MetricSpec(
+        "smswatch_build_info",
+        "gauge",
+        ("version",),
+        "Build information of the running smswatch exporter; the value is always 1.",
+    ),
+)
+
+METRICS_BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
+
+#: Histogram buckets for poll durations (seconds); a poll is the exporter's own work.
+POLL_BUCKETS_SECONDS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
