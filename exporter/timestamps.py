@@ -45,7 +45,7 @@ def parse_duration_ms(value: str | int | float) -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"negative duration: {value!r}")
-        return int(round(value * 1000))
+        return round(value * 1000)
     text = str(value).strip()
     match = _DURATION.match(text)
     if not text or not match or not any(match.groups()):
