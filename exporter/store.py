@@ -247,16 +247,18 @@ class Store:
         return out
 
     def first_messages(self, txn_refs: Sequence[str]) -> dict[str, Message]:
-        """Earliest-submitted message per txn_ref."""
+        """Earliest-submitted message per txn_ref (ties: smallest message id)."""
         out: dict[str, Message] = {}
-        for ref in txn_refs:
-            row = self._db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE txn_ref = ? "
-                "ORDER BY submitted_ms, message_id LIMIT 1",
-                (ref,),
-            ).fetchone()
-            if row is not None:
-                out[ref] = _message(row)
+        for chunk in _chunks(list(txn_refs)):
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages "
+                f"WHERE txn_ref IN ({_marks(len(chunk))}) "
+                "ORDER BY txn_ref, submitted_ms, message_id",
+                chunk,
+            )
+            for row in rows:
+                if row[2] not in out:
+                    out[row[2]] = _message(row)
         return out
 
     def open_receipts(self, join_keys: Sequence[str]) -> dict[str, list[Receipt]]:
