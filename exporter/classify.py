@@ -27,6 +27,8 @@ STATUS_WORDS: dict[str, str] = {
     "UNKNOWN": "unknown",
 }
 
+STATUS_WORDS.update({word.lower(): status for word, status in list(STATUS_WORDS.items())})
+
 FINAL = frozenset({"delivered", "undelivered", "expired", "rejected", "failed", "unknown"})
 
 #: Error code → cause for SMPP/CMPP-style gateways. Codes are compared upper-cased.

@@ -13,6 +13,8 @@ def mask_phone(value: str) -> str:
     Already-masked input stays as it is; short or odd input is masked entirely.
     """
     text = (value or "").strip()
+    if len(text) == 11 and text[3:7] == "****":
+        return text  # already masked the usual way: the hot path
     if "*" in text:
         digits_visible = len(_DIGITS.findall(text))
         return text if digits_visible <= 7 else "*" * len(text)

@@ -8,6 +8,7 @@ so outcomes never depend on when a poll happened (DESIGN.md §2, outcome rules).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ STATUS_BITS: dict[str, int] = {
 }
 
 LabelKey = tuple[str, tuple[str, ...]]
+_BUCKETS_MS = [bound * 1000 for bound in BUCKETS_SECONDS]
 
 
 @dataclass(slots=True)
@@ -53,6 +55,7 @@ class Message:
     final_cause: str | None = None
     final_code: str = ""
     final_ms: int | None = None
+    stored: bool = False  # whether a row for it exists in the store already
 
 
 @dataclass(slots=True)
@@ -142,11 +145,7 @@ class Changes:
 
     def observe(self, histogram: str, labels: tuple[str, ...], latency_ms: int) -> None:
         """Add one observation to a histogram, bucketed on integer milliseconds."""
-        index = len(BUCKETS_SECONDS)
-        for i, bound in enumerate(BUCKETS_SECONDS):
-            if latency_ms <= bound * 1000:
-                index = i
-                break
+        index = bisect_left(_BUCKETS_MS, latency_ms)  # first bound >= latency: le semantics
         self.counters[(f"{histogram}:bucket", (*labels, str(index)))] += 1
         self.counters[(f"{histogram}:sum_ms", labels)] += latency_ms
         self.counters[(f"{histogram}:count", labels)] += 1

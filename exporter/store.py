@@ -63,7 +63,6 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_ref ON messages (txn_ref, submitted_ms, message_id);
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (gateway, submitted_ms)
     WHERE final_status IS NULL;
-CREATE INDEX IF NOT EXISTS messages_by_submit ON messages (submitted_ms);
 CREATE TABLE IF NOT EXISTS transactions (
     txn_id TEXT PRIMARY KEY,
     rrn TEXT NOT NULL,
@@ -147,7 +146,9 @@ def _marks(n: int) -> str:
 
 
 def _message(row: sqlite3.Row | tuple[object, ...]) -> Message:
-    return Message(*row)
+    message = Message(*row)
+    message.stored = True
+    return message
 
 
 def _receipt(row: sqlite3.Row | tuple[object, ...]) -> Receipt:
@@ -356,9 +357,10 @@ class Store:
         """Write one step's changes (inside a transaction)."""
         db = self._db
         if changes.messages:
+            fresh = [m for m in changes.messages.values() if not m.stored]
+            known = [m for m in changes.messages.values() if m.stored]
             db.executemany(
-                f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         m.message_id,
@@ -374,9 +376,19 @@ class Store:
                         m.final_code,
                         m.final_ms,
                     )
-                    for m in changes.messages.values()
+                    for m in fresh
                 ],
             )
+            db.executemany(
+                "UPDATE messages SET seen=?, final_status=?, final_cause=?, final_code=?, "
+                "final_ms=? WHERE message_id=?",
+                [
+                    (m.seen, m.final_status, m.final_cause, m.final_code, m.final_ms, m.message_id)
+                    for m in known
+                ],
+            )
+            for m in fresh:
+                m.stored = True
         if changes.transactions:
             db.executemany(
                 "INSERT INTO transactions (txn_id, rrn, terminal_id, merchant_id, acquirer, "

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from exporter.classify import normalize_status
+from exporter.classify import STATUS_WORDS, normalize_status
 from exporter.config import FeedShape, SourceConfig
 from exporter.privacy import mask_pan, mask_phone
 from exporter.records import Page, SmsEvent, Terminal, Transaction
@@ -23,9 +24,11 @@ T = TypeVar("T")
 _MISSING = object()
 
 
-def _get(item: Mapping[str, Any], dotted: str) -> Any:
+def _get(item: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
+    if len(parts) == 1:
+        return item.get(parts[0], _MISSING)
     value: Any = item
-    for part in dotted.split("."):
+    for part in parts:
         if not isinstance(value, Mapping) or part not in value:
             return _MISSING
         value = value[part]
@@ -35,30 +38,36 @@ def _get(item: Mapping[str, Any], dotted: str) -> Any:
 class _Fields:
     """Reads normalized fields out of one upstream item through the configured mapping."""
 
-    def __init__(self, item: Mapping[str, Any], mapping: Mapping[str, str]) -> None:
-        self.item = item
-        self.mapping = mapping
+    __slots__ = ("item", "mapping", "parts")
+
+    def __init__(self, parts: Mapping[str, tuple[str, ...]]) -> None:
+        self.parts = parts
+        self.mapping = {key: ".".join(value) for key, value in parts.items()}
+        self.item: Mapping[str, Any] = {}
 
     def text(self, key: str, *, required: bool = True) -> str:
-        value = _get(self.item, self.mapping[key])
+        value = _get(self.item, self.parts[key])
+        kind = type(value)
+        if kind is str and value:
+            return value  # type: ignore[no-any-return]
         if value is _MISSING or value is None or value == "":
             if required:
                 raise ValueError(f"missing field {self.mapping[key]}")
             return ""
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        if kind is bool or not isinstance(value, str | int):
             raise ValueError(f"field {self.mapping[key]} is not text")
         return str(value)
 
     def time_ms(self, key: str) -> int:
-        value = _get(self.item, self.mapping[key])
+        value = _get(self.item, self.parts[key])
+        if type(value) is str:
+            return _parse_time(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return int(value * 1000) if value < 1e11 else int(value)  # Unix s or ms
-        if not isinstance(value, str):
-            raise ValueError(f"missing field {self.mapping[key]}")
-        return parse_rfc3339_ms(value)
+        raise ValueError(f"missing field {self.mapping[key]}")
 
     def flag(self, key: str) -> bool:
-        value = _get(self.item, self.mapping[key])
+        value = _get(self.item, self.parts[key])
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
@@ -66,6 +75,12 @@ class _Fields:
         if isinstance(value, int):
             return value != 0
         raise ValueError(f"field {self.mapping[key]} is not a boolean")
+
+
+@lru_cache(maxsize=65_536)
+def _parse_time(text: str) -> int:
+    """RFC 3339 → Unix ms; cached, since a message repeats its submit time on every event."""
+    return parse_rfc3339_ms(text)
 
 
 def _envelope(payload: Any, shape: FeedShape) -> tuple[list[Any], str, bool, int]:
@@ -96,12 +111,14 @@ def _parse_items(
     items, cursor, has_more, watermark_ms = _envelope(payload, shape)
     records: list[T] = []
     invalid = 0
+    fields = _Fields({key: tuple(value.split(".")) for key, value in mapping.items()})
     for item in items:
-        if not isinstance(item, Mapping):
+        if type(item) is not dict:
             invalid += 1
             continue
+        fields.item = item
         try:
-            records.append(build(_Fields(item, mapping)))
+            records.append(build(fields))
         except (ValueError, KeyError, TypeError, OverflowError):
             invalid += 1
     return Page(records, invalid, cursor, has_more, watermark_ms)
@@ -171,7 +188,61 @@ def _terminal(f: _Fields) -> Terminal:
 
 def parse_sms_page(payload: Any, source: SourceConfig) -> Page[SmsEvent]:
     """Parse one page of an SMS status feed; malformed items count as invalid."""
-    return _parse_items(payload, source.feed, _sms_event, source.fields)
+    if any("." in path for path in source.fields.values()):
+        return _parse_items(payload, source.feed, _sms_event, source.fields)
+    return _parse_sms_flat(payload, source)
+
+
+def _parse_sms_flat(payload: Any, source: SourceConfig) -> Page[SmsEvent]:
+    """The hot path: the same rules as `_sms_event`, for fields that are plain keys."""
+    items, cursor, has_more, watermark_ms = _envelope(payload, source.feed)
+    f = source.fields
+    k_id, k_ref, k_phone = f["message_id"], f["txn_ref"], f["phone"]
+    k_carrier, k_area, k_status = f["carrier"], f["area"], f["status"]
+    k_code, k_sub, k_at = f["error_code"], f["submitted_at"], f["status_at"]
+    statuses = STATUS_WORDS
+    records: list[SmsEvent] = []
+    invalid = 0
+    for item in items:
+        try:
+            get = item.get
+            message_id = get(k_id)
+            status = statuses.get(get(k_status))
+            if status is None:
+                word = get(k_status)
+                status = normalize_status(word) if type(word) is str else None
+            submitted, at = get(k_sub), get(k_at)
+            if (
+                type(message_id) is not str
+                or not message_id
+                or status is None
+                or type(submitted) is not str
+                or type(at) is not str
+            ):
+                raise ValueError("missing or malformed field")
+            submitted_ms, status_ms = _parse_time(submitted), _parse_time(at)
+            if status_ms < submitted_ms:
+                raise ValueError("status before submission")
+            ref, phone, code = get(k_ref) or "", get(k_phone) or "", get(k_code) or ""
+            carrier, area = get(k_carrier) or "unknown", get(k_area) or "unknown"
+            if not all(type(v) is str for v in (ref, phone, code, carrier, area)):
+                raise ValueError("field is not text")
+            records.append(
+                SmsEvent(
+                    message_id,
+                    ref,
+                    mask_phone(phone),
+                    carrier,
+                    area,
+                    status,
+                    code,
+                    submitted_ms,
+                    status_ms,
+                )
+            )
+        except (AttributeError, ValueError, TypeError, OverflowError):
+            invalid += 1
+    return Page(records, invalid, cursor, has_more, watermark_ms)
 
 
 def parse_transaction_page(payload: Any, source: SourceConfig) -> Page[Transaction]:
