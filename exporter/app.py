@@ -50,7 +50,11 @@ class Exporter:
         self.registry.register(
             SmswatchCollector(config, self.store, {n: p.health for n, p in self.pollers.items()})
         )
-        self.web = WebServer(host, port, web_config_file)
+        try:
+            self.web = WebServer(host, port, web_config_file)
+        except BaseException:
+            self.store.close()
+            raise
         self.web.routes.update(
             {
                 "/": self._landing,
