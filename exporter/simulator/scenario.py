@@ -179,7 +179,7 @@ def _start(value: object, sim_start_ms: int, path: str, source: str) -> int:
         try:
             return parse_rfc3339_ms(value)
         except ValueError as exc:
-            raise _fail(path, f"not an RFC 3339 time: {value!r}", source) from exc
+            raise _fail(path, f"not an RFC 3339 time ({exc})", source) from exc
     return sim_start_ms + _duration(value, path, source)
 
 

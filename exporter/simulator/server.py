@@ -32,6 +32,7 @@ FEEDS: dict[str, tuple[str, str]] = {
     "/acquirer/v1/terminals": ("terminals", "acquirer"),
 }
 TICK_SECONDS = 0.05  # how often the background ticker generates traffic
+SHUTDOWN_POLL_SECONDS = 0.05  # how quickly `stop()` is noticed by the serving loop
 MAX_BODY_BYTES = 65_536
 MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1><p>upstream timed out</p></body></html>"
 
@@ -238,7 +239,12 @@ class SimulatorServer:
         self._httpd = httpd
         self.simulation.clock.start()
         self._threads = [
-            threading.Thread(target=httpd.serve_forever, name="sim-http", daemon=True),
+            threading.Thread(
+                target=httpd.serve_forever,
+                args=(SHUTDOWN_POLL_SECONDS,),
+                name="sim-http",
+                daemon=True,
+            ),
             threading.Thread(target=self._tick, name="sim-ticker", daemon=True),
         ]
         for thread in self._threads:
