@@ -38,10 +38,11 @@ One example per kind::
          mode: [500, 429, slow, malformed, truncated], retry_after: 2s, slow: 3s}
 
 `POST /sim/v1/faults` takes one such fault as a JSON object; its `start` is ignored and the
-fault starts at the current simulated time. Faults are judged on event time: transaction-level
-faults (`terminal_sms_off`, `integration_drop`, `sync_delay`) by the transaction's time,
-message-level faults by the message's submit time, `api_errors` by the simulated time of the
-request. A fault started at run time affects transactions that start after it.
+fault starts at the current simulated time (its next millisecond). Faults are judged on event
+time: transaction-level faults (`terminal_sms_off`, `integration_drop`, `sync_delay`) by the
+transaction's time, message-level faults by the message's submit time, `api_errors` by the
+simulated time of the request. A fault started at run time affects transactions that start
+after it.
 """
 
 from __future__ import annotations

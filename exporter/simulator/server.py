@@ -110,6 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         length_text = self.headers.get("Content-Length", "0")
         if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body must not be taken for a request
             self._error(400, f"Content-Length must be a number up to {MAX_BODY_BYTES}")
             return
         body = self.rfile.read(int(length_text))

@@ -213,18 +213,23 @@ class Simulation:
         self.traffic.add_fault(fault)
 
     def start_fault(self, body: bytes) -> dict[str, Any]:
-        """`POST /sim/v1/faults`: validate a fault (ConfigError) and start it now."""
+        """`POST /sim/v1/faults`: validate a fault (ConfigError) and start it now.
+
+        "Now" is the next simulated millisecond: every transaction up to the current instant
+        is already generated, so the fault must not reach back to any of them (a terminal
+        switched off at an instant whose receipts were already drawn would contradict them).
+        """
         with self._lock:
             now = self._advance(None)
             fault = parse_fault_json(
                 body,
-                now_ms=now,
+                now_ms=now + 1,
                 sim_start_ms=self.settings.start_ms,
                 gateway=self.settings.gateway,
                 fault_id=len(self._faults) + 1,
             )
             self._add_fault(fault)
-            return self._fault_dict(fault, now)
+            return self._fault_dict(fault, fault.start_ms)
 
     def faults(self) -> list[dict[str, Any]]:
         """Every fault of the run, with its state (`scheduled`, `active`, `ended`)."""

@@ -188,3 +188,30 @@ def test_truth_equals_an_independent_reading_of_the_feeds(overrides: dict[str, o
             "throttled",
             "filtered",
         }
+
+
+def test_faults_started_at_run_time_keep_the_truth_exact() -> None:
+    simulation = Simulation(settings(traffic_for_ms=40 * MINUTE))
+    start = simulation.settings.start_ms
+    simulation.advance(start + 10 * MINUTE)
+    for fault in (
+        {"kind": "terminal_sms_off", "duration": "8m", "terminals": 60},
+        {"kind": "integration_drop", "duration": "5m", "share": 0.5},
+        {"kind": "gateway_outage", "duration": "3m"},
+    ):
+        started = simulation.start_fault(json.dumps(fault).encode())
+        assert started["start"] == "2026-11-26T04:10:00.001Z"
+    run_to_completion(simulation)
+    terminals = json.loads(simulation.page("terminals", None, 5000))["terminals"]
+    expected = expected_metrics(
+        items("messages", simulation),
+        items("transactions", simulation),
+        terminals,
+        gateway="bank-sms",
+        missing_after_ms=simulation.settings.missing_after_ms,
+        give_up_after_ms=simulation.settings.give_up_after_ms,
+    )
+    metrics = simulation.truth_document()["metrics"]
+    assert metrics == expected
+    causes = {s["labels"]["cause"] for s in metrics["smswatch_receipts_total"]}
+    assert {"terminal_config", "integration", "gateway"} <= causes
