@@ -7,6 +7,7 @@ with `Retry-After`, a slow answer, a non-JSON body, truncated JSON); the data st
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
@@ -50,6 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
     server_version = "smswatch-simulator"
+    _answered = False  # whether the current request got its response
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("request", extra={"client": self.client_address[0], "line": format % args})
@@ -63,6 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> None:
+        self._answered = True
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -83,6 +86,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": message}, headers)
 
     # -- routing --------------------------------------------------------------------------
+
+    def handle_one_request(self) -> None:
+        self._answered = False
+        try:
+            super().handle_one_request()
+        except Exception:  # a bug answers 500 and is logged; the server keeps serving
+            log.exception("request failed", extra={"path": getattr(self, "path", "")})
+            self.close_connection = True
+            if not self._answered:
+                with contextlib.suppress(OSError):
+                    self._error(500, "internal error in the simulator")
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)

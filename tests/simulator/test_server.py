@@ -130,6 +130,8 @@ def start_api_fault(server: SimulatorServer, **fault: Any) -> None:
     body = {"kind": "api_errors", "duration": "1h", "share": 1.0, **fault}
     status, _, answer = request(server, "/sim/v1/faults", "POST", body)
     assert status == 201, answer
+    # It starts at the next simulated millisecond.
+    wait_for(lambda: get_json(server, "/sim/v1/faults")["faults"][-1]["state"] == "active")
 
 
 def test_api_errors_answer_500_on_the_target_only(serve: Serve) -> None:
@@ -200,3 +202,17 @@ def test_stop_is_idempotent_and_frees_the_port(serve: Serve) -> None:
     server.stop()
     with pytest.raises(OSError):
         http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+
+
+def test_a_bug_in_a_handler_answers_500_and_the_server_keeps_serving(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(settings(speed=1.0))
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(server.simulation, "truth_document", broken)
+    status, _, body = request(server, "/sim/v1/truth")
+    assert status == 500 and "internal error" in json.loads(body)["error"]
+    assert request(server, "/healthz")[0] == 200
