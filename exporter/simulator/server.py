@@ -270,9 +270,17 @@ class SimulatorServer:
         )
 
     def _tick(self) -> None:
+        """Generate traffic in the background so that requests find it ready; log faults."""
+        states: dict[int, str] = {}
         while not self._stopping.wait(TICK_SECONDS):
             try:
-                self.simulation.advance()
+                for fault in self.simulation.faults():  # advances the simulation too
+                    if states.get(fault["id"], "scheduled") != fault["state"]:
+                        log.info(
+                            f"fault {fault['state']}",
+                            extra={"fault_id": fault["id"], "kind": fault["kind"]},
+                        )
+                    states[fault["id"]] = fault["state"]
             except Exception:  # keep serving; the next request shows the same error
                 log.exception("simulation tick failed")
 
