@@ -87,6 +87,13 @@ FIELDS: dict[str, dict[str, Any]] = {
     },
 }
 KINDS: tuple[str, ...] = tuple(FIELDS)
+#: Duration fields of the format and the `Fault` attribute (ms) each one sets.
+DURATION_FIELDS: dict[str, str] = {
+    "delay": "delay_ms",
+    "jitter": "jitter_ms",
+    "retry_after": "retry_after_ms",
+    "slow": "slow_ms",
+}
 COMMON_FIELDS: tuple[str, ...] = ("kind", "start", "duration")
 
 
@@ -147,9 +154,8 @@ class Fault:
             "duration": format_duration_ms(self.duration_ms),
         }
         for name in FIELDS[self.kind]:
-            if name in ("delay", "jitter", "retry_after", "slow"):
-                attr = "delay_ms" if name == "delay" else f"{name}_ms"
-                out[name] = format_duration_ms(getattr(self, attr))
+            if name in DURATION_FIELDS:
+                out[name] = format_duration_ms(getattr(self, DURATION_FIELDS[name]))
             elif name == "mode":
                 out[name] = list(self.modes)
             else:
@@ -259,9 +265,8 @@ def parse_fault(
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise _fail(where, f"must be a whole number >= 1; got {value!r}", source)
             params["terminals"] = value
-        elif name in ("delay", "jitter", "retry_after", "slow"):
-            attr = "delay_ms" if name == "delay" else f"{name}_ms"
-            params[attr] = _duration(value, where, source)
+        elif name in DURATION_FIELDS:
+            params[DURATION_FIELDS[name]] = _duration(value, where, source)
         elif name == "mode":
             modes = value if isinstance(value, list) else [value]
             if not modes:

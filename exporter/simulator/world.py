@@ -152,10 +152,7 @@ class Inventory:
 
     def sms_capable(self, index: int, at_ms: int) -> bool:
         """True when a receipt printed at `at_ms` triggers an SMS: notice on, software current."""
-        if self._outdated[index] or self._always_off[index]:
-            return False
-        windows = self._off[index]
-        return not windows or not any(start <= at_ms < end for start, end in windows)
+        return not self._outdated[index] and self.notice_enabled(index, at_ms)
 
     def changes(self, index: int, until_ms: int) -> list[tuple[int, bool]]:
         """The `(time, sms_notice_enabled)` flips of a terminal up to and including `until_ms`."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from exporter.simulator.simulation import Simulation
-from exporter.timestamps import parse_rfc3339_ms
+from exporter.simulator.traffic import timestamp_text
+from exporter.timestamps import format_rfc3339_ms, parse_rfc3339_ms
 
 from .conftest import MINUTE, items, run_to_completion, settings
 
@@ -90,3 +91,8 @@ def test_traffic_shape_matches_the_design() -> None:
     median = latencies[len(latencies) // 2]
     assert 1_500 < median < 6_000
     assert latencies[-1] > 60_000, "a long tail past 60 s"
+
+
+def test_the_cached_timestamp_format_equals_the_shared_one() -> None:
+    for ms in (0, 999, 1_000, 1_764_158_400_123, 1_764_158_459_999, 4_102_444_800_000):
+        assert timestamp_text(ms) == format_rfc3339_ms(ms)
