@@ -43,6 +43,8 @@ class Message:
     final_cause: str | None = None
     final_code: str = ""
     final_ms: int | None = None
+    #: Its SMS timeline: every status event that was not a duplicate (see `timeline_entry`).
+    events: str = ""
     stored: bool = False  # whether a row for it exists in the store already
 
 
@@ -247,6 +249,7 @@ def ingest_sms(
             changes.records["duplicate"] += 1
             continue
         m.seen |= bit
+        m.events = timeline_entry(m.events, e, m.submitted_ms)
         changes.messages[m.message_id] = m
         if e.status not in FINAL:
             changes.records["accepted"] += 1
@@ -266,6 +269,39 @@ def ingest_sms(
         finalized[m.message_id] = m
     _update_receipts(new_refs, finalized, view, settings, changes)
     return changes
+
+
+def timeline_entry(events: str, e: SmsEvent, submitted_ms: int) -> str:
+    """Append one status event to a message's timeline text.
+
+    The text is compact and readable in the SQLite shell: entries `status±offset_ms[ code]`
+    joined with `;`, the offset counted from the message's submit time, e.g.
+    `submitted+0;enroute+812;undelivered+5321 MK:0001`. Later contradicting reports are kept too:
+    the timeline records what the gateway said, the final status says what counted.
+    """
+    code = e.error_code.replace(";", ",") if e.error_code else ""
+    entry = (
+        f"{e.status}{e.status_ms - submitted_ms:+d} {code}"
+        if code
+        else (f"{e.status}{e.status_ms - submitted_ms:+d}")
+    )
+    return f"{events};{entry}" if events else entry
+
+
+def parse_timeline(events: str, submitted_ms: int) -> list[tuple[str, int, str]]:
+    """The inverse of `timeline_entry`: (status, status_ms, error_code), in arrival order."""
+    out: list[tuple[str, int, str]] = []
+    for entry in events.split(";") if events else ():
+        head, _, code = entry.partition(" ")
+        cut = max(head.rfind("+"), head.rfind("-"))
+        if cut <= 0:
+            continue
+        try:
+            offset = int(head[cut:])
+        except ValueError:
+            continue
+        out.append((head[:cut], submitted_ms + offset, code))
+    return out
 
 
 def _update_receipts(

@@ -58,9 +58,11 @@ CREATE TABLE IF NOT EXISTS messages (
     final_status TEXT,
     final_cause TEXT,
     final_code TEXT NOT NULL DEFAULT '',
-    final_ms INTEGER
+    final_ms INTEGER,
+    events TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_by_ref ON messages (txn_ref, submitted_ms, message_id);
+CREATE INDEX IF NOT EXISTS messages_by_time_phone ON messages (submitted_ms, substr(phone, -4));
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (gateway, submitted_ms)
     WHERE final_status IS NULL;
 CREATE TABLE IF NOT EXISTS transactions (
@@ -114,11 +116,27 @@ CREATE TABLE IF NOT EXISTS terminal_history (
     software_version TEXT NOT NULL,
     PRIMARY KEY (terminal_id, since_ms)
 ) WITHOUT ROWID;
+-- who looked up what (support desk): never a full phone number, never a card number
+CREATE TABLE IF NOT EXISTS lookup_audit (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    method TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    remote TEXT NOT NULL,
+    key_kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    from_ms INTEGER,
+    to_ms INTEGER,
+    results INTEGER NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lookup_audit_by_time ON lookup_audit (at_ms);
 """
 
 _MESSAGE_COLUMNS = (
     "message_id, gateway, txn_ref, carrier, area, phone, submitted_ms, seen, "
-    "final_status, final_cause, final_code, final_ms"
+    "final_status, final_cause, final_code, final_ms, events"
 )
 _RECEIPT_COLUMNS = (
     "txn_id, join_key, receipt_acquirer, terminal_id, txn_ms, state, message_id, decide_ms, "
@@ -168,6 +186,108 @@ class SourceState:
     last_error: str
 
 
+@dataclass(frozen=True)
+class StoredTransaction:
+    """One retained transaction as the support desk sees it (masked, with its receipt state)."""
+
+    txn_id: str
+    rrn: str
+    terminal_id: str
+    merchant_id: str
+    acquirer: str
+    amount: int
+    currency: str
+    pan: str
+    result: str
+    response_code: str
+    txn_ms: int
+    sms_expected: bool
+    original_txn_id: str
+    join_key: str | None
+    state: str | None  # None: not a receipt; open | decided | reversed
+    message_id: str | None
+    decide_ms: int | None
+    outcome: str | None
+    cause: str | None
+    notify_ms: int | None
+    reversed_ms: int | None
+    #: The terminal's SMS notice setting and software version at `txn_ms`, when known.
+    terminal_notice: bool | None = None
+    terminal_software: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One retained message with its timeline text (`reconcile.parse_timeline` reads it)."""
+
+    message_id: str
+    gateway: str
+    txn_ref: str
+    carrier: str
+    area: str
+    phone: str
+    submitted_ms: int
+    final_status: str | None
+    final_cause: str | None
+    final_code: str
+    final_ms: int | None
+    events: str
+
+
+@dataclass(frozen=True)
+class LookupRows:
+    """What one lookup found: transactions (oldest first), their messages by reference."""
+
+    transactions: list[StoredTransaction]
+    messages: dict[str, list[StoredMessage]]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One support-desk lookup: who, when, with which key, how many results."""
+
+    at_ms: int
+    user: str
+    method: str  # token | basic | session | cli
+    channel: str  # api | page | cli
+    remote: str
+    key_kind: str  # rrn | txn_id | terminal | phone_last4
+    key: str  # never a full phone number
+    from_ms: int | None
+    to_ms: int | None
+    results: int
+    status: str  # ok | bad_request
+
+
+_TRANSACTION_COLUMNS = (
+    "txn_id, rrn, terminal_id, merchant_id, acquirer, amount, currency, pan, result, "
+    "response_code, txn_ms, sms_expected, original_txn_id, join_key, state, message_id, "
+    "decide_ms, outcome, cause, notify_ms, reversed_ms"
+)
+_TRANSACTION_FIELDS = tuple(_TRANSACTION_COLUMNS.split(", "))
+#: One fixed statement per lookup key: nothing but parameters ever reaches the SQL.
+_LOOKUP_SQL: dict[str, str] = {
+    "rrn": f"SELECT {_TRANSACTION_COLUMNS} FROM transactions WHERE rrn = ? "
+    "ORDER BY txn_ms, txn_id LIMIT ?",
+    "txn_id": f"SELECT {_TRANSACTION_COLUMNS} FROM transactions WHERE txn_id = ? LIMIT ?",
+    "terminal": f"SELECT {_TRANSACTION_COLUMNS} FROM transactions WHERE terminal_id = ? "
+    "AND txn_ms BETWEEN ? AND ? ORDER BY txn_ms, txn_id LIMIT ?",
+    # messages by (submitted_ms, last 4 digits of the masked phone), then their receipts by the
+    # join key, which is the transaction's rrn or its txn_id (both indexed)
+    "phone_last4": "WITH refs (ref) AS (SELECT DISTINCT txn_ref FROM messages "
+    "WHERE submitted_ms BETWEEN ? AND ? AND substr(phone, -4) = ? AND txn_ref != '' LIMIT ?) "
+    f"SELECT {_TRANSACTION_COLUMNS} FROM transactions "
+    "WHERE rrn IN (SELECT ref FROM refs) AND join_key = rrn "
+    f"UNION SELECT {_TRANSACTION_COLUMNS} FROM transactions "
+    "WHERE txn_id IN (SELECT ref FROM refs) AND join_key = txn_id "
+    "ORDER BY txn_ms, txn_id LIMIT ?",
+}
+_AUDIT_COLUMNS = (
+    "at_ms, user, method, channel, remote, key_kind, key, from_ms, to_ms, results, status"
+)
+
+
 class Store:
     """One SQLite state file; a write connection for polls and a read connection for scrapes."""
 
@@ -189,6 +309,7 @@ class Store:
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
             self._check_version()
+            self._add_missing_columns()
             self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._reader.execute("PRAGMA busy_timeout=10000")
         except sqlite3.DatabaseError as exc:
@@ -205,6 +326,12 @@ class Store:
                 f"state file {self.path} has schema version {row[0]}, this smswatch expects "
                 f"{SCHEMA_VERSION}"
             )
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since schema version 1 (SQLite adds a column with a default in place)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        if "events" not in columns:
+            self._db.execute("ALTER TABLE messages ADD COLUMN events TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         """Close both connections."""
@@ -329,6 +456,99 @@ class Store:
         ).fetchone()
         return None if row is None else TerminalState(bool(row[0]), row[1])
 
+    # ------------------------------------------------------------------ support-desk lookups
+
+    def lookup(
+        self, kind: str, value: str, from_ms: int = 0, to_ms: int = 0, limit: int = 100
+    ) -> LookupRows:
+        """Transactions by one key (`_LOOKUP_SQL`), with their messages, in one read snapshot.
+
+        `terminal` and `phone_last4` take the time range [from_ms, to_ms]; at most `limit`
+        transactions are returned, `truncated` says when there were more.
+        """
+        sql = _LOOKUP_SQL[kind]
+        params: tuple[object, ...]
+        if kind == "terminal":
+            params = (value, from_ms, to_ms, limit + 1)
+        elif kind == "phone_last4":
+            params = (from_ms, to_ms, value, 10 * (limit + 1), limit + 1)
+        else:
+            params = (value, limit + 1)
+        with self._read_lock:
+            self._reader.execute("BEGIN")
+            try:
+                rows = self._reader.execute(sql, params).fetchall()
+                truncated = len(rows) > limit
+                transactions = [self._stored_transaction(row) for row in rows[:limit]]
+                refs = sorted({t.join_key or t.rrn for t in transactions if t.join_key or t.rrn})
+                messages: dict[str, list[StoredMessage]] = {}
+                for chunk in _chunks(refs):
+                    for row in self._reader.execute(
+                        f"SELECT {_MESSAGE_COLUMNS} FROM messages "
+                        f"WHERE txn_ref IN ({_marks(len(chunk))}) "
+                        "ORDER BY submitted_ms, message_id",
+                        chunk,
+                    ):
+                        message = StoredMessage(*(row[:7] + row[8:]))
+                        messages.setdefault(message.txn_ref, []).append(message)
+            finally:
+                self._reader.execute("COMMIT")
+        return LookupRows(transactions, messages, truncated)
+
+    def _stored_transaction(self, row: tuple[Any, ...]) -> StoredTransaction:
+        state = (
+            self._reader.execute(
+                "SELECT sms_notice_enabled, software_version FROM terminal_history "
+                "WHERE terminal_id = ? AND since_ms <= ? ORDER BY since_ms DESC LIMIT 1",
+                (row[2], row[10]),
+            ).fetchone()
+            or self._reader.execute(
+                "SELECT sms_notice_enabled, software_version FROM terminal_history "
+                "WHERE terminal_id = ? ORDER BY since_ms LIMIT 1",
+                (row[2],),
+            ).fetchone()
+        )
+        fields: dict[str, Any] = dict(zip(_TRANSACTION_FIELDS, row, strict=True))
+        fields["sms_expected"] = bool(fields["sms_expected"])
+        if state is not None:
+            fields["terminal_notice"], fields["terminal_software"] = bool(state[0]), state[1]
+        return StoredTransaction(**fields)
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Record one lookup (its own small transaction)."""
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO lookup_audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    entry.at_ms,
+                    entry.user,
+                    entry.method,
+                    entry.channel,
+                    entry.remote,
+                    entry.key_kind,
+                    entry.key,
+                    entry.from_ms,
+                    entry.to_ms,
+                    entry.results,
+                    entry.status,
+                ),
+            )
+
+    def audit_entries(self, from_ms: int, to_ms: int) -> list[AuditEntry]:
+        """Recorded lookups with `from_ms <= at_ms < to_ms`, oldest first."""
+        rows = self._reader_rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM lookup_audit WHERE at_ms >= ? AND at_ms < ? "
+            "ORDER BY at_ms, id",
+            (from_ms, to_ms),
+        )
+        return [AuditEntry(*row) for row in rows]  # type: ignore[arg-type]
+
+    def prune_audit(self, before_ms: int) -> int:
+        """Delete audit records older than `before_ms` (their own, longer retention)."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM lookup_audit WHERE at_ms < ?", (before_ms,))
+            return cur.rowcount
+
     # ------------------------------------------------------------------ writes
 
     def apply(self, changes: Changes, source: str) -> None:
@@ -338,7 +558,7 @@ class Store:
             fresh = [m for m in changes.messages.values() if not m.stored]
             known = [m for m in changes.messages.values() if m.stored]
             db.executemany(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         m.message_id,
@@ -353,15 +573,24 @@ class Store:
                         m.final_cause,
                         m.final_code,
                         m.final_ms,
+                        m.events,
                     )
                     for m in fresh
                 ],
             )
             db.executemany(
                 "UPDATE messages SET seen=?, final_status=?, final_cause=?, final_code=?, "
-                "final_ms=? WHERE message_id=?",
+                "final_ms=?, events=? WHERE message_id=?",
                 [
-                    (m.seen, m.final_status, m.final_cause, m.final_code, m.final_ms, m.message_id)
+                    (
+                        m.seen,
+                        m.final_status,
+                        m.final_cause,
+                        m.final_code,
+                        m.final_ms,
+                        m.events,
+                        m.message_id,
+                    )
                     for m in known
                 ],
             )
