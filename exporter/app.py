@@ -16,6 +16,7 @@ from prometheus_client.exposition import choose_encoder
 from exporter import __version__
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
+from exporter.lookup.routes import build_lookup
 from exporter.poller import Pipeline, Poller
 from exporter.store import Store
 from exporter.timestamps import format_rfc3339_ms
@@ -51,10 +52,12 @@ class Exporter:
             SmswatchCollector(config, self.store, {n: p.health for n, p in self.pollers.items()})
         )
         try:
+            self.lookup = build_lookup(config.lookup, self.store)
             self.web = WebServer(host, port, web_config_file)
         except BaseException:
             self.store.close()
             raise
+        self.lookup.mount(self.web)
         self.web.routes.update(
             {
                 "/": self._landing,
@@ -118,6 +121,7 @@ class Exporter:
             removed = self.store.prune(watermark - self.config.retention_ms)
             if removed:
                 log.info("pruned retained records", extra={"rows": removed})
+        self.store.prune_audit(int(time.time() * 1000) - self.config.lookup.audit_retention_ms)
 
     # ------------------------------------------------------------------ routes
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from exporter import __version__, logs
 from exporter.errors import ConfigError, SmswatchError
+from exporter.lookup.commands import add_commands as add_lookup_commands
 
 if TYPE_CHECKING:
     from exporter.simulator.settings import SimulatorSettings
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", help="YAML config to validate")
     check.set_defaults(func=_cmd_check_config)
 
+    add_lookup_commands(sub)
     return parser
 
 

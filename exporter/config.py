@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import yaml
 
 from exporter.errors import ConfigError
+from exporter.lookup.settings import LookupSettings, parse_lookup
 from exporter.timestamps import parse_duration_ms
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -139,6 +140,7 @@ class Config:
     objectives: Objectives = field(default_factory=Objectives)
     retention_ms: int = 35 * 86_400_000
     reports: Mapping[str, Any] | None = None
+    lookup: LookupSettings = field(default_factory=LookupSettings)
     source_file: str = ""
 
     @property
@@ -449,7 +451,16 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
     )
 
 
-_TOP_KEYS = {"state", "reconcile", "labels", "terminals", "objectives", "sources", "reports"}
+_TOP_KEYS = {
+    "state",
+    "reconcile",
+    "labels",
+    "terminals",
+    "objectives",
+    "sources",
+    "reports",
+    "lookup",
+}
 
 
 def parse_config(
@@ -538,6 +549,9 @@ def parse_config(
             min_software_version=min_version,
             objectives=objectives,
             reports=reports,
+            lookup=parse_lookup(
+                top.get("lookup"), base, lambda text, here: expand_env(text, here, env)
+            ),
             source_file=source_file,
         )
     except ConfigError as exc:

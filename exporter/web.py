@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import ssl
 import threading
 from collections.abc import Callable
@@ -24,6 +25,8 @@ import yaml
 from exporter.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+_QUERY = re.compile(r"\?[^\s\"]*")
 
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -44,6 +47,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     user: str = ""
+    remote: str = ""  # the client's address
 
 
 @dataclass
@@ -200,7 +204,8 @@ class WebServer:
             server_version = "smswatch"
 
             def log_message(self, format: str, *args: Any) -> None:
-                log.debug("http", extra={"request": format % args})
+                # without query strings: lookup keys never reach the log
+                log.debug("http", extra={"request": _QUERY.sub("", format % args)})
 
             def _serve(self) -> None:
                 server_self._dispatch(self)
@@ -223,6 +228,15 @@ class WebServer:
                 context.load_verify_locations(config.client_ca_file)
             self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread: threading.Thread | None = None
+
+    def basic_auth_user(self, header: str | None) -> str | None:
+        """The user of a valid basic-auth header per the web config; None when refused or when
+        the web config has no users."""
+        return self._auth.check(header) or None
+
+    def basic_auth_hash(self, user: str) -> str | None:
+        """A web-config user's current bcrypt hash (None when there is no such user)."""
+        return self._auth.config.users.get(user)
 
     @property
     def port(self) -> int:
@@ -273,6 +287,7 @@ class WebServer:
             headers={k.lower(): v for k, v in handler.headers.items()},
             body=body,
             user=user,
+            remote=str(handler.client_address[0]),
         )
         try:
             response = route(request)
