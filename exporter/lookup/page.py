@@ -34,11 +34,12 @@ UI: dict[str, dict[str, str]] = {
         "sign_out": "Sign out",
         "other_lang": "中文",
         "by_rrn": "Reference number (RRN) on the receipt",
+        "more": "Other ways to search: transaction id, terminal and time, phone and time",
         "by_txn": "Transaction id",
         "by_terminal": "Terminal id",
         "by_phone": "Last 4 digits of the phone",
         "time": "Time of the payment",
-        "window": "± minutes",
+        "window": "± min",
         "search": "Search",
         "times_in": "Times are in {zone}.",
         "phone_note": "Searching by phone finds only payments for which an SMS was sent; "
@@ -79,6 +80,7 @@ UI: dict[str, dict[str, str]] = {
         "sign_out": "退出",
         "other_lang": "English",
         "by_rrn": "签购单上的参考号（RRN）",
+        "more": "其他查询方式：交易号、终端号加时间、手机号加时间",
         "by_txn": "交易号",
         "by_terminal": "终端号",
         "by_phone": "手机号后 4 位",
@@ -130,16 +132,20 @@ header button{background:none;border:1px solid #fff;border-radius:4px;padding:.2
 font:inherit;cursor:pointer}
 main{max-width:60em;margin:0 auto;padding:1em}
 .searches{display:grid;grid-template-columns:repeat(auto-fit,minmax(17em,1fr));gap:.8em}
+details.more{grid-column:1/-1}
+details.more>summary{cursor:pointer;color:#1f4f8a;font-weight:600;padding:.3em 0}
 .searches form,.card,.login{background:#fff;border:1px solid #d5dbe1;border-radius:8px;padding:.9em}
 label{display:block;font-weight:600;margin:.2em 0}
-input,select{width:100%;font:inherit;padding:.45em;border:1px solid #9aa5b1;border-radius:4px}
+input,select{width:100%;min-width:0;font:inherit;padding:.45em;border:1px solid #9aa5b1;
+border-radius:4px}
 .row{display:flex;gap:.5em}
-.row>*{flex:1}
+.row>*{flex:1;min-width:0}
+.row>.win{flex:0 0 5.5em}
 button.primary{margin-top:.6em;width:100%;font:inherit;font-weight:600;padding:.5em;border:0;
 border-radius:4px;background:#1f6feb;color:#fff;cursor:pointer}
 .note{color:#52606d;font-size:.9em}
 .error{background:#fde8e8;border:1px solid #e0a3a3;border-radius:8px;padding:.8em;margin:1em 0}
-.card{margin:1em 0;border-left:6px solid #9aa5b1}
+.card{margin:1em 0;border-left:6px solid #9aa5b1;overflow-wrap:anywhere}
 .card.good{border-left-color:#1a7f37}.card.bad{border-left-color:#cf222e}
 .card.wait{border-left-color:#bf8700}
 .card h2{font-size:1.2em;margin:.1em 0 .3em}
@@ -150,6 +156,7 @@ background:#e6e9ed;margin-right:.4em;vertical-align:middle}
 .summary{font-size:1.05em;font-weight:600}
 .card h3{font-size:1em;margin:1em 0 .2em}
 .incident{background:#fff1e5;border:1px solid #f0b27a;border-radius:6px;padding:.5em .8em}
+.incident ul{margin:.3em 0;padding-left:1.2em}
 ol.timeline{list-style:none;margin:0;padding:0}
 ol.timeline li{display:flex;gap:.8em;padding:.35em 0 .35em .8em;border-left:3px solid #d5dbe1}
 ol.timeline li.good{border-left-color:#1a7f37}ol.timeline li.bad{border-left-color:#cf222e}
@@ -219,7 +226,7 @@ def _window_select(name_id: str, params: Mapping[str, str], ui: dict[str, str]) 
         for m in WINDOWS_MIN
     )
     return (
-        f'<div><label for="{name_id}">{_e(ui["window"])}</label>'
+        f'<div class="win"><label for="{name_id}">{_e(ui["window"])}</label>'
         f'<select id="{name_id}" name="window">{options}</select></div>'
     )
 
@@ -249,15 +256,19 @@ def _search_forms(lang: str, params: Mapping[str, str], zone: ZoneInfo, at_ms: i
             f"{_window_select(f'w-{key}', params, ui)}</div>{button}</form>"
         )
 
+    # after a search by RRN the other forms fold away, so the result is near the top on a phone
+    opened = "" if params.get("rrn") else " open"
     return (
         '<section class="searches">'
         + simple("rrn", ui["by_rrn"], 'inputmode="text" maxlength="32"')
+        + f'<details class="more"{opened}><summary>{_e(ui["more"])}</summary>'
+        + '<div class="searches">'
         + simple("txn_id", ui["by_txn"], 'maxlength="64"')
         + timed("terminal", ui["by_terminal"], 'maxlength="64"')
         + timed(
             "phone_last4", ui["by_phone"], 'inputmode="numeric" maxlength="4" pattern="[0-9]{4}"'
         )
-        + "</section>"
+        + "</div></details></section>"
     )
 
 

@@ -41,7 +41,7 @@ LOGOUT_PATH = "/lookup/logout"
 _PRIVATE = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make browsers send Origin: null
 }
 _HTML = "text/html; charset=utf-8"
 _JSON = "application/json"
