@@ -276,10 +276,11 @@ def timeline_entry(events: str, e: SmsEvent, submitted_ms: int) -> str:
 
     The text is compact and readable in the SQLite shell: entries `status±offset_ms[ code]`
     joined with `;`, the offset counted from the message's submit time, e.g.
-    `submitted+0;enroute+812;undelivered+5321 MK:0001`. Later contradicting reports are kept too:
-    the timeline records what the gateway said, the final status says what counted.
+    `submitted+0;enroute+812;undelivered+5321 MK:0001` (codes of only zeros, "no error", are left
+    out). Later contradicting reports are kept too: the timeline records what the gateway said,
+    the final status says what counted.
     """
-    code = e.error_code.replace(";", ",") if e.error_code else ""
+    code = e.error_code.replace(";", ",") if e.error_code.strip("0") else ""  # "000": no error
     entry = (
         f"{e.status}{e.status_ms - submitted_ms:+d} {code}"
         if code

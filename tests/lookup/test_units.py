@@ -97,10 +97,10 @@ def test_the_timeline_text_round_trips() -> None:
         event("rejected", T0 + 9, "A;B"),
     ):
         text = timeline_entry(text, e, T0)
-    assert text.startswith("submitted+0 000;enroute+812 000;undelivered+5321 MK:0001;delivered-5;")
+    assert text.startswith("submitted+0;enroute+812;undelivered+5321 MK:0001;delivered-5;")
     assert parse_timeline(text, T0) == [
-        ("submitted", T0, "000"),
-        ("enroute", T0 + 812, "000"),
+        ("submitted", T0, ""),
+        ("enroute", T0 + 812, ""),
         ("undelivered", T0 + 5321, "MK:0001"),
         ("delivered", T0 - 5, ""),
         ("rejected", T0 + 9, "A,B"),
