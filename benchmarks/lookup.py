@@ -1,4 +1,4 @@
-"""Lookup benchmark (run by hand, not a test): `python benchmarks/lookup.py [--transactions 10000000]`.
+"""Lookup benchmark (run by hand, not a test): `python benchmarks/lookup.py [--transactions N]`.
 
 1. Fills a state file with N retained transactions spread over 35 days (the default retention)
    by direct bulk inserts through SQLite (not through HTTP, not through the pipeline): ~83 % are
@@ -99,7 +99,12 @@ def rows(n: int, seed: int) -> Iterator[tuple[tuple[object, ...], tuple[object, 
                 latency = rng.randint(800, 9000)
                 phone = f"1{rng.choice('3589')}{rng.randrange(10)}****{rng.randrange(10_000):04d}"
                 if v < 0.02:
-                    outcome, cause, final, code = "failed", "invalid_number", "undelivered", "MK:0001"
+                    outcome, cause, final, code = (
+                        "failed",
+                        "invalid_number",
+                        "undelivered",
+                        "MK:0001",
+                    )
                     events = f"submitted+0;undelivered+{latency} MK:0001"
                 else:
                     outcome, cause, final, code = "delivered", "none", "delivered", "000"

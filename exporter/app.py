@@ -201,7 +201,8 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style>
 <h1>smswatch exporter</h1>
 <p>Card-transaction SMS monitoring, version {version}.</p>
 <ul><li><a href="metrics">/metrics</a></li><li><a href="ready">/ready</a></li>
-<li><a href="healthz">/healthz</a></li></ul>
+<li><a href="healthz">/healthz</a></li>
+<li><a href="lookup">/lookup</a>: the support desk's transaction lookup</li></ul>
 <h2>Sources</h2>
 <table><tr><th>source</th><th>kind</th><th>status</th><th>last poll</th><th>last success</th>
 <th>last error</th><th>watermark</th><th>lag</th></tr>

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from exporter import __version__, logs
 from exporter.errors import ConfigError, SmswatchError
 from exporter.lookup.commands import add_commands as add_lookup_commands
+from exporter.lookup.commands import demo_access as demo_lookup_access
 
 if TYPE_CHECKING:
     from exporter.simulator.settings import SimulatorSettings
@@ -248,6 +249,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         missing_after_ms=settings.missing_after_ms,
         give_up_after_ms=settings.give_up_after_ms,
     )
+    config, token = demo_lookup_access(config)
     exporter = Exporter(config, host, port)
     try:
         exporter.start()
@@ -258,6 +260,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("smswatch demo is running (Ctrl-C stops):", flush=True)
     print(f"  exporter      http://{shown}:{exporter.port}/", flush=True)
     print(f"  metrics       http://{shown}:{exporter.port}/metrics", flush=True)
+    print(f"  support desk  http://{shown}:{exporter.port}/lookup  (token {token})", flush=True)
     print(f"  simulator     {simulator.url}/", flush=True)
     print(f"  ground truth  {simulator.url}/sim/v1/truth", flush=True)
 

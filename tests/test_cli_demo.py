@@ -47,6 +47,7 @@ def test_demo_prints_its_urls_serves_metrics_and_stops_on_ctrl_c() -> None:
         printed = _read_until(proc, "ground truth", 30)
         assert f"http://127.0.0.1:{port}/metrics" in printed
         assert f"http://127.0.0.1:{sim_port}" in printed
+        assert f"http://127.0.0.1:{port}/lookup  (token smsw_" in printed
 
         def receipts_flow() -> bool:
             metrics = parse_exposition(http_get(f"http://127.0.0.1:{port}/metrics")[1])

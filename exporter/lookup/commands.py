@@ -16,10 +16,11 @@ import getpass
 import json
 import socket
 import sys
+import tempfile
 import textwrap
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporter.errors import ConfigError
 from exporter.lookup.access import NAME, new_token
@@ -30,6 +31,9 @@ from exporter.lookup.query import BadLookup, parse_at
 from exporter.lookup.service import Caller, LookupResult, LookupService, audit_csv
 from exporter.lookup.settings import LookupSettings, PrometheusSettings, check_timezone
 from exporter.store import Store
+
+if TYPE_CHECKING:
+    from exporter.config import Config
 
 WIDTH = 100
 
@@ -245,6 +249,14 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     else:
         Path(args.output).write_text(text, encoding="utf-8")
     return 0
+
+
+def demo_access(config: Config) -> tuple[Config, str]:
+    """`smswatch demo`'s lookup access: a fresh token, in a tokens file of its own temp dir."""
+    token, digest = new_token()
+    path = Path(tempfile.mkdtemp(prefix="smswatch-demo-lookup-")) / "lookup-tokens.yml"
+    path.write_text(f"tokens:\n  - name: demo\n    sha256: {digest}\n", encoding="utf-8")
+    return replace(config, lookup=replace(config.lookup, tokens_file=str(path))), token
 
 
 def cmd_lookup_token(args: argparse.Namespace) -> int:

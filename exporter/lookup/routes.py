@@ -170,10 +170,11 @@ class LookupRoutes:
 
     def page(self, request: Request) -> Response:
         """The search page; the sign-in form (401) until signed in."""
+        repeated = ""
         try:
             params = _single(request.query)
-        except BadLookup:
-            params = {}
+        except BadLookup as exc:
+            params, repeated = {}, str(exc)
         lang = _lang(params.pop("lang", ""), request.headers.get("accept-language", ""))
         identity = self._page_identity(request)
         if identity is None:
@@ -182,6 +183,8 @@ class LookupRoutes:
             return _html(405, "use GET", {"Allow": "GET, HEAD"})
         now_ms = int(self._clock() * 1000)
         zone = self.service.settings.zone
+        if repeated:
+            return _html(400, search_page(lang, identity.user, {}, zone, now_ms, error=repeated))
         query = {k: v for k, v in params.items() if v.strip()}
         if not query:
             return _html(200, search_page(lang, identity.user, params, zone, now_ms))

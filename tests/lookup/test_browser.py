@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright_sync
 
 from exporter.lookup.advice import advice_for
 
 from .conftest import Run
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM_FLAGS = [
     "--headless",

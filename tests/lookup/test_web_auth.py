@@ -151,3 +151,14 @@ def test_a_bad_tokens_file_stops_the_exporter_with_a_config_error(tmp_path: Path
     (tmp_path / "tokens.yml").write_text("tokens:\n  - {name: eve, sha256: short}\n")
     with pytest.raises(ConfigError, match=r"tokens\.yml: tokens\[0\]: sha256 must be 64 hex"):
         Exporter(config(tmp_path, {"tokens_file": "tokens.yml"}), "127.0.0.1", 0)
+
+
+def test_the_page_explains_bad_input(guarded: tuple[str, Path, str]) -> None:
+    base, _, _ = guarded
+    dora = ("dora", "agent-pw")
+    status, page, _ = fetch(f"{base}/lookup?terminal=T1&at=2026-11-25T12:00&window=5h", basic=dora)
+    assert status == 400 and "Cannot search like this" in page and "too wide" in page
+    status, page, _ = fetch(f"{base}/lookup?rrn=1&rrn=2", basic=dora)
+    assert status == 400 and "give each parameter once" in page
+    status, page, _ = fetch(f"{base}/lookup?rrn=000000000000&lang=zh", basic=dora)
+    assert status == 200 and "未找到交易" in page and 'lang="zh-Hans"' in page
