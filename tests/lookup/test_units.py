@@ -30,7 +30,7 @@ from exporter.lookup.service import Caller, LookupService, audit_csv
 from exporter.lookup.settings import LookupSettings, PrometheusSettings, parse_lookup
 from exporter.poller import Pipeline
 from exporter.reconcile import parse_timeline, timeline_entry
-from exporter.records import Page, SmsEvent, Transaction
+from exporter.records import Page, SmsEvent, Terminal, Transaction
 from exporter.store import AuditEntry, Store
 
 UTC = ZoneInfo("UTC")
@@ -123,8 +123,17 @@ def pipeline(tmp_path: Path) -> Pipeline:
     return Pipeline(config, Store(config.state_path))
 
 
-def feed(p: Pipeline, txns: list[Transaction], events: list[SmsEvent], watermark: int) -> None:
+def feed(
+    p: Pipeline,
+    txns: list[Transaction],
+    events: list[SmsEvent],
+    watermark: int,
+    inventory: bool = False,
+) -> None:
     sms, acquirer = p.config.sources
+    if inventory:  # lets receipts be decided (the inventory's watermark counts too)
+        terminal = Terminal("T1", "M1", "acq-north", "east", "5.2.1", True, T0 - 1, T0)
+        p.commit_terminals(acquirer, [terminal], 0, watermark)
     p.commit_transactions(acquirer, Page(txns, 0, "c1", False, watermark))
     p.commit_sms(sms, Page(events, 0, "c1", False, watermark))
 
@@ -210,6 +219,17 @@ def test_an_older_state_file_gets_the_timeline_column(tmp_path: Path) -> None:
     store = Store(str(path))
     assert store.messages(["m1"])["m1"].events == ""
     store.close()
+
+
+def test_retention_prunes_what_lookups_would_find(pipeline: Pipeline) -> None:
+    sent = SmsEvent("m1", "600000000001", "138****1234", "c", "a", "submitted", "000", T0, T0)
+    done = SmsEvent("m1", "600000000001", "138****1234", "c", "a", "delivered", "000", T0, T0 + 5)
+    feed(pipeline, [txn(1, T0), txn(2, T0 + 60 * MIN)], [sent, done], T0 + 61 * MIN, True)
+    s = service(pipeline.store)
+    assert s.find(q(rrn="600000000001")).results[0].situation == "delivered"
+    assert pipeline.store.prune(T0 + 30 * MIN) == 2  # the decided receipt and its message
+    assert s.find(q(rrn="600000000001")).results == []
+    assert s.find(q(rrn="600000000002")).results[0].situation == "awaiting"  # open: kept
 
 
 def test_audit_entries_are_pruned_on_their_own_schedule(tmp_path: Path) -> None:
