@@ -165,7 +165,68 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", help="YAML config to validate")
     check.set_defaults(func=_cmd_check_config)
 
+    _add_rules_commands(sub)
     return parser
+
+
+def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`smswatch rules generate`: Prometheus rule files from the alert spec."""
+    rules = sub.add_parser(
+        "rules",
+        help="alert and recording rules",
+        description="Prometheus alert and recording rules generated from alerts/spec.yaml.",
+    )
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
+    generate = rules_sub.add_parser(
+        "generate",
+        help="render alerts/rules/*.yaml from the spec",
+        description="Render the rule files from the alert spec (objectives and thresholds in "
+        "one place). With --check, write nothing and exit 1 when the files on disk differ.",
+    )
+    generate.add_argument(
+        "--spec", default="alerts/spec.yaml", help="alert spec (default alerts/spec.yaml)"
+    )
+    generate.add_argument(
+        "--out", default="alerts/rules", help="output directory (default alerts/rules)"
+    )
+    generate.add_argument(
+        "--time-scale",
+        dest="time_scale",
+        type=int,
+        default=1,
+        help="divide every wall-clock duration by N, for tests against a simulator running "
+        "N times faster (default 1)",
+    )
+    generate.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if the files in --out differ from what the spec generates",
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from exporter.alerting.generate import drift, render, write
+        from exporter.alerting.spec import load_spec
+
+        if args.time_scale < 1:
+            raise ConfigError("must be an integer >= 1", path="--time-scale")
+        files = render(load_spec(args.spec), args.time_scale)
+        out = Path(args.out)
+        if args.check:
+            problems = drift(files, out)
+            for problem in problems:
+                print(f"smswatch: {problem}", file=sys.stderr)
+            if problems:
+                print("smswatch: run `smswatch rules generate` and commit", file=sys.stderr)
+                return 1
+            print(f"{out}: {len(files)} rule files up to date")
+            return 0
+        for path in write(files, out):
+            print(path)
+        return 0
+
+    generate.set_defaults(func=run)
 
 
 def _wait_for_stop(stop: Callable[[], None]) -> None:
