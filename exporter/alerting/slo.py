@@ -5,7 +5,8 @@ Names and labels follow Sloth (`slo:sli_error:ratio_rate5m{sloth_id,sloth_servic
 sloth_window}`, `slo:objective:ratio`, `slo:period_error_budget_remaining:ratio` …) so its
 dashboards work; beside them `slo:sli_total:rate<window>` records the event rate the traffic
 guard needs. The 30-day ratio is the exact ratio of rates (Sloth's `--disable-optimized-rules`),
-never an average of 5-minute ratios, and is evaluated in its own slower group.
+never an average of 5-minute ratios, and is evaluated in its own slower group with the
+period burn rate and remaining budget.
 """
 
 from __future__ import annotations
@@ -126,11 +127,25 @@ def period_group(ctx: Context, slo: SLODefinition) -> Group:
     nominal = format_duration(ctx.spec.period_ms)
     errors, total = slo.rates(ctx, ctx.duration(ctx.spec.period_ms))
     labels = {**ids, "sloth_window": nominal}
+    match = _match(ids)
+    budget = format_number(ctx.spec.objectives[slo.name].error_budget)
+    # The burn rate and remaining budget live in this group, right after the ratio they read:
+    # read from another group they could find it older than the 5m lookback and vanish.
     return Group(
         f"sloth-slo-period-recordings-{ids['sloth_id']}",
         (
             Recording(f"slo:sli_error:ratio_rate{nominal}", f"{errors}\n/\n{total}\n", labels),
             Recording(f"slo:sli_total:rate{nominal}", f"{total}\n", labels),
+            Recording(
+                "slo:period_burn_rate:ratio",
+                f"slo:sli_error:ratio_rate{nominal}{match} / {budget}",
+                ids,
+            ),
+            Recording(
+                "slo:period_error_budget_remaining:ratio",
+                f"1 - slo:period_burn_rate:ratio{match}",
+                ids,
+            ),
         ),
         interval_ms=PERIOD_EVALUATION_MS,
     )
@@ -141,7 +156,6 @@ def meta_group(ctx: Context, slo: SLODefinition) -> Group:
     ids = _ids(ctx, slo)
     objective: Objective = ctx.spec.objectives[slo.name]
     match = _match(ids)
-    period = format_duration(ctx.spec.period_ms)
     shortest = format_duration(windows_ms(ctx)[0])
     per_budget = (
         f"/ on (sloth_id, sloth_slo, sloth_service) group_left ()\nslo:error_budget:ratio{match}\n"
@@ -166,16 +180,6 @@ def meta_group(ctx: Context, slo: SLODefinition) -> Group:
             Recording(
                 "slo:current_burn_rate:ratio",
                 f"slo:sli_error:ratio_rate{shortest}{match}\n{per_budget}",
-                ids,
-            ),
-            Recording(
-                "slo:period_burn_rate:ratio",
-                f"slo:sli_error:ratio_rate{period}{match}\n{per_budget}",
-                ids,
-            ),
-            Recording(
-                "slo:period_error_budget_remaining:ratio",
-                f"1 - slo:period_burn_rate:ratio{match}",
                 ids,
             ),
             Recording("sloth_slo_info", "vector(1)", info),
