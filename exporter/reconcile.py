@@ -14,25 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from exporter.catalogue import BUCKETS_SECONDS, OTHER
+from exporter.catalogue import BUCKETS_SECONDS, OTHER, SMS_FINAL_STATUSES
 from exporter.classify import FINAL, cause_for
 from exporter.records import SmsEvent, Terminal, Transaction
 
 #: One bit per normalized status: the dedup key of an event is (message_id, status).
 STATUS_BITS: dict[str, int] = {
-    name: 1 << i
-    for i, name in enumerate(
-        (
-            "submitted",
-            "enroute",
-            "delivered",
-            "undelivered",
-            "expired",
-            "rejected",
-            "failed",
-            "unknown",
-        )
-    )
+    name: 1 << i for i, name in enumerate(("submitted", "enroute", *SMS_FINAL_STATUSES))
 }
 
 LabelKey = tuple[str, tuple[str, ...]]
@@ -138,7 +126,7 @@ class Changes:
     orphan_reversals: dict[str, int] = field(default_factory=dict)
     resolved_orphans: set[str] = field(default_factory=set)
     terminals: list[Terminal] = field(default_factory=list)
-    terminal_history: list[Terminal] = field(default_factory=list)
+    terminal_history: list[tuple[str, int, bool, str]] = field(default_factory=list)
     counters: Counter[LabelKey] = field(default_factory=Counter)
     gauges: Counter[LabelKey] = field(default_factory=Counter)
     records: Counter[str] = field(default_factory=Counter)
@@ -437,9 +425,17 @@ def ingest_terminals(
     changes = Changes()
     for t in terminals:
         changes.terminals.append(t)
+        version = t.software_version
+        if t.history:
+            # Before the first reported flip, the setting was the opposite of that flip.
+            _, first_enabled = t.history[0]
+            changes.terminal_history.append((t.terminal_id, 0, not first_enabled, version))
+            for at_ms, enabled in t.history:
+                changes.terminal_history.append((t.terminal_id, at_ms, enabled, version))
         current = view.terminal(t.terminal_id)
-        state = TerminalState(t.sms_notice_enabled, t.software_version)
-        if current != state:
-            changes.terminal_history.append(t)
+        if t.history or current != TerminalState(t.sms_notice_enabled, version):
+            changes.terminal_history.append(
+                (t.terminal_id, t.changed_ms, t.sms_notice_enabled, version)
+            )
     _ = acquirers
     return changes
