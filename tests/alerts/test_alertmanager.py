@@ -7,20 +7,24 @@ is inhibited (`status.inhibitedBy`) and what the webhook receives.
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
 from alert_files import ALERTMANAGER_CONFIG
+from alert_stack import (
+    Webhook,
+    get_json,
+    local_alertmanager_config,
+    post_json,
+    webhook_server,
+)
+from alert_stack import alertmanager as start_alertmanager
 
-from harness import free_port, wait_until
+from harness import wait_until
 
 
 def test_amtool_check_config(amtool: str) -> None:
@@ -67,91 +71,21 @@ def test_warnings_wait_for_business_hours_in_shanghai() -> None:
     assert warning["active_time_intervals"] == ["business-hours"]
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[str, dict[str, Any], str]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        auth = self.headers.get("Authorization", "")
-        type(self).received.append((self.path, json.loads(body), auth))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+@pytest.fixture()
+def webhook() -> Iterator[Webhook]:
+    with webhook_server() as hook:
+        yield hook
 
 
 @pytest.fixture()
-def webhook() -> Iterator[tuple[str, list[tuple[str, dict[str, Any], str]]]]:
-    received: ClassVar[list[tuple[str, dict[str, Any], str]]] = []
-    handler = type("Webhook", (_Webhook,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", received
-    server.shutdown()
-    server.server_close()
-
-
-def local_config(webhook_url: str, secrets: Path) -> dict[str, Any]:
-    """The shipped config with every webhook pointed at the test and quick timers."""
-    config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
-    token = secrets / "relay-token"
-    token.write_text("s3cret\n")
-    for receiver in config["receivers"]:
-        for hook in receiver.get("webhook_configs", []):
-            hook["url"] = f"{webhook_url}/{receiver['name']}"
-            hook["http_config"]["authorization"]["credentials_file"] = str(token)
-    for route in [config["route"], *config["route"]["routes"]]:
-        route.update(group_wait="1s", group_interval="1s")
-    return config
-
-
-@pytest.fixture()
-def alertmanager(
-    alertmanager_bin: str,
-    tmp_path: Path,
-    webhook: tuple[str, list[tuple[str, dict[str, Any], str]]],
-) -> Iterator[str]:
-    config_path = tmp_path / "alertmanager.yml"
-    config_path.write_text(yaml.safe_dump(local_config(webhook[0], tmp_path)))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(tmp_path / "alertmanager.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                alertmanager_bin,
-                f"--config.file={config_path}",
-                f"--storage.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until(lambda: _get(f"{url}/-/ready") is not None, 20, "Alertmanager ready")
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        body = response.read()
-    return json.loads(body) if body.strip().startswith((b"[", b"{")) else body
+def alertmanager(alertmanager_bin: str, tmp_path: Path, webhook: Webhook) -> Iterator[str]:
+    config = local_alertmanager_config(webhook.url, tmp_path)
+    with start_alertmanager(alertmanager_bin, config, tmp_path / "am") as url:
+        yield url
 
 
 def _post_alerts(url: str, alerts: list[dict[str, Any]]) -> None:
-    request = urllib.request.Request(
-        f"{url}/api/v2/alerts",
-        data=json.dumps(alerts).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
+    post_json(f"{url}/api/v2/alerts", alerts)
 
 
 def _alert(**labels: str) -> dict[str, Any]:
@@ -162,9 +96,8 @@ def _alert(**labels: str) -> dict[str, Any]:
 
 
 def test_inhibition_and_notification_on_a_real_alertmanager(
-    alertmanager: str, webhook: tuple[str, list[tuple[str, dict[str, Any], str]]]
+    alertmanager: str, webhook: Webhook
 ) -> None:
-    _, received = webhook
     outage = _alert(
         alertname="SMSGatewayOutage", severity="critical", cause="gateway", gateway="bank-sms"
     )
@@ -189,7 +122,7 @@ def test_inhibition_and_notification_on_a_real_alertmanager(
     )
 
     def states() -> dict[tuple[str, str, str], list[str]] | None:
-        alerts = _get(f"{alertmanager}/api/v2/alerts")
+        alerts = get_json(f"{alertmanager}/api/v2/alerts")
         found = {
             (
                 a["labels"]["alertname"],
@@ -211,9 +144,9 @@ def test_inhibition_and_notification_on_a_real_alertmanager(
 
     def notified() -> set[tuple[str, str]] | None:
         seen = {
-            (path, alert["labels"]["alertname"] + "/" + alert["labels"].get("gateway", ""))
-            for path, payload, _ in received
-            for alert in payload["alerts"]
+            (note.receiver, alert["labels"]["alertname"] + "/" + alert["labels"].get("gateway", ""))
+            for note in webhook.snapshot()
+            for alert in note.alerts()
         }
         wanted = {
             ("/oncall-pager", "SMSGatewayOutage/bank-sms"),
@@ -226,8 +159,9 @@ def test_inhibition_and_notification_on_a_real_alertmanager(
     names = {name for _, name in seen}
     assert "SMSDeliveryErrorBudgetBurn/bank-sms" not in names
     assert "ReceiptsWithoutSMS/" not in names
-    assert all(auth == "Bearer s3cret" for _, _, auth in received), "secret read from file"
-    payload = next(p for path, p, _ in received if path == "/oncall-pager")
+    notes = webhook.snapshot()
+    assert all(n.authorization == "Bearer s3cret" for n in notes), "secret read from file"
+    payload = next(n.payload for n in notes if n.receiver == "/oncall-pager")
     assert payload["version"] == "4" and payload["status"] == "firing"
 
 
@@ -243,7 +177,7 @@ def test_exporter_down_silences_what_it_feeds(alertmanager: str) -> None:
     )
 
     def states() -> dict[str, list[str]] | None:
-        alerts = _get(f"{alertmanager}/api/v2/alerts")
+        alerts = get_json(f"{alertmanager}/api/v2/alerts")
         found = {a["labels"]["alertname"]: a["status"]["inhibitedBy"] for a in alerts}
         return found if len(found) == 4 else None
 
