@@ -7,6 +7,12 @@ import shutil
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: minutes-long end-to-end test (deselect with -m 'not slow')"
+    )
+
+
 def _tool(name: str, package: str) -> str:
     path = shutil.which(name)
     assert path, f"{name} not found: install Debian's {package} package (see .ci/run)"
@@ -21,3 +27,8 @@ def amtool() -> str:
 @pytest.fixture(scope="session")
 def alertmanager_bin() -> str:
     return _tool("prometheus-alertmanager", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def prometheus_bin() -> str:
+    return _tool("prometheus", "prometheus")
