@@ -165,7 +165,74 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", help="YAML config to validate")
     check.set_defaults(func=_cmd_check_config)
 
+    _add_dashboards_commands(sub)
     return parser
+
+
+def _add_dashboards_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`smswatch dashboards generate|push`: the Grafana dashboards (exporter.dashboards)."""
+    from exporter.dashboards import commands
+
+    dashboards = sub.add_parser(
+        "dashboards",
+        help="generate the Grafana dashboards or push them to a Grafana",
+        description="The Grafana dashboards of smswatch, generated from code.",
+    )
+    actions = dashboards.add_subparsers(dest="dashboards_command", metavar="ACTION", required=True)
+
+    generate = actions.add_parser(
+        "generate",
+        help="write the dashboards as JSON",
+        description="Write every dashboard to DIR/<uid>.json (the committed dashboards/*.json).",
+    )
+    generate.add_argument(
+        "--output-dir",
+        dest="output_dir",
+        default="dashboards",
+        help="directory to write to (default dashboards)",
+    )
+    generate.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when the files in DIR differ from the generator",
+    )
+    generate.set_defaults(func=commands.generate_command)
+
+    push = actions.add_parser(
+        "push",
+        help="upload the dashboards to a Grafana",
+        description="Create the smswatch folder, a Prometheus datasource when Grafana has none, "
+        "and upload every dashboard, overwriting only dashboards smswatch made (tag smswatch). "
+        f"The token comes from --grafana.token-file or the {commands.TOKEN_ENV} variable.",
+    )
+    push.add_argument(
+        "--grafana.url", dest="grafana_url", required=True, help="root URL of the Grafana"
+    )
+    push.add_argument(
+        "--grafana.token-file",
+        dest="grafana_token_file",
+        default=None,
+        help=f"file holding a service account token (default: ${commands.TOKEN_ENV})",
+    )
+    push.add_argument(
+        "--grafana.timeout",
+        dest="grafana_timeout",
+        default="10s",
+        help="timeout of each request to Grafana (default 10s)",
+    )
+    push.add_argument(
+        "--prometheus.url",
+        dest="prometheus_url",
+        default="http://prometheus:9090",
+        help="URL of the Prometheus datasource to create when Grafana has none, as Grafana "
+        "reaches it (default http://prometheus:9090)",
+    )
+    push.add_argument(
+        "--force",
+        action="store_true",
+        help="also overwrite dashboards with the same uid that smswatch did not make",
+    )
+    push.set_defaults(func=commands.push_command)
 
 
 def _wait_for_stop(stop: Callable[[], None]) -> None:
