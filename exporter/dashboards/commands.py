@@ -47,9 +47,7 @@ def read_token(token_file: str | None, environ: Mapping[str, str]) -> str:
         return token
     token = environ.get(TOKEN_ENV, "").strip()
     if not token:
-        raise ConfigError(
-            f"no Grafana token: set {TOKEN_ENV} or pass --grafana.token-file", path=TOKEN_ENV
-        )
+        raise ConfigError(f"no Grafana token: set {TOKEN_ENV} or pass --grafana.token-file")
     return token
 
 
