@@ -12,9 +12,13 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from exporter import __version__, logs
 from exporter.errors import ConfigError, SmswatchError
+
+if TYPE_CHECKING:
+    from exporter.simulator.settings import SimulatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +254,7 @@ def _wait_for_stop(stop: Callable[[], None]) -> None:
     stop()
 
 
-def _simulator_settings(args: argparse.Namespace) -> object:
+def _simulator_settings(args: argparse.Namespace) -> SimulatorSettings:
     from exporter.simulator.settings import settings_from_options
     from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 
@@ -281,7 +285,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from exporter.simulator.server import SimulatorServer
 
     host, port = parse_listen_address(args.listen_address)
-    server = SimulatorServer(_simulator_settings(args), host, port)  # type: ignore[arg-type]
+    server = SimulatorServer(_simulator_settings(args), host, port)
     server.start()
     print(f"smswatch simulator serving on {server.url}", flush=True)
     print(f"  ground truth: {server.url}/sim/v1/truth", flush=True)
@@ -296,15 +300,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     sim_host, sim_port = parse_listen_address(args.simulator_address)
     settings = _simulator_settings(args)
-    simulator = SimulatorServer(settings, sim_host, sim_port)  # type: ignore[arg-type]
+    simulator = SimulatorServer(settings, sim_host, sim_port)
     simulator.start()
     host, port = parse_listen_address(args.listen_address)
     config = demo_config(
         simulator.url,
         state_path=args.state_path,
         speed=args.speed,
-        missing_after_ms=settings.missing_after_ms,  # type: ignore[attr-defined]
-        give_up_after_ms=settings.give_up_after_ms,  # type: ignore[attr-defined]
+        missing_after_ms=settings.missing_after_ms,
+        give_up_after_ms=settings.give_up_after_ms,
     )
     exporter = Exporter(config, host, port)
     try:

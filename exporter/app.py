@@ -1,0 +1,206 @@
+"""The exporter process: state store, one scheduled poller per source, and the HTTP endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import threading
+import time
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from exporter import __version__
+from exporter.collector import SmswatchCollector
+from exporter.config import Config
+from exporter.poller import Pipeline, Poller
+from exporter.store import Store
+from exporter.timestamps import format_rfc3339_ms
+from exporter.web import Request, Response, WebServer
+
+log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL_S = 3600
+
+
+def job_options(interval_ms: int) -> dict[str, object]:
+    """APScheduler options of a poll job: never two at once, missed runs coalesced."""
+    return {
+        "max_instances": 1,
+        "coalesce": True,
+        "misfire_grace_time": max(1, interval_ms // 2000),
+    }
+
+
+class Exporter:
+    """Wires config, store, pollers, scheduler and web server; `start()` and `stop()`."""
+
+    def __init__(
+        self, config: Config, host: str, port: int, web_config_file: str | None = None
+    ) -> None:
+        self.config = config
+        self.store = Store(config.state_path)
+        self.pipeline = Pipeline(config, self.store)
+        self._stop = threading.Event()
+        self.pollers = {s.name: Poller(s, self.pipeline, self._stop) for s in config.sources}
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(
+            SmswatchCollector(config, self.store, {n: p.health for n, p in self.pollers.items()})
+        )
+        try:
+            self.web = WebServer(host, port, web_config_file)
+        except BaseException:
+            self.store.close()
+            raise
+        self.web.routes.update(
+            {
+                "/": self._landing,
+                "/metrics": self._metrics,
+                "/healthz": self._healthz,
+                "/ready": self._ready,
+            }
+        )
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
+            timezone="UTC",
+        )
+
+    @property
+    def port(self) -> int:
+        """The bound HTTP port."""
+        return self.web.port
+
+    def start(self) -> None:
+        """Start serving and polling (first poll of every source right away)."""
+        self.web.start()
+        now = time.time()
+        for name, poller in self.pollers.items():
+            interval_ms = poller.source.poll_interval_ms
+            self.scheduler.add_job(
+                poller.poll,
+                "interval",
+                seconds=interval_ms / 1000,
+                id=f"poll:{name}",
+                name=f"poll {name}",
+                replace_existing=True,
+                next_run_time=_datetime(now),
+                **job_options(interval_ms),
+            )
+        self.scheduler.add_job(
+            self._prune, "interval", seconds=PRUNE_INTERVAL_S, id="prune", **job_options(60_000)
+        )
+        self.scheduler.start()
+        log.info(
+            "exporter running",
+            extra={
+                "port": self.port,
+                "sources": ",".join(self.pollers),
+                "state": self.config.state_path,
+            },
+        )
+
+    def stop(self) -> None:
+        """Stop polling (waiting for polls in flight) and serving; close the store."""
+        self._stop.set()
+        with contextlib.suppress(Exception):  # not started
+            self.scheduler.shutdown(wait=True)
+        self.web.stop()
+        for poller in self.pollers.values():
+            poller.client.close()
+        self.store.close()
+
+    def _prune(self) -> None:
+        watermark = self.store.watermark(self.pipeline.source_names, self.pipeline.with_terminals)
+        if watermark > 0:
+            removed = self.store.prune(watermark - self.config.retention_ms)
+            if removed:
+                log.info("pruned retained records", extra={"rows": removed})
+
+    # ------------------------------------------------------------------ routes
+
+    def _metrics(self, request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(200, encoder(self.registry), content_type)
+
+    def _healthz(self, request: Request) -> Response:
+        return Response(200, b"ok\n")
+
+    def _ready(self, request: Request) -> Response:
+        _, _, sources = self.store.snapshot()
+        polled = {s.name for s in sources if s.last_success_ms is not None}
+        waiting = [name for name in self.pollers if name not in polled]
+        if waiting:
+            return Response(503, f"not ready: never polled {', '.join(waiting)}\n".encode())
+        return Response(200, b"ready\n")
+
+    def _landing(self, request: Request) -> Response:
+        _, _, sources = self.store.snapshot()
+        by_name = {s.name: s for s in sources}
+        now = time.time()
+        rows = []
+        for name, poller in self.pollers.items():
+            state = by_name.get(name)
+            last_poll = (
+                format_rfc3339_ms(state.last_poll_ms) if state and state.last_poll_ms else "never"
+            )
+            last_ok = (
+                format_rfc3339_ms(state.last_success_ms)
+                if state and state.last_success_ms
+                else "never"
+            )
+            watermark = (
+                format_rfc3339_ms(state.watermark_ms) if state and state.watermark_ms >= 0 else "—"
+            )
+            lag = (
+                f"{max(0.0, now - state.watermark_ms / 1000):.0f} s"
+                if state and state.watermark_ms >= 0
+                else "—"
+            )
+            status = "up" if poller.health.up else ("down" if poller.health.polls else "starting")
+            rows.append(
+                "<tr>"
+                + "".join(
+                    f"<td>{html.escape(str(v))}</td>"
+                    for v in (
+                        name,
+                        poller.source.kind,
+                        status,
+                        last_poll,
+                        last_ok,
+                        poller.health.last_error or "—",
+                        watermark,
+                        lag,
+                    )
+                )
+                + "</tr>"
+            )
+        body = _LANDING.format(version=html.escape(__version__), rows="\n".join(rows))
+        return Response(200, body.encode("utf-8"), "text/html; charset=utf-8")
+
+
+def _datetime(epoch: float) -> object:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+_LANDING = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>smswatch exporter</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:70em}}
+table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style>
+</head><body>
+<h1>smswatch exporter</h1>
+<p>Card-transaction SMS monitoring, version {version}.</p>
+<ul><li><a href="metrics">/metrics</a></li><li><a href="ready">/ready</a></li>
+<li><a href="healthz">/healthz</a></li></ul>
+<h2>Sources</h2>
+<table><tr><th>source</th><th>kind</th><th>status</th><th>last poll</th><th>last success</th>
+<th>last error</th><th>watermark</th><th>lag</th></tr>
+{rows}
+</table></body></html>
+"""

@@ -1,0 +1,245 @@
+"""The custom collector: the only module that speaks prometheus-client.
+
+`collect()` reads the committed state (one read transaction) and the pollers' health, so a
+scrape never waits on a bank API. Every configured gateway, acquirer and source is exported
+from the start with zeros, so no series is absent and rates work from the first failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import product
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from exporter import __version__
+from exporter.catalogue import (
+    BUCKETS_SECONDS,
+    METRICS,
+    METRICS_BY_NAME,
+    POLL_BUCKETS_SECONDS,
+    RECORD_RESULTS,
+    SOURCE_ERRORS,
+    TRANSACTION_RESULTS,
+)
+from exporter.config import Config
+from exporter.poller import PollHealth
+from exporter.store import Store, decode_labels
+
+#: Failure (status, cause) pairs exported with zeros for every gateway/carrier/area.
+_ZERO_MESSAGE_SERIES = [("delivered", "none"), ("unknown", "unknown")] + [
+    (status, cause)
+    for status in ("undelivered", "expired", "rejected")
+    for cause in ("gateway", "invalid_number", "unreachable", "throttled", "filtered")
+]
+#: Receipt (outcome, cause) pairs exported with zeros for every acquirer.
+_ZERO_RECEIPT_SERIES = [
+    ("delivered", "none"),
+    ("missing", "terminal_config"),
+    ("missing", "integration"),
+    ("unknown", "unknown"),
+] + [
+    ("failed", cause)
+    for cause in (
+        "gateway",
+        "invalid_number",
+        "unreachable",
+        "integration",
+        "throttled",
+        "filtered",
+        "unknown",
+    )
+]
+
+Labels = tuple[str, ...]
+
+
+class SmswatchCollector(Collector):
+    """Builds the whole metric catalogue from the store and the pollers' health."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        health: Mapping[str, PollHealth],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.health = health
+        self.clock = clock
+
+    def describe(self) -> Iterator[Metric]:
+        """Metric families without samples: registering never touches the store or an API."""
+        for spec in METRICS:
+            yield _family(spec.name, spec.labels)
+
+    def collect(self) -> Iterator[Metric]:
+        """Every metric of the catalogue, as committed."""
+        counters_rows, gauge_rows, sources = self.store.snapshot()
+        counters: dict[str, dict[Labels, float]] = {}
+        for metric, labels, value in counters_rows:
+            counters.setdefault(metric, {})[decode_labels(labels)] = value
+        gauges: dict[str, dict[Labels, float]] = {}
+        for metric, labels, value in gauge_rows:
+            gauges.setdefault(metric, {})[decode_labels(labels)] = value
+        cfg = self.config
+        carriers = cfg.carriers or ()
+        areas = cfg.areas or ()
+        sources_by_name = {s.name: s for s in sources}
+        names = [s.name for s in cfg.sources]
+
+        yield self._counter(
+            "smswatch_sms_submitted_total",
+            counters,
+            product(cfg.gateways, carriers, areas),
+        )
+        yield self._counter(
+            "smswatch_sms_messages_total",
+            counters,
+            (
+                (g, c, a, s, cause)
+                for g, c, a in product(cfg.gateways, carriers, areas)
+                for s, cause in _ZERO_MESSAGE_SERIES
+            ),
+        )
+        yield self._histogram(
+            "smswatch_sms_delivery_seconds", counters, product(cfg.gateways, carriers)
+        )
+        yield self._gauge("smswatch_sms_pending", gauges, ((g,) for g in cfg.gateways))
+        yield self._gauge(
+            "smswatch_sms_pending_oldest_seconds", gauges, ((g,) for g in cfg.gateways)
+        )
+        yield self._counter(
+            "smswatch_pos_transactions_total",
+            counters,
+            product(cfg.acquirers, TRANSACTION_RESULTS),
+        )
+        yield self._counter(
+            "smswatch_receipts_total",
+            counters,
+            ((a, o, c) for a in cfg.acquirers for o, c in _ZERO_RECEIPT_SERIES),
+        )
+        yield self._histogram(
+            "smswatch_receipt_notify_seconds", counters, ((a,) for a in cfg.acquirers)
+        )
+        yield self._gauge("smswatch_receipts_awaiting_sms", gauges, ((a,) for a in cfg.acquirers))
+        yield self._gauge(
+            "smswatch_pos_terminals",
+            gauges,
+            product(
+                [a for s in cfg.sources if s.terminals_path for a in s.acquirers],
+                ("enabled", "disabled"),
+                ("current", "outdated"),
+            ),
+        )
+
+        up = _family("smswatch_source_up", ("source",))
+        last_success = _family("smswatch_source_last_success_timestamp_seconds", ("source",))
+        lag = _family("smswatch_source_lag_seconds", ("source",))
+        poll = HistogramMetricFamily(
+            "smswatch_source_poll_seconds",
+            METRICS_BY_NAME["smswatch_source_poll_seconds"].help,
+            labels=["source"],
+        )
+        now = self.clock()
+        for source in cfg.sources:
+            health = self.health.get(source.name) or PollHealth()
+            assert isinstance(up, GaugeMetricFamily)
+            up.add_metric([source.name], 1.0 if health.up else 0.0)
+            state = sources_by_name.get(source.name)
+            if state is not None and state.last_success_ms is not None:
+                assert isinstance(last_success, GaugeMetricFamily)
+                last_success.add_metric([source.name], state.last_success_ms / 1000)
+            if state is not None and state.watermark_ms >= 0:
+                marks = [state.watermark_ms]
+                if source.terminals_path and state.terminals_watermark_ms is not None:
+                    marks.append(state.terminals_watermark_ms)
+                assert isinstance(lag, GaugeMetricFamily)
+                lag.add_metric([source.name], max(0.0, now - min(marks) / 1000))
+            cumulative = 0
+            buckets = []
+            for bound, count in zip(
+                [*POLL_BUCKETS_SECONDS, float("inf")], health.duration_buckets, strict=True
+            ):
+                cumulative += count
+                buckets.append((_le(bound), float(cumulative)))
+            poll.add_metric([source.name], buckets, health.duration_sum_s)
+        yield up
+        yield poll
+        yield self._counter("smswatch_source_errors_total", counters, product(names, SOURCE_ERRORS))
+        yield last_success
+        yield lag
+        yield self._counter("smswatch_records_total", counters, product(names, RECORD_RESULTS))
+        info = _family("smswatch_build_info", ("version",))
+        assert isinstance(info, GaugeMetricFamily)
+        info.add_metric([__version__], 1.0)
+        yield info
+
+    # ------------------------------------------------------------------ builders
+
+    def _counter(
+        self, name: str, counters: dict[str, dict[Labels, float]], zeros: Iterable[Labels]
+    ) -> Metric:
+        spec = METRICS_BY_NAME[name]
+        family = CounterMetricFamily(name, spec.help, labels=list(spec.labels))
+        values = {tuple(z): 0.0 for z in zeros}
+        values.update(counters.get(name, {}))
+        for labels in sorted(values):
+            family.add_metric(list(labels), values[labels])
+        return family
+
+    def _gauge(
+        self, name: str, gauges: dict[str, dict[Labels, float]], zeros: Iterable[Labels]
+    ) -> Metric:
+        spec = METRICS_BY_NAME[name]
+        family = GaugeMetricFamily(name, spec.help, labels=list(spec.labels))
+        values = {tuple(z): 0.0 for z in zeros}
+        values.update(gauges.get(name, {}))
+        for labels in sorted(values):
+            family.add_metric(list(labels), values[labels])
+        return family
+
+    def _histogram(
+        self, name: str, counters: dict[str, dict[Labels, float]], zeros: Iterable[Labels]
+    ) -> Metric:
+        spec = METRICS_BY_NAME[name]
+        family = HistogramMetricFamily(name, spec.help, labels=list(spec.labels))
+        per_bucket: dict[Labels, list[float]] = {
+            tuple(z): [0.0] * (len(BUCKETS_SECONDS) + 1) for z in zeros
+        }
+        for labels, value in counters.get(f"{name}:bucket", {}).items():
+            key, index = labels[:-1], int(labels[-1])
+            per_bucket.setdefault(key, [0.0] * (len(BUCKETS_SECONDS) + 1))[index] += value
+        sums = counters.get(f"{name}:sum_ms", {})
+        for labels in sorted(per_bucket):
+            cumulative = 0.0
+            buckets = []
+            for bound, count in zip(
+                [*BUCKETS_SECONDS, float("inf")], per_bucket[labels], strict=True
+            ):
+                cumulative += count
+                buckets.append((_le(bound), cumulative))
+            family.add_metric(list(labels), buckets, sums.get(labels, 0.0) / 1000)
+        return family
+
+
+def _le(bound: float) -> str:
+    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
+
+
+def _family(name: str, labels: Iterable[str]) -> Metric:
+    spec = METRICS_BY_NAME[name]
+    if spec.kind == "counter":
+        return CounterMetricFamily(name, spec.help, labels=list(labels))
+    if spec.kind == "histogram":
+        return HistogramMetricFamily(name, spec.help, labels=list(labels))
+    return GaugeMetricFamily(name, spec.help, labels=list(labels))

@@ -1,0 +1,621 @@
+"""The YAML configuration: loading, `${ENV}` expansion, validation with field paths.
+
+Every error names the file, the field path (``sources[1].auth.token_file``) and the problem,
+and is raised as `ConfigError` (exit code 2). Secrets never live in the file itself: they come
+from `${ENV}` references or `*_file` paths.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from exporter.errors import ConfigError
+from exporter.timestamps import parse_duration_ms
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+SOURCE_KINDS = ("sms_gateway", "acquirer")
+
+#: Normalized record fields each source kind produces, with the default upstream field names
+#: (those of the built-in simulator). `fields:` in a source maps ours → theirs (dotted paths).
+SMS_FIELDS: dict[str, str] = {
+    "message_id": "message_id",
+    "txn_ref": "txn_ref",
+    "phone": "phone",
+    "carrier": "carrier",
+    "area": "area",
+    "status": "status",
+    "error_code": "error_code",
+    "submitted_at": "submitted_at",
+    "status_at": "status_at",
+}
+TRANSACTION_FIELDS: dict[str, str] = {
+    "txn_id": "txn_id",
+    "rrn": "rrn",
+    "terminal_id": "terminal_id",
+    "merchant_id": "merchant_id",
+    "acquirer": "acquirer",
+    "amount": "amount",
+    "currency": "currency",
+    "pan": "pan",
+    "result": "result",
+    "response_code": "response_code",
+    "txn_time": "txn_time",
+    "sms_expected": "sms_expected",
+    "original_txn_id": "original_txn_id",
+}
+TERMINAL_FIELDS: dict[str, str] = {
+    "terminal_id": "terminal_id",
+    "merchant_id": "merchant_id",
+    "acquirer": "acquirer",
+    "area": "area",
+    "software_version": "software_version",
+    "sms_notice_enabled": "sms_notice_enabled",
+    "changed_at": "changed_at",
+    "last_seen": "last_seen",
+}
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How to authenticate to a source; secret values are already resolved."""
+
+    type: str  # none | bearer | basic | header
+    username: str = ""
+    secret: str = field(default="", repr=False)  # token, password or header value
+    header: str = ""
+
+
+@dataclass(frozen=True)
+class FeedShape:
+    """Where a paged feed keeps its items and paging fields (envelope keys)."""
+
+    items: str
+    cursor_param: str = "cursor"
+    limit_param: str = "limit"
+    next_cursor: str = "next_cursor"
+    has_more: str = "has_more"
+    watermark: str = "watermark"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One polled upstream API."""
+
+    name: str
+    kind: str
+    base_url: str
+    path: str
+    poll_interval_ms: int = 15_000
+    page_size: int = 500
+    connect_timeout_s: float = 3.0
+    read_timeout_s: float = 10.0
+    deadline_ms: int = 60_000
+    retries: int = 3
+    backoff_ms: int = 500
+    max_pages: int = 1000
+    auth: Auth = field(default_factory=lambda: Auth("none"))
+    fields: Mapping[str, str] = field(default_factory=dict)
+    feed: FeedShape = field(default_factory=lambda: FeedShape(items="messages"))
+    gateway: str = ""  # sms_gateway: the `gateway` label of everything this source reads
+    acquirers: tuple[str, ...] = ()  # acquirer: the `acquirer` label values it may produce
+    terminals_path: str = ""  # acquirer: the terminal inventory endpoint, if any
+    terminal_fields: Mapping[str, str] = field(default_factory=dict)
+    terminals_feed: FeedShape = field(default_factory=lambda: FeedShape(items="terminals"))
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """Service level objectives; the alert spec and reports read the same numbers."""
+
+    sms_delivery_ratio: float = 0.995
+    receipt_notify_within_60s_ratio: float = 0.95
+    period_days: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    sources: tuple[SourceConfig, ...]
+    state_path: str = "smswatch-state.sqlite"
+    missing_after_ms: int = 300_000
+    give_up_after_ms: int = 1_800_000
+    join_transaction_field: str = "rrn"
+    carriers: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
+    max_label_values: int = 50
+    min_software_version: str = ""
+    objectives: Objectives = field(default_factory=Objectives)
+    retention_ms: int = 35 * 86_400_000
+    reports: Mapping[str, Any] | None = None
+    source_file: str = ""
+
+    @property
+    def gateways(self) -> tuple[str, ...]:
+        """Every configured gateway label value."""
+        return tuple(s.gateway for s in self.sources if s.kind == "sms_gateway")
+
+    @property
+    def acquirers(self) -> tuple[str, ...]:
+        """Every configured acquirer label value."""
+        out: list[str] = []
+        for s in self.sources:
+            if s.kind == "acquirer":
+                out.extend(a for a in s.acquirers if a not in out)
+        return tuple(out)
+
+
+# --------------------------------------------------------------------------- expansion
+
+
+def expand_env(text: str, path: str, env: Mapping[str, str] | None = None) -> str:
+    """Expand `${NAME}` and `${NAME:-default}`; an unset NAME without default is an error."""
+    environ = os.environ if env is None else env
+
+    def _sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"environment variable {name} is not set", path=path)
+
+    return _ENV_REF.sub(_sub, text)
+
+
+class _Reader:
+    """Walks the raw YAML tree with field paths, expanding env references in strings."""
+
+    def __init__(self, env: Mapping[str, str] | None) -> None:
+        self.env = env
+
+    def mapping(self, value: Any, path: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"must be a mapping, got {type(value).__name__}", path=path)
+        return value
+
+    def known(self, raw: Mapping[str, Any], allowed: set[str], path: str) -> None:
+        for key in raw:
+            if key not in allowed:
+                hint = ", ".join(sorted(allowed))
+                raise ConfigError(f"unknown key {key!r} (allowed: {hint})", path=path)
+
+    def string(
+        self, raw: Mapping[str, Any], key: str, path: str, default: str | None = None
+    ) -> str:
+        here = f"{path}.{key}" if path else key
+        if key not in raw or raw[key] is None:
+            if default is None:
+                raise ConfigError("is required", path=here)
+            return default
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ConfigError(f"must be a string, got {type(value).__name__}", path=here)
+        return expand_env(str(value), here, self.env)
+
+    def duration(self, raw: Mapping[str, Any], key: str, path: str, default: int) -> int:
+        here = f"{path}.{key}" if path else key
+        if key not in raw:
+            return default
+        value = raw[key]
+        if isinstance(value, str):
+            value = expand_env(value, here, self.env)
+        try:
+            ms = parse_duration_ms(value)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path=here) from exc
+        if ms <= 0:
+            raise ConfigError("must be greater than zero", path=here)
+        return ms
+
+    def integer(
+        self, raw: Mapping[str, Any], key: str, path: str, default: int, lo: int, hi: int
+    ) -> int:
+        here = f"{path}.{key}" if path else key
+        value = raw.get(key, default)
+        if isinstance(value, str):
+            value = expand_env(value, here, self.env)
+            if not value.strip().lstrip("-").isdigit():
+                raise ConfigError(f"must be an integer, got {value!r}", path=here)
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"must be an integer, got {value!r}", path=here)
+        if not lo <= value <= hi:
+            raise ConfigError(f"must be between {lo} and {hi}, got {value}", path=here)
+        return int(value)
+
+    def ratio(self, raw: Mapping[str, Any], key: str, path: str, default: float) -> float:
+        here = f"{path}.{key}" if path else key
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"must be a number, got {value!r}", path=here)
+        if not 0 < float(value) < 1:
+            raise ConfigError(f"must be between 0 and 1 (exclusive), got {value}", path=here)
+        return float(value)
+
+    def names(self, raw: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+        here = f"{path}.{key}" if path else key
+        value = raw.get(key) or []
+        if not isinstance(value, list):
+            raise ConfigError("must be a list of names", path=here)
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise ConfigError("must be a non-empty string", path=f"{here}[{i}]")
+            name = expand_env(item, f"{here}[{i}]", self.env)
+            if name in out:
+                raise ConfigError(f"duplicate value {name!r}", path=f"{here}[{i}]")
+            out.append(name)
+        return tuple(out)
+
+    def secret(self, raw: Mapping[str, Any], key: str, path: str, base: Path) -> str:
+        """A secret from `${ENV}` (in `key`) or from a file (`key_file`); never a literal."""
+        file_key = f"{key}_file"
+        here = f"{path}.{key}"
+        if key in raw and file_key in raw:
+            raise ConfigError(f"set either {key} or {file_key}, not both", path=path)
+        if file_key in raw:
+            file_path = self.string(raw, file_key, path)
+            target = Path(file_path) if Path(file_path).is_absolute() else base / file_path
+            try:
+                return target.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read secret file {target}: {exc.strerror}", path=f"{path}.{file_key}"
+                ) from exc
+        if key in raw:
+            value = raw[key]
+            if not isinstance(value, str) or not _ENV_REF.search(value):
+                raise ConfigError(
+                    "secrets must not be written in the config file: use ${ENV_VAR} "
+                    f"or {file_key}",
+                    path=here,
+                )
+            return expand_env(value, here, self.env)
+        raise ConfigError(f"is required (or {file_key})", path=here)
+
+
+def _auth(reader: _Reader, raw: Any, path: str, base: Path) -> Auth:
+    data = reader.mapping(raw, path)
+    if not data:
+        return Auth("none")
+    kind = reader.string(data, "type", path)
+    if kind == "none":
+        reader.known(data, {"type"}, path)
+        return Auth("none")
+    if kind == "bearer":
+        reader.known(data, {"type", "token", "token_file"}, path)
+        return Auth("bearer", secret=reader.secret(data, "token", path, base))
+    if kind == "basic":
+        reader.known(data, {"type", "username", "password", "password_file"}, path)
+        return Auth(
+            "basic",
+            username=reader.string(data, "username", path),
+            secret=reader.secret(data, "password", path, base),
+        )
+    if kind == "header":
+        reader.known(data, {"type", "name", "value", "value_file"}, path)
+        return Auth(
+            "header",
+            header=reader.string(data, "name", path),
+            secret=reader.secret(data, "value", path, base),
+        )
+    raise ConfigError(
+        f"unknown auth type {kind!r} (one of: none, bearer, basic, header)", path=f"{path}.type"
+    )
+
+
+def _fields(reader: _Reader, raw: Any, path: str, defaults: Mapping[str, str]) -> dict[str, str]:
+    data = reader.mapping(raw, path)
+    reader.known(data, set(defaults), path)
+    merged = dict(defaults)
+    for key in data:
+        merged[key] = reader.string(data, key, path)
+    return merged
+
+
+def _feed(reader: _Reader, raw: Any, path: str, items: str) -> FeedShape:
+    data = reader.mapping(raw, path)
+    keys = {"items", "cursor_param", "limit_param", "next_cursor", "has_more", "watermark"}
+    reader.known(data, keys, path)
+    return FeedShape(
+        items=reader.string(data, "items", path, items),
+        cursor_param=reader.string(data, "cursor_param", path, "cursor"),
+        limit_param=reader.string(data, "limit_param", path, "limit"),
+        next_cursor=reader.string(data, "next_cursor", path, "next_cursor"),
+        has_more=reader.string(data, "has_more", path, "has_more"),
+        watermark=reader.string(data, "watermark", path, "watermark"),
+    )
+
+
+_SOURCE_KEYS = {
+    "name",
+    "kind",
+    "base_url",
+    "path",
+    "poll_interval",
+    "page_size",
+    "timeout",
+    "deadline",
+    "retries",
+    "backoff",
+    "max_pages",
+    "auth",
+    "fields",
+    "feed",
+    "gateway",
+    "acquirers",
+    "terminals_path",
+    "terminal_fields",
+    "terminals_feed",
+}
+
+
+def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
+    data = reader.mapping(raw, path)
+    reader.known(data, _SOURCE_KEYS, path)
+    name = reader.string(data, "name", path)
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"{name!r} is not a valid name (lowercase letters, digits, '-', '_')",
+            path=f"{path}.name",
+        )
+    kind = reader.string(data, "kind", path)
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(
+            f"unknown kind {kind!r} (one of: {', '.join(SOURCE_KINDS)})", path=f"{path}.kind"
+        )
+    base_url = reader.string(data, "base_url", path).rstrip("/")
+    parsed = urlparse(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"not an http(s) URL: {base_url!r}", path=f"{path}.base_url")
+    if parsed.username or parsed.password:
+        raise ConfigError(
+            "credentials in the URL are not allowed: use auth", path=f"{path}.base_url"
+        )
+    default_path = "/sms/v1/messages" if kind == "sms_gateway" else "/acquirer/v1/transactions"
+    api_path = reader.string(data, "path", path, default_path)
+    if not api_path.startswith("/"):
+        raise ConfigError("must start with '/'", path=f"{path}.path")
+    interval = reader.duration(data, "poll_interval", path, 15_000)
+    timeout = reader.mapping(data.get("timeout"), f"{path}.timeout")
+    reader.known(timeout, {"connect", "read"}, f"{path}.timeout")
+    connect_ms = reader.duration(timeout, "connect", f"{path}.timeout", 3_000)
+    read_ms = reader.duration(timeout, "read", f"{path}.timeout", 10_000)
+    deadline = reader.duration(data, "deadline", path, max(interval * 4, 60_000))
+    if deadline < connect_ms + read_ms:
+        raise ConfigError(
+            "must be at least timeout.connect + timeout.read", path=f"{path}.deadline"
+        )
+    common: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "base_url": base_url,
+        "path": api_path,
+        "poll_interval_ms": interval,
+        "page_size": reader.integer(data, "page_size", path, 500, 1, 10_000),
+        "connect_timeout_s": connect_ms / 1000,
+        "read_timeout_s": read_ms / 1000,
+        "deadline_ms": deadline,
+        "retries": reader.integer(data, "retries", path, 3, 0, 20),
+        "backoff_ms": reader.duration(data, "backoff", path, 500),
+        "max_pages": reader.integer(data, "max_pages", path, 1000, 1, 1_000_000),
+        "auth": _auth(reader, data.get("auth"), f"{path}.auth", base),
+    }
+    if kind == "sms_gateway":
+        for key in ("acquirers", "terminals_path", "terminal_fields", "terminals_feed"):
+            if key in data:
+                raise ConfigError("only for kind acquirer", path=f"{path}.{key}")
+        gateway = reader.string(data, "gateway", path, name)
+        if not _NAME.match(gateway):
+            raise ConfigError(f"{gateway!r} is not a valid label value", path=f"{path}.gateway")
+        return SourceConfig(
+            **common,
+            gateway=gateway,
+            fields=_fields(reader, data.get("fields"), f"{path}.fields", SMS_FIELDS),
+            feed=_feed(reader, data.get("feed"), f"{path}.feed", "messages"),
+        )
+    if "gateway" in data:
+        raise ConfigError("only for kind sms_gateway", path=f"{path}.gateway")
+    acquirers = reader.names(data, "acquirers", path) or (name,)
+    terminals_path = reader.string(data, "terminals_path", path, "")
+    if terminals_path and not terminals_path.startswith("/"):
+        raise ConfigError("must start with '/'", path=f"{path}.terminals_path")
+    return SourceConfig(
+        **common,
+        acquirers=acquirers,
+        fields=_fields(reader, data.get("fields"), f"{path}.fields", TRANSACTION_FIELDS),
+        feed=_feed(reader, data.get("feed"), f"{path}.feed", "transactions"),
+        terminals_path=terminals_path,
+        terminal_fields=_fields(
+            reader, data.get("terminal_fields"), f"{path}.terminal_fields", TERMINAL_FIELDS
+        ),
+        terminals_feed=_feed(
+            reader, data.get("terminals_feed"), f"{path}.terminals_feed", "terminals"
+        ),
+    )
+
+
+_TOP_KEYS = {"state", "reconcile", "labels", "terminals", "objectives", "sources", "reports"}
+
+
+def parse_config(
+    raw: Any,
+    *,
+    source_file: str = "",
+    env: Mapping[str, str] | None = None,
+    state_path: str | None = None,
+) -> Config:
+    """Validate a parsed YAML document into a `Config`; errors carry the field path."""
+    base = Path(source_file).parent if source_file else Path.cwd()
+    reader = _Reader(env)
+    try:
+        top = reader.mapping(raw, "")
+        reader.known(top, _TOP_KEYS, "(top level)")
+        state = reader.mapping(top.get("state"), "state")
+        reader.known(state, {"path", "retention"}, "state")
+        recon = reader.mapping(top.get("reconcile"), "reconcile")
+        reader.known(recon, {"missing_after", "give_up_after", "join"}, "reconcile")
+        join = reader.mapping(recon.get("join"), "reconcile.join")
+        reader.known(join, {"transaction_field"}, "reconcile.join")
+        join_field = reader.string(join, "transaction_field", "reconcile.join", "rrn")
+        if join_field not in ("rrn", "txn_id"):
+            raise ConfigError(
+                f"must be rrn or txn_id, got {join_field!r}",
+                path="reconcile.join.transaction_field",
+            )
+        labels = reader.mapping(top.get("labels"), "labels")
+        reader.known(labels, {"carriers", "areas", "max_values"}, "labels")
+        terminals = reader.mapping(top.get("terminals"), "terminals")
+        reader.known(terminals, {"min_software_version"}, "terminals")
+        min_version = reader.string(terminals, "min_software_version", "terminals", "")
+        if min_version and not re.match(r"^\d+(\.\d+)*$", min_version):
+            raise ConfigError(
+                f"must be a dotted version such as 5.0.0, got {min_version!r}",
+                path="terminals.min_software_version",
+            )
+        objectives_raw = reader.mapping(top.get("objectives"), "objectives")
+        reader.known(
+            objectives_raw,
+            {"sms_delivery_ratio", "receipt_notify_within_60s_ratio", "period_days"},
+            "objectives",
+        )
+        objectives = Objectives(
+            sms_delivery_ratio=reader.ratio(
+                objectives_raw, "sms_delivery_ratio", "objectives", 0.995
+            ),
+            receipt_notify_within_60s_ratio=reader.ratio(
+                objectives_raw, "receipt_notify_within_60s_ratio", "objectives", 0.95
+            ),
+            period_days=reader.integer(objectives_raw, "period_days", "objectives", 30, 1, 366),
+        )
+        raw_sources = top.get("sources")
+        if not isinstance(raw_sources, list) or not raw_sources:
+            raise ConfigError("at least one source is required", path="sources")
+        sources = tuple(
+            _source(reader, item, f"sources[{i}]", base) for i, item in enumerate(raw_sources)
+        )
+        seen: set[str] = set()
+        for i, source in enumerate(sources):
+            if source.name in seen:
+                raise ConfigError(
+                    f"duplicate source name {source.name!r}", path=f"sources[{i}].name"
+                )
+            seen.add(source.name)
+        gateways = [s.gateway for s in sources if s.kind == "sms_gateway"]
+        if len(set(gateways)) != len(gateways):
+            raise ConfigError("two sms_gateway sources share a gateway label", path="sources")
+        if not gateways:
+            raise ConfigError("at least one source of kind sms_gateway is required", path="sources")
+        if not any(s.kind == "acquirer" for s in sources):
+            raise ConfigError("at least one source of kind acquirer is required", path="sources")
+        reports = top.get("reports")
+        if reports is not None and not isinstance(reports, dict):
+            raise ConfigError("must be a mapping", path="reports")
+        return Config(
+            sources=sources,
+            state_path=state_path or reader.string(state, "path", "state", "smswatch-state.sqlite"),
+            retention_ms=reader.duration(state, "retention", "state", 35 * 86_400_000),
+            missing_after_ms=reader.duration(recon, "missing_after", "reconcile", 300_000),
+            give_up_after_ms=reader.duration(recon, "give_up_after", "reconcile", 1_800_000),
+            join_transaction_field=join_field,
+            carriers=reader.names(labels, "carriers", "labels"),
+            areas=reader.names(labels, "areas", "labels"),
+            max_label_values=reader.integer(labels, "max_values", "labels", 50, 1, 1000),
+            min_software_version=min_version,
+            objectives=objectives,
+            reports=reports,
+            source_file=source_file,
+        )
+    except ConfigError as exc:
+        if source_file and not exc.source_file:
+            raise ConfigError(str(exc), source=source_file) from None
+        raise
+
+
+def load_config(path: str, *, state_path: str | None = None) -> Config:
+    """Read and validate a YAML config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", source=path) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"not valid YAML{where}", source=path) from exc
+    return parse_config(raw, source_file=path, state_path=state_path)
+
+
+SIMULATOR_ACQUIRERS = ("acq-north", "acq-south", "acq-east")
+SIMULATOR_CARRIERS = ("china-mobile", "china-unicom", "china-telecom")
+SIMULATOR_AREAS = ("north", "south", "east", "west", "central")
+
+
+def simulator_config_document(simulator_url: str, poll_interval: str = "15s") -> dict[str, Any]:
+    """The config document for the built-in simulator (`examples/simulator.yaml` says the same;
+    a test keeps the two in step)."""
+    return {
+        "state": {"path": "smswatch-state.sqlite", "retention": "35d"},
+        "reconcile": {"missing_after": "5m", "give_up_after": "30m"},
+        "labels": {"carriers": list(SIMULATOR_CARRIERS), "areas": list(SIMULATOR_AREAS)},
+        "terminals": {"min_software_version": "5.0.0"},
+        "objectives": {"sms_delivery_ratio": 0.995, "receipt_notify_within_60s_ratio": 0.95},
+        "sources": [
+            {
+                "name": "sms",
+                "kind": "sms_gateway",
+                "gateway": "bank-sms",
+                "base_url": simulator_url,
+                "path": "/sms/v1/messages",
+                "poll_interval": poll_interval,
+                "page_size": 1000,
+            },
+            {
+                "name": "acquirer",
+                "kind": "acquirer",
+                "base_url": simulator_url,
+                "path": "/acquirer/v1/transactions",
+                "terminals_path": "/acquirer/v1/terminals",
+                "acquirers": list(SIMULATOR_ACQUIRERS),
+                "poll_interval": poll_interval,
+                "page_size": 1000,
+            },
+        ],
+    }
+
+
+def demo_config(
+    simulator_url: str,
+    *,
+    state_path: str | None,
+    speed: float,
+    missing_after_ms: int,
+    give_up_after_ms: int,
+) -> Config:
+    """The config `smswatch demo` uses: the simulator config, polling often enough that
+    simulated time between two polls stays about 15 s at `speed`."""
+    interval_ms = int(max(250.0, min(15_000.0, 15_000.0 / max(speed, 1.0))))
+    raw = simulator_config_document(simulator_url, f"{interval_ms}ms")
+    raw["reconcile"] = {
+        "missing_after": f"{missing_after_ms}ms",
+        "give_up_after": f"{give_up_after_ms}ms",
+    }
+    if state_path is None:
+        import tempfile
+
+        state_path = str(Path(tempfile.mkdtemp(prefix="smswatch-demo-")) / "state.sqlite")
+    return parse_config(raw, source_file="(demo)", state_path=state_path)

@@ -1,0 +1,70 @@
+"""Normalized records: what every source turns provider pages into.
+
+Timestamps are Unix milliseconds (event time). Phone and card numbers are already masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SmsEvent:
+    """One status event of one message, as reported by an SMS gateway."""
+
+    message_id: str
+    txn_ref: str
+    phone: str  # masked
+    carrier: str
+    area: str
+    status: str  # normalized: submitted | enroute | delivered | undelivered | expired | ...
+    error_code: str
+    submitted_ms: int
+    status_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One POS transaction record from an acquirer."""
+
+    txn_id: str
+    rrn: str
+    terminal_id: str
+    merchant_id: str
+    acquirer: str
+    amount: int
+    currency: str
+    pan: str  # masked: BIN + last 4 at most
+    result: str  # approved | declined | reversed
+    response_code: str
+    txn_ms: int
+    sms_expected: bool
+    original_txn_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """One POS terminal of an acquirer's inventory."""
+
+    terminal_id: str
+    merchant_id: str
+    acquirer: str
+    area: str
+    software_version: str
+    sms_notice_enabled: bool
+    changed_ms: int
+    last_seen_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a feed: its valid records, how many were invalid, and where to go next."""
+
+    records: list[T]
+    invalid: int
+    next_cursor: str
+    has_more: bool
+    watermark_ms: int

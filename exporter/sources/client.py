@@ -1,0 +1,149 @@
+"""The shared HTTP client of all sources: timeouts, retries with backoff, `Retry-After`, deadline.
+
+Every failed attempt is reported through `on_error(kind)` with a `smswatch_source_errors_total`
+error kind, so flaky upstreams show up even when a retry saves the poll.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from exporter import __version__
+from exporter.config import SourceConfig
+from exporter.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class BadPayload(ValueError):
+    """A response body that is not the JSON shape the source expects."""
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+class SourceClient:
+    """GETs JSON from one source's base URL with its auth, timeouts and retry policy."""
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        on_error: Callable[[str], None],
+        stop: threading.Event | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.source = source
+        self.on_error = on_error
+        self.stop = stop or threading.Event()
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = f"smswatch/{__version__}"
+        self.session.headers["Accept"] = "application/json"
+        auth = source.auth
+        if auth.type == "bearer":
+            self.session.headers["Authorization"] = f"Bearer {auth.secret}"
+        elif auth.type == "basic":
+            self.session.auth = (auth.username, auth.secret)
+        elif auth.type == "header":
+            self.session.headers[auth.header] = auth.secret
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.session.close()
+
+    def fail(self, kind: str, message: str) -> SourceError:
+        self.on_error(kind)
+        log.warning(
+            "request failed", extra={"source": self.source.name, "error": kind, "detail": message}
+        )
+        return SourceError(self.source.name, kind, message)
+
+    def get_json(self, path: str, params: Mapping[str, str | int], deadline: float) -> Any:
+        """GET `path` and decode JSON, retrying transient failures until `deadline` (monotonic).
+
+        Raises `SourceError` with the error kind of the last failure.
+        """
+        url = self.source.base_url + path
+        attempts = self.source.retries + 1
+        last: SourceError | None = None
+        for attempt in range(attempts):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.stop.is_set():
+                break
+            wait_s = self.source.backoff_ms / 1000 * (2**attempt)
+            try:
+                response = self.session.get(
+                    url,
+                    params=dict(params),
+                    timeout=(
+                        min(self.source.connect_timeout_s, remaining),
+                        min(self.source.read_timeout_s, remaining),
+                    ),
+                )
+            except requests.Timeout as exc:
+                last = self.fail("timeout", str(exc))
+            except requests.ConnectionError as exc:
+                if "timed out" in str(exc).lower():  # a read timeout while reading the body
+                    last = self.fail("timeout", str(exc))
+                else:
+                    last = self.fail("connection", str(exc))
+            except requests.RequestException as exc:
+                last = self.fail("connection", str(exc))
+            else:
+                result, last, retry_wait = self._handle(response)
+                if last is None:
+                    return result
+                if retry_wait is not None:
+                    wait_s = max(wait_s, retry_wait)
+                if not _retryable(last.kind):
+                    raise last
+            if attempt + 1 < attempts:
+                if time.monotonic() + wait_s >= deadline:
+                    break
+                if self.stop.wait(wait_s):
+                    break
+        if last is None:
+            last = SourceError(self.source.name, "timeout", "poll deadline reached")
+            self.on_error("timeout")
+        raise last
+
+    def _handle(self, response: requests.Response) -> tuple[Any, SourceError | None, float | None]:
+        status = response.status_code
+        if status == 429:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            return None, self.fail("throttled", f"HTTP 429, Retry-After={wait}"), wait
+        if status >= 500:
+            return None, self.fail("http_5xx", f"HTTP {status}"), None
+        if status >= 400:
+            return None, self.fail("http_4xx", f"HTTP {status}"), None
+        body = response.content
+        if len(body) > MAX_BODY_BYTES:
+            return None, self.fail("bad_payload", "response body over 64 MiB"), None
+        try:
+            return json.loads(body), None, None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return None, self.fail("bad_payload", f"not JSON: {exc}"), None
+
+
+def _retryable(kind: str) -> bool:
+    return kind != "http_4xx"

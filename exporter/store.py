@@ -1,0 +1,634 @@
+"""The state store (SQLite): the only module that speaks SQL.
+
+A poll's records, its cursor advance and its counter deltas commit in one transaction, so a crash
+or a restart never loses nor double-counts. Pending messages and receipts live on disk (memory
+stays flat however many are pending); counters are read back at start, so exported counters stay
+monotonic across restarts. WAL mode lets scrapes read while a poll writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from exporter.errors import StateError
+from exporter.reconcile import Changes, LabelKey, Message, Receipt, TerminalState
+
+SCHEMA_VERSION = 1
+_SEP = "\x1f"
+_CHUNK = 500
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    name TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL DEFAULT '',
+    watermark_ms INTEGER NOT NULL DEFAULT -1,
+    terminals_watermark_ms INTEGER,
+    last_success_ms INTEGER,
+    last_poll_ms INTEGER,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS counters (
+    metric TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (metric, labels)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gauges (
+    metric TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (metric, labels)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY,
+    gateway TEXT NOT NULL,
+    txn_ref TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    area TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    submitted_ms INTEGER NOT NULL,
+    seen INTEGER NOT NULL,
+    final_status TEXT,
+    final_cause TEXT,
+    final_code TEXT NOT NULL DEFAULT '',
+    final_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS messages_by_ref ON messages (txn_ref, submitted_ms, message_id);
+CREATE INDEX IF NOT EXISTS messages_pending ON messages (gateway, submitted_ms)
+    WHERE final_status IS NULL;
+CREATE TABLE IF NOT EXISTS transactions (
+    txn_id TEXT PRIMARY KEY,
+    rrn TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    merchant_id TEXT NOT NULL,
+    acquirer TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    pan TEXT NOT NULL,
+    result TEXT NOT NULL,
+    response_code TEXT NOT NULL,
+    txn_ms INTEGER NOT NULL,
+    sms_expected INTEGER NOT NULL,
+    original_txn_id TEXT NOT NULL,
+    -- receipt reconciliation (NULL state: not a receipt)
+    join_key TEXT,
+    receipt_acquirer TEXT,
+    state TEXT,
+    message_id TEXT,
+    decide_ms INTEGER,
+    outcome TEXT,
+    cause TEXT,
+    notify_ms INTEGER,
+    reversed_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS receipts_open_by_key ON transactions (join_key) WHERE state = 'open';
+CREATE INDEX IF NOT EXISTS receipts_due ON transactions (decide_ms) WHERE state = 'open';
+CREATE INDEX IF NOT EXISTS transactions_by_rrn ON transactions (rrn);
+CREATE INDEX IF NOT EXISTS transactions_by_terminal ON transactions (terminal_id, txn_ms);
+CREATE INDEX IF NOT EXISTS transactions_by_time ON transactions (txn_ms);
+CREATE TABLE IF NOT EXISTS orphan_reversals (
+    original_txn_id TEXT PRIMARY KEY, reversed_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminals (
+    terminal_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    merchant_id TEXT NOT NULL,
+    acquirer TEXT NOT NULL,
+    area TEXT NOT NULL,
+    software_version TEXT NOT NULL,
+    sms_notice_enabled INTEGER NOT NULL,
+    changed_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminal_history (
+    terminal_id TEXT NOT NULL,
+    since_ms INTEGER NOT NULL,
+    sms_notice_enabled INTEGER NOT NULL,
+    software_version TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, since_ms)
+) WITHOUT ROWID;
+"""
+
+_MESSAGE_COLUMNS = (
+    "message_id, gateway, txn_ref, carrier, area, phone, submitted_ms, seen, "
+    "final_status, final_cause, final_code, final_ms"
+)
+_RECEIPT_COLUMNS = (
+    "txn_id, join_key, receipt_acquirer, terminal_id, txn_ms, state, message_id, decide_ms, "
+    "outcome, cause, notify_ms, reversed_ms"
+)
+
+
+def encode_labels(values: Sequence[str]) -> str:
+    """Label values as stored: joined with the unit separator."""
+    return _SEP.join(values)
+
+
+def decode_labels(text: str) -> tuple[str, ...]:
+    """The inverse of `encode_labels`."""
+    return tuple(text.split(_SEP)) if text else ()
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _message(row: sqlite3.Row | tuple[object, ...]) -> Message:
+    message = Message(*row)
+    message.stored = True
+    return message
+
+
+def _receipt(row: sqlite3.Row | tuple[object, ...]) -> Receipt:
+    return Receipt(*row)
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """Where a source's feed stands, as committed."""
+
+    name: str
+    cursor: str
+    watermark_ms: int
+    terminals_watermark_ms: int | None
+    last_success_ms: int | None
+    last_poll_ms: int | None
+    last_error: str
+
+
+class Store:
+    """One SQLite state file; a write connection for polls and a read connection for scrapes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            parent = Path(path).parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateError(f"cannot create state directory {parent}: {exc.strerror}") from exc
+        self._lock = threading.RLock()
+        self._read_lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+            self._check_version()
+            self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._reader.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"cannot open state file {path}: {exc}") from exc
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StateError(
+                f"state file {self.path} has schema version {row[0]}, this smswatch expects "
+                f"{SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        """Close both connections."""
+        with self._lock, self._read_lock:
+            self._db.close()
+            self._reader.close()
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """One atomic unit: everything inside commits together or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def run(self, step: Callable[[Store], T]) -> T:
+        """Run `step` inside one transaction and return its result."""
+        with self.transaction():
+            return step(self)
+
+    # ------------------------------------------------------------------ StateView (reads)
+
+    def messages(self, ids: Sequence[str]) -> dict[str, Message]:
+        """Messages by id."""
+        out: dict[str, Message] = {}
+        for chunk in _chunks(list(ids)):
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages "
+                f"WHERE message_id IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                out[row[0]] = _message(row)
+        return out
+
+    def first_messages(self, txn_refs: Sequence[str]) -> dict[str, Message]:
+        """Earliest-submitted message per txn_ref (ties: smallest message id)."""
+        out: dict[str, Message] = {}
+        for chunk in _chunks(list(txn_refs)):
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages "
+                f"WHERE txn_ref IN ({_marks(len(chunk))}) "
+                "ORDER BY txn_ref, submitted_ms, message_id",
+                chunk,
+            )
+            for row in rows:
+                if row[2] not in out:
+                    out[row[2]] = _message(row)
+        return out
+
+    def open_receipts(self, join_keys: Sequence[str]) -> dict[str, list[Receipt]]:
+        """Open receipts by join key."""
+        out: dict[str, list[Receipt]] = {}
+        for chunk in _chunks(list(join_keys)):
+            rows = self._db.execute(
+                f"SELECT {_RECEIPT_COLUMNS} FROM transactions "
+                f"WHERE state = 'open' AND join_key IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                out.setdefault(row[1], []).append(_receipt(row))
+        return out
+
+    def receipts(self, txn_ids: Sequence[str]) -> dict[str, Receipt]:
+        """Receipts in any state by transaction id."""
+        out: dict[str, Receipt] = {}
+        for chunk in _chunks(list(txn_ids)):
+            rows = self._db.execute(
+                f"SELECT {_RECEIPT_COLUMNS} FROM transactions "
+                f"WHERE state IS NOT NULL AND txn_id IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                out[row[0]] = _receipt(row)
+        return out
+
+    def known_transactions(self, txn_ids: Sequence[str]) -> set[str]:
+        """Which transaction ids are already stored."""
+        out: set[str] = set()
+        for chunk in _chunks(list(txn_ids)):
+            rows = self._db.execute(
+                f"SELECT txn_id FROM transactions WHERE txn_id IN ({_marks(len(chunk))})", chunk
+            )
+            out.update(row[0] for row in rows)
+        return out
+
+    def orphan_reversals(self, txn_ids: Sequence[str]) -> dict[str, int]:
+        """Reversals that arrived before their original transaction."""
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(txn_ids)):
+            rows = self._db.execute(
+                "SELECT original_txn_id, reversed_ms FROM orphan_reversals "
+                f"WHERE original_txn_id IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            out.update({row[0]: row[1] for row in rows})
+        return out
+
+    def messages_to_give_up(self, gateway: str, before_ms: int, limit: int) -> list[Message]:
+        """Messages without final status submitted strictly before `before_ms`."""
+        rows = self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE final_status IS NULL "
+            "AND gateway = ? AND submitted_ms < ? ORDER BY submitted_ms LIMIT ?",
+            (gateway, before_ms, limit),
+        )
+        return [_message(row) for row in rows]
+
+    def receipts_due(self, before_ms: int, limit: int) -> list[Receipt]:
+        """Open receipts whose decision time is strictly before `before_ms`."""
+        rows = self._db.execute(
+            f"SELECT {_RECEIPT_COLUMNS} FROM transactions WHERE state = 'open' "
+            "AND decide_ms < ? ORDER BY decide_ms LIMIT ?",
+            (before_ms, limit),
+        )
+        return [_receipt(row) for row in rows]
+
+    def terminal_state_at(self, terminal_id: str, at_ms: int) -> TerminalState | None:
+        """The terminal's state at `at_ms`: the latest change at or before it, else the first."""
+        row = self._db.execute(
+            "SELECT sms_notice_enabled, software_version FROM terminal_history "
+            "WHERE terminal_id = ? AND since_ms <= ? ORDER BY since_ms DESC LIMIT 1",
+            (terminal_id, at_ms),
+        ).fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT sms_notice_enabled, software_version FROM terminal_history "
+                "WHERE terminal_id = ? ORDER BY since_ms LIMIT 1",
+                (terminal_id,),
+            ).fetchone()
+        return None if row is None else TerminalState(bool(row[0]), row[1])
+
+    def terminal(self, terminal_id: str) -> TerminalState | None:
+        """The terminal's current state."""
+        row = self._db.execute(
+            "SELECT sms_notice_enabled, software_version FROM terminals WHERE terminal_id = ?",
+            (terminal_id,),
+        ).fetchone()
+        return None if row is None else TerminalState(bool(row[0]), row[1])
+
+    # ------------------------------------------------------------------ writes
+
+    def apply(self, changes: Changes, source: str) -> None:
+        """Write one step's changes (inside a transaction)."""
+        db = self._db
+        if changes.messages:
+            fresh = [m for m in changes.messages.values() if not m.stored]
+            known = [m for m in changes.messages.values() if m.stored]
+            db.executemany(
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        m.message_id,
+                        m.gateway,
+                        m.txn_ref,
+                        m.carrier,
+                        m.area,
+                        m.phone,
+                        m.submitted_ms,
+                        m.seen,
+                        m.final_status,
+                        m.final_cause,
+                        m.final_code,
+                        m.final_ms,
+                    )
+                    for m in fresh
+                ],
+            )
+            db.executemany(
+                "UPDATE messages SET seen=?, final_status=?, final_cause=?, final_code=?, "
+                "final_ms=? WHERE message_id=?",
+                [
+                    (m.seen, m.final_status, m.final_cause, m.final_code, m.final_ms, m.message_id)
+                    for m in known
+                ],
+            )
+            for m in fresh:
+                m.stored = True
+        if changes.transactions:
+            db.executemany(
+                "INSERT INTO transactions (txn_id, rrn, terminal_id, merchant_id, acquirer, "
+                "amount, currency, pan, result, response_code, txn_ms, sms_expected, "
+                "original_txn_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        t.txn_id,
+                        t.rrn,
+                        t.terminal_id,
+                        t.merchant_id,
+                        t.acquirer,
+                        t.amount,
+                        t.currency,
+                        t.pan,
+                        t.result,
+                        t.response_code,
+                        t.txn_ms,
+                        int(t.sms_expected),
+                        t.original_txn_id,
+                    )
+                    for t in changes.transactions
+                ],
+            )
+        if changes.receipts:
+            db.executemany(
+                "UPDATE transactions SET join_key=?, receipt_acquirer=?, state=?, message_id=?, "
+                "decide_ms=?, outcome=?, cause=?, notify_ms=?, reversed_ms=? WHERE txn_id=?",
+                [
+                    (
+                        r.join_key,
+                        r.acquirer,
+                        r.state,
+                        r.message_id,
+                        r.decide_ms,
+                        r.outcome,
+                        r.cause,
+                        r.notify_ms,
+                        r.reversed_ms,
+                        r.txn_id,
+                    )
+                    for r in changes.receipts.values()
+                ],
+            )
+        if changes.orphan_reversals:
+            db.executemany(
+                "INSERT INTO orphan_reversals (original_txn_id, reversed_ms) VALUES (?, ?) "
+                "ON CONFLICT (original_txn_id) DO UPDATE SET "
+                "reversed_ms = min(reversed_ms, excluded.reversed_ms)",
+                list(changes.orphan_reversals.items()),
+            )
+        if changes.resolved_orphans:
+            db.executemany(
+                "DELETE FROM orphan_reversals WHERE original_txn_id = ?",
+                [(k,) for k in changes.resolved_orphans],
+            )
+        if changes.terminals:
+            db.executemany(
+                "INSERT OR REPLACE INTO terminals (terminal_id, source, merchant_id, acquirer, "
+                "area, software_version, sms_notice_enabled, changed_ms, last_seen_ms) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        t.terminal_id,
+                        source,
+                        t.merchant_id,
+                        t.acquirer,
+                        t.area,
+                        t.software_version,
+                        int(t.sms_notice_enabled),
+                        t.changed_ms,
+                        t.last_seen_ms,
+                    )
+                    for t in changes.terminals
+                ],
+            )
+        if changes.terminal_history:
+            db.executemany(
+                "INSERT OR REPLACE INTO terminal_history (terminal_id, since_ms, "
+                "sms_notice_enabled, software_version) VALUES (?,?,?,?)",
+                [
+                    (t.terminal_id, t.changed_ms, int(t.sms_notice_enabled), t.software_version)
+                    for t in changes.terminal_history
+                ],
+            )
+        self.add_counters(changes.counters)
+        self._add("gauges", changes.gauges)
+        records: Counter[LabelKey] = Counter()
+        for result, n in changes.records.items():
+            records[("smswatch_records_total", (source, result))] += n
+        self.add_counters(records)
+
+    def _add(self, table: str, deltas: Counter[LabelKey]) -> None:
+        rows = [(metric, encode_labels(labels), v) for (metric, labels), v in deltas.items() if v]
+        if rows:
+            self._db.executemany(
+                f"INSERT INTO {table} (metric, labels, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (metric, labels) DO UPDATE SET value = value + excluded.value",
+                rows,
+            )
+
+    def add_counters(self, deltas: Counter[LabelKey]) -> None:
+        """Add deltas to counters (inside a transaction, or alone: autocommit)."""
+        with self._lock:
+            self._add("counters", deltas)
+
+    def set_gauges(self, metric: str, values: dict[tuple[str, ...], float]) -> None:
+        """Replace every series of a gauge metric."""
+        self._db.execute("DELETE FROM gauges WHERE metric = ?", (metric,))
+        self._db.executemany(
+            "INSERT INTO gauges (metric, labels, value) VALUES (?, ?, ?)",
+            [(metric, encode_labels(k), v) for k, v in values.items()],
+        )
+
+    def set_gauge(self, metric: str, labels: tuple[str, ...], value: float) -> None:
+        """Set one gauge series."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO gauges (metric, labels, value) VALUES (?, ?, ?)",
+            (metric, encode_labels(labels), value),
+        )
+
+    # ------------------------------------------------------------------ sources
+
+    def source_state(self, name: str) -> SourceState:
+        """The committed position of a source (a fresh one starts at the beginning)."""
+        row = self._db.execute(
+            "SELECT name, cursor, watermark_ms, terminals_watermark_ms, last_success_ms, "
+            "last_poll_ms, last_error FROM sources WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return SourceState(name, "", -1, None, None, None, "")
+        return SourceState(*row)
+
+    def advance_source(self, name: str, cursor: str, watermark_ms: int) -> None:
+        """Move a source's cursor and watermark (inside the page's transaction)."""
+        self._db.execute(
+            "INSERT INTO sources (name, cursor, watermark_ms) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, "
+            "watermark_ms = max(watermark_ms, excluded.watermark_ms)",
+            (name, cursor, watermark_ms),
+        )
+
+    def set_terminals_watermark(self, name: str, watermark_ms: int) -> None:
+        """Record up to when a source's terminal inventory is known."""
+        self._db.execute(
+            "INSERT INTO sources (name, terminals_watermark_ms) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET terminals_watermark_ms = "
+            "max(coalesce(terminals_watermark_ms, -1), excluded.terminals_watermark_ms)",
+            (name, watermark_ms),
+        )
+
+    def record_poll(self, name: str, ok: bool, error: str) -> None:
+        """Record the end of a poll: its time, and the last success when it succeeded."""
+        now_ms = int(time.time() * 1000)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO sources (name, last_poll_ms, last_success_ms, last_error) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "last_poll_ms = excluded.last_poll_ms, "
+                "last_success_ms = coalesce(excluded.last_success_ms, last_success_ms), "
+                "last_error = excluded.last_error",
+                (name, now_ms, now_ms if ok else None, error),
+            )
+
+    def watermark(self, names: Sequence[str], with_terminals: Sequence[str]) -> int:
+        """The minimum committed watermark over sources (terminal inventories included)."""
+        marks: list[int] = []
+        for name in names:
+            state = self.source_state(name)
+            marks.append(state.watermark_ms)
+            if name in with_terminals:
+                marks.append(
+                    -1 if state.terminals_watermark_ms is None else state.terminals_watermark_ms
+                )
+        return min(marks) if marks else -1
+
+    def pending_oldest_ms(self, gateway: str) -> int | None:
+        """Submit time of the oldest message without final status."""
+        row = self._db.execute(
+            "SELECT min(submitted_ms) FROM messages WHERE final_status IS NULL AND gateway = ?",
+            (gateway,),
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def terminal_rows(self, source: str) -> list[tuple[str, bool, str]]:
+        """(acquirer, sms_notice_enabled, software_version) of a source's terminals."""
+        rows = self._db.execute(
+            "SELECT acquirer, sms_notice_enabled, software_version FROM terminals WHERE source = ?",
+            (source,),
+        )
+        return [(row[0], bool(row[1]), row[2]) for row in rows]
+
+    def label_values(self, metric: str, position: int) -> set[str]:
+        """Distinct values of one label of a stored counter."""
+        rows = self._reader_rows("SELECT labels FROM counters WHERE metric = ?", (metric,))
+        return {decode_labels(str(row[0]))[position] for row in rows}
+
+    # ------------------------------------------------------------------ reads for scrapes
+
+    def _reader_rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._read_lock:
+            return list(self._reader.execute(sql, params))
+
+    def snapshot(
+        self,
+    ) -> tuple[list[tuple[str, str, float]], list[tuple[str, str, float]], list[SourceState]]:
+        """Counters, gauges and source states as committed, read in one read transaction."""
+        with self._read_lock:
+            self._reader.execute("BEGIN")
+            try:
+                counters = [
+                    tuple(r)
+                    for r in self._reader.execute("SELECT metric, labels, value FROM counters")
+                ]
+                gauges = [
+                    tuple(r)
+                    for r in self._reader.execute("SELECT metric, labels, value FROM gauges")
+                ]
+                sources = [
+                    SourceState(*r)
+                    for r in self._reader.execute(
+                        "SELECT name, cursor, watermark_ms, terminals_watermark_ms, "
+                        "last_success_ms, last_poll_ms, last_error FROM sources"
+                    )
+                ]
+            finally:
+                self._reader.execute("COMMIT")
+        return counters, gauges, sources
+
+    def prune(self, before_ms: int) -> int:
+        """Delete decided transactions and final messages older than `before_ms`."""
+        with self.transaction():
+            cur = self._db.execute(
+                "DELETE FROM transactions WHERE txn_ms < ? AND (state IS NULL OR state != 'open')",
+                (before_ms,),
+            )
+            removed = cur.rowcount
+            cur = self._db.execute(
+                "DELETE FROM messages WHERE submitted_ms < ? AND final_status IS NOT NULL",
+                (before_ms,),
+            )
+            return removed + cur.rowcount

@@ -1,0 +1,152 @@
+"""Shared test harness: free ports, polling with a deadline, scraping, and real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
+
+T = TypeVar("T")
+
+Series = tuple[str, frozenset[tuple[str, str]]]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1
+) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the thing may not be up yet
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last_error})")
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """GET a URL; returns (status, body) for any status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8")
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    """GET a URL and decode its JSON body."""
+    status, body = http_get(url, timeout)
+    assert status == 200, f"{url}: HTTP {status}: {body[:200]}"
+    return json.loads(body)
+
+
+def scrape(url: str) -> dict[Series, float]:
+    """Scrape a /metrics URL into {(sample name, labels): value}."""
+    status, body = http_get(url)
+    assert status == 200, f"{url}: HTTP {status}"
+    return parse_exposition(body)
+
+
+def parse_exposition(text: str) -> dict[Series, float]:
+    """Parse exposition text into {(sample name, labels): value}."""
+    out: dict[Series, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def truth_series(truth: dict[str, Any]) -> dict[Series, float]:
+    """The simulator's truth in the same shape as `scrape`."""
+    out: dict[Series, float] = {}
+    for name, series in truth["metrics"].items():
+        for item in series:
+            labels = dict(item["labels"])
+            if "le" in labels:
+                labels["le"] = _le(labels["le"])
+            out[(name, frozenset(labels.items()))] = float(item["value"])
+    return out
+
+
+def _le(text: str) -> str:
+    return "+Inf" if text in ("+Inf", "inf") else repr(float(text))
+
+
+def exported_like(exported: dict[Series, float], names: Sequence[str]) -> dict[Series, float]:
+    """The non-zero exported series of the given sample names, `le` normalized."""
+    out: dict[Series, float] = {}
+    for (name, labels), value in exported.items():
+        if name in names and value:
+            fixed = frozenset((k, _le(v) if k == "le" else v) for k, v in labels)
+            out[(name, fixed)] = value
+    return out
+
+
+def diff(expected: dict[Series, float], actual: dict[Series, float]) -> list[str]:
+    """Human-readable differences between two series maps (empty when equal)."""
+    lines = []
+    for key in sorted(set(expected) | set(actual), key=str):
+        if expected.get(key) != actual.get(key):
+            name, labels = key
+            shown = ",".join(f"{k}={v}" for k, v in sorted(labels))
+            lines.append(f"{name}{{{shown}}}: truth={expected.get(key)} exported={actual.get(key)}")
+    return lines
+
+
+class Process:
+    """A real `smswatch` process, its output captured to a file."""
+
+    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None):
+        self.args = list(args)
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", *self.args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return int(self.proc.returncode)
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        return self.log_path.read_text(errors="replace")

@@ -1,0 +1,222 @@
+"""The exporter against the simulator over real HTTP: exported counters equal the ground truth.
+
+The simulator runs in this process on a loopback port; the exporter runs as a real `smswatch
+run` process with its own SQLite file, polling it. Simulated time runs hundreds of times faster
+than wall time, so an hour and a half of traffic with every fault takes seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.config import simulator_config_document
+from exporter.simulator.server import SimulatorServer
+from exporter.simulator.settings import settings_from_options
+from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
+
+from harness import (
+    Process,
+    diff,
+    exported_like,
+    free_port,
+    get_json,
+    http_get,
+    scrape,
+    truth_series,
+    wait_until,
+)
+
+START = "2026-11-26T08:00:00Z"
+COMPARED = (
+    "smswatch_sms_submitted_total",
+    "smswatch_sms_messages_total",
+    "smswatch_pos_transactions_total",
+    "smswatch_receipts_total",
+    "smswatch_sms_delivery_seconds_bucket",
+    "smswatch_receipt_notify_seconds_bucket",
+)
+FIVE_CAUSES = {"gateway", "invalid_number", "unreachable", "terminal_config", "integration"}
+RAW_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+RAW_PAN = re.compile(r"(?<![\d*])\d{15,19}(?![\d*])")  # 13-digit runs are Unix ms times
+
+
+def start_simulator(scenario: str | None, speed: float, traffic: str) -> SimulatorServer:
+    settings = settings_from_options(
+        seed=7,
+        speed=speed,
+        start_ms=parse_rfc3339_ms(START),
+        traffic_for_ms=parse_duration_ms(traffic),
+        scenario=scenario,
+        rate=1.0,
+    )
+    server = SimulatorServer(settings, "127.0.0.1", 0)
+    server.start()
+    return server
+
+
+def write_config(tmp_path: Path, url: str) -> Path:
+    doc: dict[str, Any] = simulator_config_document(url, "200ms")
+    for source in doc["sources"]:
+        source.update(
+            {"timeout": {"connect": "1s", "read": "1500ms"}, "retries": 2, "backoff": "50ms"}
+        )
+    doc["state"]["path"] = str(tmp_path / "state.sqlite")
+    path = tmp_path / "smswatch.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def start_exporter(tmp_path: Path, config: Path, port: int) -> Process:
+    process = Process(
+        [
+            "run",
+            "--config.file",
+            str(config),
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            "--log.level",
+            "debug",
+        ],
+        tmp_path / "exporter.log",
+    )
+    wait_until(
+        lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200,
+        20,
+        "the exporter to listen",
+    )
+    return process
+
+
+def wait_for_exact_agreement(sim: SimulatorServer, metrics_url: str) -> dict[str, Any]:
+    """Wait for the truth to be complete, then for the exporter to agree with it exactly."""
+    truth = wait_until(
+        lambda: (t := get_json(f"{sim.url}/sim/v1/truth"))["complete"] and t,
+        120,
+        "the simulator to finish its traffic",
+        interval=0.5,
+    )
+    expected = truth_series(truth)
+    last: list[str] = []
+
+    def agrees() -> bool:
+        nonlocal last
+        last = diff(expected, exported_like(scrape(metrics_url), COMPARED))
+        return not last
+
+    try:
+        wait_until(agrees, 60, "the exporter to catch up", interval=0.5)
+    except AssertionError:
+        pytest.fail("exported counters differ from the truth:\n" + "\n".join(last[:40]))
+    return truth
+
+
+@pytest.fixture
+def sim_default() -> Iterator[SimulatorServer]:
+    sim = start_simulator(None, speed=900, traffic="75m")
+    yield sim
+    sim.stop()
+
+
+def test_default_scenario_exported_counters_equal_the_truth(
+    tmp_path: Path, sim_default: SimulatorServer, promtool: str
+) -> None:
+    port = free_port()
+    exporter = start_exporter(tmp_path, write_config(tmp_path, sim_default.url), port)
+    try:
+        truth = wait_for_exact_agreement(sim_default, f"http://127.0.0.1:{port}/metrics")
+        exported = scrape(f"http://127.0.0.1:{port}/metrics")
+        causes = {
+            dict(labels)["cause"]
+            for (name, labels), value in exported.items()
+            if name in ("smswatch_receipts_total", "smswatch_sms_messages_total") and value
+        }
+        assert causes >= FIVE_CAUSES
+        assert {"throttled", "filtered", "unknown", "none"} <= causes
+        receipts = sum(v for (n, _), v in exported.items() if n == "smswatch_receipts_total")
+        assert receipts > 1000, "a realistic volume of receipts was reconciled"
+        assert http_get(f"http://127.0.0.1:{port}/ready")[0] == 200
+        _, text = http_get(f"http://127.0.0.1:{port}/metrics")
+        check = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+        )
+        assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout
+        errors = {
+            dict(labels)["error"]: v
+            for (n, labels), v in exported.items()
+            if n == "smswatch_source_errors_total" and v
+        }
+        assert errors, "the default scenario's api_errors fault was seen and counted"
+        assert truth["complete"]
+    finally:
+        assert exporter.stop() == 0, exporter.output()[-2000:]
+    assert_nothing_raw(tmp_path)
+
+
+def assert_nothing_raw(tmp_path: Path) -> None:
+    """No raw phone or card number in the exporter's log or its state file."""
+    log = (tmp_path / "exporter.log").read_text(errors="replace")
+    assert not RAW_PHONE.search(log) and not RAW_PAN.search(log)
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+        dump = "\n".join(db.iterdump())
+    assert not RAW_PHONE.search(dump), RAW_PHONE.search(dump)
+    assert not RAW_PAN.search(dump), RAW_PAN.search(dump)
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+        pans = [row[0] for row in db.execute("SELECT DISTINCT pan FROM transactions")]
+        phones = [row[0] for row in db.execute("SELECT DISTINCT phone FROM messages")]
+    assert pans and all(re.fullmatch(r"\d{6,8}\*+\d{4}", pan) for pan in pans)
+    assert phones and all(re.fullmatch(r"\d{3}\*{4}\d{4}", phone) for phone in phones)
+
+
+API_ERRORS_SCENARIO = """
+faults:
+  - {kind: api_errors, start: 0m, duration: 40m, target: both, share: 0.5,
+     mode: [500, 429, slow, malformed, truncated], retry_after: 1s, slow: 3s}
+  - {kind: invalid_numbers, start: 5m, duration: 10m, share: 0.3}
+  - {kind: terminal_sms_off, start: 10m, duration: 15m, acquirer: acq-south, terminals: 25}
+  - {kind: integration_drop, start: 20m, duration: 10m, share: 0.4}
+"""
+
+
+def test_api_errors_and_sigkill_restarts_still_exact(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(API_ERRORS_SCENARIO)
+    sim = start_simulator(str(scenario), speed=600, traffic="45m")
+    port = free_port()
+    config = write_config(tmp_path, sim.url)
+    try:
+        exporter = start_exporter(tmp_path, config, port)
+        for kill_at in ("10m", "25m"):
+            wait_until(
+                lambda at=kill_at: (
+                    parse_rfc3339_ms(get_json(f"{sim.url}/sim/v1/truth")["sim_time"])
+                    >= parse_rfc3339_ms(START) + parse_duration_ms(at)
+                ),
+                60,
+                f"simulated time {kill_at}",
+            )
+            before = scrape(f"http://127.0.0.1:{port}/metrics")
+            exporter.kill()
+            exporter = start_exporter(tmp_path, config, port)
+            after = scrape(f"http://127.0.0.1:{port}/metrics")
+            for key, value in before.items():
+                if key[0].endswith("_total") and key[0] != "smswatch_source_errors_total":
+                    assert after.get(key, 0) >= value, f"{key} went down across a restart"
+        wait_for_exact_agreement(sim, f"http://127.0.0.1:{port}/metrics")
+        exported = scrape(f"http://127.0.0.1:{port}/metrics")
+        kinds = {
+            dict(labels)["error"]
+            for (n, labels), v in exported.items()
+            if n == "smswatch_source_errors_total" and v
+        }
+        assert {"http_5xx", "throttled", "bad_payload", "timeout"} <= kinds
+        assert exporter.stop() == 0
+    finally:
+        sim.stop()
