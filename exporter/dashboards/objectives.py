@@ -1,9 +1,10 @@
-"""Service level objectives the dashboards draw their thresholds from: one home for the numbers.
+"""Service level objectives the dashboards draw their thresholds from.
 
-DESIGN.md §4 gives the defaults (99.5 % delivered, 95 % of receipts notified within 60 s, over
-30 days). The alert rules are meant to read the same numbers from `alerts/spec.yaml`; until that
-spec exists these constants are the single source for the dashboards, and a test pins them so a
-change is deliberate. When the spec lands, load it here instead of repeating its values.
+The one home of these numbers is the alerting spec, `alerts/spec.yaml` (DESIGN.md §4: 99.5 %
+delivered, 95 % of notified receipts within 60 s, over 30 days). The dashboards are generated
+into committed JSON and pushed from an installed package that does not ship the spec, so the
+values are mirrored here; a test compares them with the spec whenever it is in the tree, so the
+two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 #: The same objective applies to receipts (SLI: receipts whose SMS was delivered, per acquirer).
 DELIVERY_OBJECTIVE = 0.995
 
-#: Share of receipts whose SMS reached the cardholder within NOTIFY_SECONDS of the payment.
+#: Of the receipts notified, the share whose SMS reached the cardholder within NOTIFY_SECONDS.
 NOTIFY_OBJECTIVE = 0.95
 
 #: The latency bound of the notification objective, in seconds; it must be a histogram bucket.

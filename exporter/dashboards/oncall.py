@@ -22,7 +22,7 @@ SOURCE_MATCHERS = 'source=~"$source"'
 _GATEWAY = 'gateway=~"$gateway"'
 
 #: Labels an alert of ours may carry; the alerts table shows them as columns.
-_ALERT_LABELS = "alertname, severity, gateway, acquirer, carrier, area, source"
+_ALERT_LABELS = "alertname, severity, cause, gateway, acquirer, carrier, area, source"
 
 
 def _now() -> list[p.PanelBuilder]:

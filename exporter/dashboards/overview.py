@@ -59,9 +59,9 @@ def _service_level() -> list[p.PanelBuilder]:
         ),
         p.stat(
             f"Receipts notified within {NOTIFY_SECONDS} s — selected period",
-            f"Of the card payments that should have notified the cardholder, the share whose "
-            f"SMS arrived within {NOTIFY_SECONDS} seconds of the payment: what the cardholder "
-            f"feels. Objective: {_PCT_NOTIFY}.",
+            f"Of the receipts whose SMS reached the cardholder, the share where it arrived "
+            f"within {NOTIFY_SECONDS} seconds of the payment: how fast it feels. Objective: "
+            f"{_PCT_NOTIFY}. SMS that never arrived count in the receipts figure beside it.",
             "percentunit",
             [
                 p.query(
@@ -91,9 +91,9 @@ def _service_level() -> list[p.PanelBuilder]:
         ),
         p.stat(
             f"Error budget left — notified within {NOTIFY_SECONDS} s ({SLO_PERIOD})",
-            f"How much of the allowed late or missing notifications ({1 - NOTIFY_OBJECTIVE:.0%} "
-            f"of receipts) is still unused over the last {SLO_PERIOD}. Below 0 the objective "
-            "is missed.",
+            f"How much of the allowed late notifications ({1 - NOTIFY_OBJECTIVE:.0%} of the "
+            f"receipts notified) is still unused over the last {SLO_PERIOD}. Below 0 the "
+            "objective is missed.",
             "percentunit",
             [
                 p.query(
@@ -182,8 +182,9 @@ def _trends() -> list[p.PanelBuilder]:
         ),
         p.timeseries(
             f"Receipts notified within {NOTIFY_SECONDS} s, per acquirer, against the objective",
-            f"Share of receipts whose SMS reached the cardholder within {NOTIFY_SECONDS} s, over "
-            f"time, per acquirer. The dashed line is the objective ({_PCT_NOTIFY}).",
+            f"Of the receipts whose SMS arrived, the share that arrived within {NOTIFY_SECONDS} s "
+            f"of the payment, over time, per acquirer. The dashed line is the objective "
+            f"({_PCT_NOTIFY}).",
             "percentunit",
             [
                 p.query(

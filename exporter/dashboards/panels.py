@@ -462,7 +462,7 @@ class AlertsAnnotation(cogbuilder.Builder[dashboard_model.AnnotationQuery]):
             expr=self._expr,
             title_format="{{alertname}}",
             text_format="{{alertname}} ({{severity}})",
-            tag_keys="alertname,severity,gateway,acquirer,carrier,area,source",
+            tag_keys="alertname,severity,cause,gateway,acquirer,carrier,area,source",
             step="1m",
         )
 

@@ -64,16 +64,15 @@ def receipts_delivered_ratio(window: str, by: str = "") -> str:
 
 
 def receipts_notified_in_time_ratio(window: str, by: str = "") -> str:
-    """SLI 3: receipts whose SMS was delivered within NOTIFY_SECONDS ÷ all receipts.
+    """SLI 3: receipts whose SMS was delivered within NOTIFY_SECONDS ÷ receipts notified.
 
-    A receipt whose SMS failed or never came was not notified in time either, so the
-    denominator is every receipt with a known outcome, not only the delivered ones.
+    The denominator is the notified (delivered) receipts, as in the alert spec: receipts whose
+    SMS failed or never came are SLI 2's business, not counted twice.
     """
+    bucket = f"{NOTIFY_SECONDS_METRIC}_bucket"
     return ratio(
-        sum_increase(
-            f"{NOTIFY_SECONDS_METRIC}_bucket", window, ACQUIRER_MATCHERS, NOTIFY_BUCKET, by=by
-        ),
-        sum_increase(RECEIPTS, window, ACQUIRER_MATCHERS, by=by),
+        sum_increase(bucket, window, ACQUIRER_MATCHERS, NOTIFY_BUCKET, by=by),
+        sum_increase(f"{NOTIFY_SECONDS_METRIC}_count", window, ACQUIRER_MATCHERS, by=by),
     )
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from exporter import catalogue
-from exporter.dashboards import FOLDER_UID, TAG, causes, generate, objectives
+from exporter.dashboards import FOLDER_UID, RUNBOOKS_URL, TAG, causes, generate, objectives
 from exporter.dashboards.layout import FIRING_ALERTS
 
 UIDS = ("smswatch-overview", "smswatch-oncall", "smswatch-receipts")
@@ -252,3 +254,20 @@ def test_causes_are_all_explained_in_plain_words(dashboards: dict[str, Any]) -> 
 
 def test_folder_is_the_one_push_and_provisioning_use() -> None:
     assert FOLDER_UID == "smswatch"
+
+
+def test_objectives_and_runbooks_agree_with_the_alert_spec(repo_root: Path) -> None:
+    """alerts/spec.yaml is the one home of the objectives; the dashboards mirror it."""
+    path = repo_root / "alerts" / "spec.yaml"
+    if not path.is_file():
+        pytest.skip("alerts/spec.yaml is not in the tree yet")
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    slo = spec["slo"]
+    assert slo["period"] == objectives.SLO_PERIOD
+    wanted = slo["objectives"]
+    assert wanted["sms-delivery"]["objective"] / 100 == objectives.DELIVERY_OBJECTIVE
+    assert wanted["receipt-notification"]["objective"] / 100 == objectives.DELIVERY_OBJECTIVE
+    assert wanted["receipt-latency"]["objective"] / 100 == objectives.NOTIFY_OBJECTIVE
+    assert wanted["receipt-latency"]["latency_seconds"] == objectives.NOTIFY_SECONDS
+    assert spec["runbook_base_url"] == RUNBOOKS_URL
+    assert set(spec["dashboards"].values()) == set(UIDS)
