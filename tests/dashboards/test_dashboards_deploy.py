@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from exporter.config import load_config
 from exporter.dashboards import FOLDER_TITLE, FOLDER_UID, grafana
 
 SERVICES = {"simulator", "exporter", "prometheus", "alertmanager", "grafana"}
@@ -129,7 +130,7 @@ def test_compose_exporter_and_simulator_commands(compose: dict[str, Any], deploy
     assert exporter["command"][0] == "run"
     config = _flag(exporter["command"], "--config.file")
     assert config == "/etc/smswatch/config.yaml"
-    assert _mounts(exporter)[config] == "./smswatch.yaml"
+    assert _mounts(exporter)[config] == "../examples/simulator.yaml"
     state = Path(_flag(exporter["command"], "--state.path"))
     assert _mounts(exporter)[str(state.parent)] == "smswatch-state"
     assert _flag(exporter["command"], "--web.listen-address") == f":{PORTS['exporter']}"
@@ -250,17 +251,19 @@ def test_grafana_dashboard_provisioning(repo_root: Path) -> None:
     assert provider["allowUiUpdates"] is False
 
 
-def test_exporter_config_polls_the_simulator(deploy: Path, compose: dict[str, Any]) -> None:
-    config = _load(deploy / "smswatch.yaml")
-    kinds = {source["kind"] for source in config["sources"]}
-    assert kinds == {"sms_gateway", "acquirer"}
-    for source in config["sources"]:
-        url = urlsplit(source["base_url"])
-        assert url.hostname == "simulator" and url.port == PORTS["simulator"], source["name"]
-        assert source["poll_interval"]
-
-
-def test_exporter_config_loads(deploy: Path) -> None:
-    config_module = pytest.importorskip("exporter.config", reason="exporter.config not in tree")
-    config = config_module.load_config(str(deploy / "smswatch.yaml"))
-    assert {source.name for source in config.sources} == {"sms", "acquirer"}
+def test_exporter_config_polls_the_simulator_service(
+    compose: dict[str, Any], deploy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mounted config, with the stack's environment, loads and polls the simulator."""
+    exporter = compose["services"]["exporter"]
+    source = _mounts(exporter)[_flag(exporter["command"], "--config.file")]
+    for key, value in exporter["environment"].items():
+        monkeypatch.setenv(key, value)
+    config = load_config(str(deploy / source))
+    assert {s.kind for s in config.sources} == {"sms_gateway", "acquirer"}
+    for polled in config.sources:
+        url = urlsplit(polled.base_url)
+        assert url.hostname == "simulator" and url.port == PORTS["simulator"], polled.name
+    (acquirer,) = [s for s in config.sources if s.kind == "acquirer"]
+    assert acquirer.terminals_path, "without the inventory no terminal panel has data"
+    assert config.min_software_version
