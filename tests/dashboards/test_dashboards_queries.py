@@ -340,7 +340,7 @@ def _demo_available() -> bool:
 
 
 @pytest.mark.skipif(
-    not _demo_available(), reason="the exporter (exporter.app) is not in the tree yet"
+    not _demo_available(), reason="the simulator server (smswatch demo) is not in the tree yet"
 )
 def test_every_panel_query_runs_on_the_demo(
     start_prometheus: Callable[..., Any],
