@@ -68,11 +68,14 @@ def _add_state(parser: argparse.ArgumentParser, default: str | None) -> None:
     )
 
 
-def _add_simulator(parser: argparse.ArgumentParser) -> None:
+def _add_simulator(parser: argparse.ArgumentParser, speed: float) -> None:
     group = parser.add_argument_group("simulator")
     group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     group.add_argument(
-        "--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)"
+        "--speed",
+        type=float,
+        default=speed,
+        help=f"simulated seconds per wall second (default {speed:g})",
     )
     group.add_argument(
         "--start", default=None, help="simulated start time, RFC 3339 (default: now)"
@@ -133,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1:8480",
         help="where the simulator serves (default 127.0.0.1:8480)",
     )
-    _add_simulator(demo)
+    _add_simulator(demo, 60.0)
     demo.set_defaults(func=_cmd_demo)
 
     simulate = sub.add_parser(
@@ -142,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a simulated bank SMS gateway and POS acquirer over HTTP.",
     )
     _add_common(simulate, SIMULATOR_ADDRESS)
-    _add_simulator(simulate)
+    _add_simulator(simulate, 1.0)
     simulate.set_defaults(func=_cmd_simulate)
 
     run = sub.add_parser(

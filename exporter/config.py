@@ -62,6 +62,7 @@ TERMINAL_FIELDS: dict[str, str] = {
     "sms_notice_enabled": "sms_notice_enabled",
     "changed_at": "changed_at",
     "last_seen": "last_seen",
+    "history": "history",  # optional: [{"at": ts, "sms_notice_enabled": bool}, ...]
 }
 
 

@@ -138,7 +138,7 @@ class Changes:
     orphan_reversals: dict[str, int] = field(default_factory=dict)
     resolved_orphans: set[str] = field(default_factory=set)
     terminals: list[Terminal] = field(default_factory=list)
-    terminal_history: list[Terminal] = field(default_factory=list)
+    terminal_history: list[tuple[str, int, bool, str]] = field(default_factory=list)
     counters: Counter[LabelKey] = field(default_factory=Counter)
     gauges: Counter[LabelKey] = field(default_factory=Counter)
     records: Counter[str] = field(default_factory=Counter)
@@ -437,9 +437,17 @@ def ingest_terminals(
     changes = Changes()
     for t in terminals:
         changes.terminals.append(t)
+        version = t.software_version
+        if t.history:
+            # Before the first reported flip, the setting was the opposite of that flip.
+            _, first_enabled = t.history[0]
+            changes.terminal_history.append((t.terminal_id, 0, not first_enabled, version))
+            for at_ms, enabled in t.history:
+                changes.terminal_history.append((t.terminal_id, at_ms, enabled, version))
         current = view.terminal(t.terminal_id)
-        state = TerminalState(t.sms_notice_enabled, t.software_version)
-        if current != state:
-            changes.terminal_history.append(t)
+        if t.history or current != TerminalState(t.sms_notice_enabled, version):
+            changes.terminal_history.append(
+                (t.terminal_id, t.changed_ms, t.sms_notice_enabled, version)
+            )
     _ = acquirers
     return changes

@@ -57,6 +57,9 @@ class Terminal:
     sms_notice_enabled: bool
     changed_ms: int
     last_seen_ms: int
+    #: Past flips of the SMS notice setting, (at_ms, enabled), oldest first, when the API
+    #: reports them; they make the setting at any past instant exact.
+    history: tuple[tuple[int, bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -470,8 +470,8 @@ class Store:
                 "INSERT OR REPLACE INTO terminal_history (terminal_id, since_ms, "
                 "sms_notice_enabled, software_version) VALUES (?,?,?,?)",
                 [
-                    (t.terminal_id, t.changed_ms, int(t.sms_notice_enabled), t.software_version)
-                    for t in changes.terminal_history
+                    (terminal_id, since_ms, int(enabled), version)
+                    for terminal_id, since_ms, enabled, version in changes.terminal_history
                 ],
             )
         self.add_counters(changes.counters)

@@ -52,3 +52,22 @@ def parse_duration_ms(value: str | int | float) -> int:
         raise ValueError(f"not a duration (use e.g. 30s, 5m, 1h): {value!r}")
     days, hours, minutes, seconds, millis = (int(g) if g else 0 for g in match.groups())
     return (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000 + millis
+
+
+def format_duration_ms(ms: int) -> str:
+    """Format milliseconds as the shortest Prometheus-style duration (``5m``, ``1h30m``, ``250ms``).
+
+    The inverse of :func:`parse_duration_ms` for non-negative integers; ``0`` is ``0s``.
+    """
+    if ms < 0:
+        raise ValueError(f"negative duration: {ms!r}")
+    if ms == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        count, ms = divmod(ms, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    if ms:
+        parts.append(f"{ms}ms")
+    return "".join(parts)

@@ -183,7 +183,25 @@ def _terminal(f: _Fields) -> Terminal:
         sms_notice_enabled=f.flag("sms_notice_enabled"),
         changed_ms=f.time_ms("changed_at"),
         last_seen_ms=f.time_ms("last_seen") if f.text("last_seen", required=False) else 0,
+        history=_flips(_get(f.item, f.parts["history"])),
     )
+
+
+def _flips(value: Any) -> tuple[tuple[int, bool], ...]:
+    """A terminal's reported history of SMS notice flips, oldest first."""
+    if value is _MISSING or value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("history is not a list")
+    flips = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("sms_notice_enabled"), bool):
+            raise ValueError("history item without sms_notice_enabled")
+        at = item.get("at")
+        if not isinstance(at, str):
+            raise ValueError("history item without a time")
+        flips.append((_parse_time(at), item["sms_notice_enabled"]))
+    return tuple(sorted(flips))
 
 
 def parse_sms_page(payload: Any, source: SourceConfig) -> Page[SmsEvent]:

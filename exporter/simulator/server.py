@@ -1,0 +1,317 @@
+"""The simulator's HTTP server (stdlib `http.server`), a thin layer over `Simulation`.
+
+Endpoints: the three feeds of API.md, `/sim/v1/truth`, `GET`/`POST /sim/v1/faults`, a landing
+page at `/` and `/healthz`. Active `api_errors` faults spoil a share of feed requests (500, 429
+with `Retry-After`, a slow answer, a non-JSON body, truncated JSON); the data stays the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import logging
+import math
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from exporter.errors import ConfigError
+from exporter.simulator.feeds import FeedRequestError, parse_limit
+from exporter.simulator.settings import SimulatorSettings
+from exporter.simulator.simulation import Simulation
+
+log = logging.getLogger(__name__)
+
+#: Path → (feed name, `api_errors` target).
+FEEDS: dict[str, tuple[str, str]] = {
+    "/sms/v1/messages": ("messages", "sms"),
+    "/acquirer/v1/transactions": ("transactions", "acquirer"),
+    "/acquirer/v1/terminals": ("terminals", "acquirer"),
+}
+TICK_SECONDS = 0.05  # how often the background ticker generates traffic
+SHUTDOWN_POLL_SECONDS = 0.05  # how quickly `stop()` is noticed by the serving loop
+MAX_BODY_BYTES = 65_536
+MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1><p>upstream timed out</p></body></html>"
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    simulation: Simulation
+
+
+class _HTTPServerV6(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    protocol_version = "HTTP/1.1"
+    server_version = "smswatch-simulator"
+    _answered = False  # whether the current request got its response
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("request", extra={"client": self.client_address[0], "line": format % args})
+
+    # -- responses ------------------------------------------------------------------------
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._answered = True
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            log.debug("client went away", extra={"path": self.path})
+
+    def _json(self, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(document).encode(), headers=headers)
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._json(status, {"error": message}, headers)
+
+    # -- routing --------------------------------------------------------------------------
+
+    def handle_one_request(self) -> None:
+        self._answered = False
+        try:
+            super().handle_one_request()
+        except Exception:  # a bug answers 500 and is logged; the server keeps serving
+            log.exception("request failed", extra={"path": getattr(self, "path", "")})
+            self.close_connection = True
+            if not self._answered:
+                with contextlib.suppress(OSError):
+                    self._error(500, "internal error in the simulator")
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        simulation = self.server.simulation
+        if url.path in FEEDS:
+            self._feed(url.path, url.query)
+        elif url.path == "/sim/v1/truth":
+            self._json(200, simulation.truth_document())
+        elif url.path == "/sim/v1/faults":
+            self._json(200, {"faults": simulation.faults()})
+        elif url.path == "/healthz":
+            self._send(200, b"ok\n", "text/plain; charset=utf-8")
+        elif url.path == "/":
+            self._send(200, landing_page(simulation.status()), "text/html; charset=utf-8")
+        else:
+            self._error(404, f"no such endpoint: {url.path}")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        if url.path != "/sim/v1/faults":
+            self._method_not_allowed(url.path)
+            return
+        length_text = self.headers.get("Content-Length", "0")
+        if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body must not be taken for a request
+            self._error(400, f"Content-Length must be a number up to {MAX_BODY_BYTES}")
+            return
+        body = self.rfile.read(int(length_text))
+        try:
+            fault = self.server.simulation.start_fault(body)
+        except ConfigError as exc:
+            self._error(400, str(exc))
+            return
+        log.info("fault started", extra={"kind": fault["kind"], "fault_id": fault["id"]})
+        self._json(201, fault)
+
+    def _method_not_allowed(self, path: str) -> None:
+        known = path in FEEDS or path in ("/", "/healthz", "/sim/v1/truth", "/sim/v1/faults")
+        if known:
+            self._error(405, f"method {self.command} not allowed on {path}", {"Allow": "GET"})
+        else:
+            self._error(404, f"no such endpoint: {path}")
+
+    def do_PUT(self) -> None:
+        self._method_not_allowed(urlsplit(self.path).path)
+
+    def do_DELETE(self) -> None:
+        self._method_not_allowed(urlsplit(self.path).path)
+
+    def do_PATCH(self) -> None:
+        self._method_not_allowed(urlsplit(self.path).path)
+
+    # -- feeds ----------------------------------------------------------------------------
+
+    def _feed(self, path: str, query: str) -> None:
+        feed, target = FEEDS[path]
+        simulation = self.server.simulation
+        try:
+            params = parse_qs(query, keep_blank_values=True, strict_parsing=False)
+            limit = parse_limit(params.get("limit", [None])[-1])
+            cursor = params.get("cursor", [None])[-1]
+        except (FeedRequestError, ValueError) as exc:
+            self._error(400, str(exc))
+            return
+        hit = simulation.api_fault(target)
+        mode = hit.mode if hit else None
+        if hit and mode == "500":
+            self._error(500, "simulated internal server error")
+            return
+        if hit and mode == "429":
+            retry_after = str(max(1, math.ceil(hit.fault.retry_after_ms / 1000)))
+            self._error(429, "simulated rate limit", {"Retry-After": retry_after})
+            return
+        if hit and mode == "malformed":
+            self._send(200, MALFORMED_BODY)
+            return
+        if hit and mode == "slow":
+            time.sleep(hit.fault.slow_ms / 1000)
+        try:
+            body = simulation.page(feed, cursor, limit)
+        except FeedRequestError as exc:
+            self._error(400, str(exc))
+            return
+        if hit and mode == "truncated":
+            body = body[: max(1, len(body) // 2)]
+        self._send(200, body)
+
+
+def landing_page(status: dict[str, Any]) -> bytes:
+    """A small HTML page: simulated time, run parameters, links and the fault timeline."""
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(fault.get(k, '')))}</td>"
+            for k in ("id", "kind", "start", "duration", "state")
+        )
+        + "</tr>"
+        for fault in status["faults"]
+    )
+    links = "".join(
+        f'<li><a href="{path}">{path}</a></li>'
+        for path in (*FEEDS, "/sim/v1/truth", "/sim/v1/faults", "/healthz")
+    )
+    facts = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(status[k]))}</td></tr>"
+        for k in (
+            "sim_time",
+            "start",
+            "speed",
+            "seed",
+            "rate",
+            "traffic_for",
+            "complete",
+            "transactions_published",
+            "messages_published",
+            "feed_bytes",
+        )
+    )
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>smswatch simulator</title></head>
+<body>
+<h1>smswatch simulator</h1>
+<p>A simulated bank SMS gateway and POS acquirer, with injected faults.</p>
+<table>{facts}</table>
+<h2>Endpoints</h2><ul>{links}</ul>
+<h2>Faults</h2>
+<table><tr><th>id</th><th>kind</th><th>start</th><th>duration</th><th>state</th></tr>{rows}</table>
+</body></html>
+"""
+    return page.encode()
+
+
+class SimulatorServer:
+    """Serves a `Simulation` over HTTP in background threads."""
+
+    def __init__(self, settings: SimulatorSettings, host: str = "127.0.0.1", port: int = 0):
+        self.simulation = Simulation(settings)
+        self._host = host
+        self._requested_port = port
+        self._httpd: _HTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._stopped = False
+
+    def start(self) -> None:
+        """Bind, start the simulated clock and serve; returns once listening."""
+        if self._httpd is not None:
+            return
+        server_class = _HTTPServerV6 if ":" in self._host else _HTTPServer
+        httpd = server_class((self._host, self._requested_port), _Handler)
+        httpd.simulation = self.simulation
+        self._httpd = httpd
+        self.simulation.clock.start()
+        self._threads = [
+            threading.Thread(
+                target=httpd.serve_forever,
+                args=(SHUTDOWN_POLL_SECONDS,),
+                name="sim-http",
+                daemon=True,
+            ),
+            threading.Thread(target=self._tick, name="sim-ticker", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        log.info(
+            "simulator started",
+            extra={"url": self.url, "seed": self.simulation.settings.seed},
+        )
+
+    def _tick(self) -> None:
+        """Generate traffic in the background so that requests find it ready; log faults."""
+        states: dict[int, str] = {}
+        while not self._stopping.wait(TICK_SECONDS):
+            try:
+                for fault in self.simulation.faults():  # advances the simulation too
+                    if states.get(fault["id"], "scheduled") != fault["state"]:
+                        log.info(
+                            f"fault {fault['state']}",
+                            extra={"fault_id": fault["id"], "kind": fault["kind"]},
+                        )
+                    states[fault["id"]] = fault["state"]
+            except Exception:  # keep serving; the next request shows the same error
+                log.exception("simulation tick failed")
+
+    @property
+    def port(self) -> int:
+        """The bound port (after `start`)."""
+        if self._httpd is None:
+            raise RuntimeError("simulator not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL to reach the server; a wildcard bind is reached over loopback."""
+        host = self._host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving and the clock's ticker; safe to call more than once."""
+        if self._stopped or self._httpd is None:
+            self._stopped = True
+            return
+        self._stopped = True
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        log.info("simulator stopped")

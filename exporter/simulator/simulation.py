@@ -1,0 +1,302 @@
+"""The running simulation: its clock, lazy generation, the release of events into the feeds,
+the fault schedule and the ground truth. Thread-safe; the HTTP server is a thin layer on top.
+
+`advance()` brings everything up to the simulated now: it generates every transaction whose
+`txn_time` has come (with its whole future), keeps future items in two heaps, and moves the
+items whose event time has come into the append-only feeds, in `(event time, generation order)`
+order. Because a transaction's items are never earlier than its `txn_time`, the released
+sequence is the same whatever the pattern of calls: only the simulated time matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.simulator.feeds import (
+    Cursors,
+    ItemLog,
+    Page,
+    log_page,
+    render_page,
+    snapshot_page,
+)
+from exporter.simulator.scenario import Fault, parse_fault_json, scenario_faults
+from exporter.simulator.settings import SimulatorSettings
+from exporter.simulator.traffic import TrafficGenerator, timestamp_text
+from exporter.simulator.truth import TruthLedger, transaction_deltas
+from exporter.simulator.world import Inventory, build_world
+from exporter.timestamps import format_duration_ms, format_rfc3339_ms
+
+#: `complete` needs the clock strictly past every event and decision by this much, so that a
+#: consumer whose watermark is the simulated now can decide everything.
+COMPLETE_MARGIN_MS = 1000
+
+
+class SimClock:
+    """`sim_now = start + (wall_now − wall_start) × speed`, in integer ms, never going back."""
+
+    def __init__(
+        self, start_ms: int, speed: float, wall: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.start_ms = start_ms
+        self.speed = speed
+        self._wall = wall
+        self._wall_start: float | None = None
+
+    def start(self) -> None:
+        """Start the clock (the simulated start is now)."""
+        if self._wall_start is None:
+            self._wall_start = self._wall()
+
+    def now_ms(self) -> int:
+        """The simulated now (the start until the clock is started)."""
+        if self._wall_start is None:
+            return self.start_ms
+        return self.start_ms + int((self._wall() - self._wall_start) * self.speed * 1000)
+
+
+@dataclass(frozen=True)
+class ApiFaultHit:
+    """A request that an `api_errors` fault spoils, and how."""
+
+    fault: Fault
+    mode: str
+
+
+class Simulation:
+    """One simulator run: world, traffic, feeds, faults and truth behind one lock."""
+
+    def __init__(self, settings: SimulatorSettings, clock: SimClock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SimClock(settings.start_ms, settings.speed)
+        self.world = build_world(settings.seed)
+        self.inventory = Inventory(self.world, settings.start_ms)
+        self.messages = ItemLog()
+        self.transactions = ItemLog()
+        self.truth = TruthLedger()
+        identity = (
+            f"{settings.seed}/{settings.start_ms}/{settings.rate}/{settings.traffic_for_ms}/"
+            f"{settings.scenario}/{settings.gateway}"
+        )
+        self.cursors = Cursors(hashlib.sha256(identity.encode()).hexdigest()[:8])
+        self._lock = threading.Lock()
+        self._now = settings.start_ms
+        self._sequence = 0
+        self._message_heap: list[tuple[int, int, bytes]] = []
+        self._transaction_heap: list[tuple[int, int, int, bytes]] = []
+        self._event_horizon = settings.start_ms
+        self._generated = 0
+        self._api_rng = random.Random(f"api/{settings.seed}")
+        self._faults: list[Fault] = []
+        self._fault_terminals: dict[int, list[str]] = {}
+        self.traffic = TrafficGenerator(settings, self.inventory)
+        for fault in scenario_faults(
+            settings.scenario, sim_start_ms=settings.start_ms, gateway=settings.gateway
+        ):
+            self._add_fault(fault)
+
+    # -- time -----------------------------------------------------------------------------
+
+    def advance(self, now_ms: int | None = None) -> int:
+        """Bring the run up to the simulated now (or `now_ms`, for tests); returns that time."""
+        with self._lock:
+            return self._advance(now_ms)
+
+    def _advance(self, now_ms: int | None) -> int:
+        now = max(self._now, self.clock.now_ms() if now_ms is None else now_ms)
+        settings = self.settings
+        for generated in self.traffic.generate(now):
+            self._generated += 1
+            for at, item in generated.records:
+                self._sequence += 1
+                heapq.heappush(
+                    self._transaction_heap, (at, self._sequence, generated.terminal_index, item)
+                )
+                self._event_horizon = max(self._event_horizon, at)
+            for at, item in generated.events:
+                self._sequence += 1
+                heapq.heappush(self._message_heap, (at, self._sequence, item))
+                self._event_horizon = max(self._event_horizon, at)
+            self.truth.record(
+                transaction_deltas(
+                    generated.facts,
+                    gateway=settings.gateway,
+                    missing_after_ms=settings.missing_after_ms,
+                    give_up_after_ms=settings.give_up_after_ms,
+                )
+            )
+        heap = self._transaction_heap
+        last_seen = self.inventory.last_seen
+        while heap and heap[0][0] <= now:
+            at, _, terminal, item = heapq.heappop(heap)
+            self.transactions.append(at, item)
+            last_seen[terminal] = max(last_seen[terminal], at)
+        message_heap = self._message_heap
+        while message_heap and message_heap[0][0] <= now:
+            at, _, item = heapq.heappop(message_heap)
+            self.messages.append(at, item)
+        self.truth.advance(now)
+        self._now = now
+        return now
+
+    @property
+    def complete(self) -> bool:
+        """Traffic has ended and the clock is past every event and decision (with a margin)."""
+        horizon = max(self._event_horizon, self.truth.horizon_ms or self.settings.start_ms)
+        return self.traffic.exhausted and self._now > horizon + COMPLETE_MARGIN_MS
+
+    # -- feeds ----------------------------------------------------------------------------
+
+    def page(self, feed: str, cursor: str | None, limit: int) -> bytes:
+        """One page of `messages`, `transactions` or `terminals` (FeedRequestError on bad input)."""
+        with self._lock:
+            now = self._advance(None)
+            page: Page
+            if feed == "terminals":
+                items = [
+                    json.dumps(item, separators=(",", ":")).encode()
+                    for item in self._terminal_items(now)
+                ]
+                page = snapshot_page(
+                    items, self.cursors.decode(feed, cursor, len(items)), limit, now
+                )
+            else:
+                log = self.messages if feed == "messages" else self.transactions
+                page = log_page(log, self.cursors.decode(feed, cursor, len(log)), limit, now)
+            return render_page(feed, page, self.cursors)
+
+    def _terminal_items(self, now: int) -> list[dict[str, Any]]:
+        inventory = self.inventory
+        items = []
+        for index, terminal in enumerate(self.world.terminals):
+            changes = inventory.changes(index, now)
+            items.append(
+                {
+                    "terminal_id": terminal.terminal_id,
+                    "merchant_id": terminal.merchant_id,
+                    "acquirer": terminal.acquirer,
+                    "area": terminal.area,
+                    "software_version": terminal.software_version,
+                    "sms_notice_enabled": inventory.notice_enabled(index, now),
+                    "changed_at": timestamp_text(changes[-1][0] if changes else inventory.start_ms),
+                    "last_seen": timestamp_text(inventory.last_seen[index]),
+                    # Beyond API.md: every flip so far, so that a consumer polling less often
+                    # than the flips can still tell the state at any past instant.
+                    "history": [
+                        {"at": timestamp_text(at), "sms_notice_enabled": enabled}
+                        for at, enabled in changes
+                    ],
+                }
+            )
+        return items
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def _add_fault(self, fault: Fault) -> None:
+        self._faults.append(fault)
+        if fault.kind == "terminal_sms_off":
+            rng = random.Random(f"fault/{self.settings.seed}/{fault.fault_id}")
+            chosen = self.inventory.pick(fault.acquirer, fault.terminals, fault.start_ms, rng)
+            for index in chosen:
+                self.inventory.switch_off(index, fault.start_ms, fault.end_ms)
+            self._fault_terminals[fault.fault_id] = [
+                self.world.terminals[i].terminal_id for i in chosen
+            ]
+        self.traffic.add_fault(fault)
+
+    def start_fault(self, body: bytes) -> dict[str, Any]:
+        """`POST /sim/v1/faults`: validate a fault (ConfigError) and start it now.
+
+        "Now" is the next simulated millisecond: every transaction up to the current instant
+        is already generated, so the fault must not reach back to any of them (a terminal
+        switched off at an instant whose receipts were already drawn would contradict them).
+        """
+        with self._lock:
+            now = self._advance(None)
+            fault = parse_fault_json(
+                body,
+                now_ms=now + 1,
+                sim_start_ms=self.settings.start_ms,
+                gateway=self.settings.gateway,
+                fault_id=len(self._faults) + 1,
+            )
+            self._add_fault(fault)
+            return self._fault_dict(fault, fault.start_ms)
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Every fault of the run, with its state (`scheduled`, `active`, `ended`)."""
+        with self._lock:
+            now = self._advance(None)
+            return [self._fault_dict(f, now) for f in self._faults]
+
+    def _fault_dict(self, fault: Fault, now: int) -> dict[str, Any]:
+        out = fault.to_dict()
+        out["state"] = fault.state(now)
+        if fault.fault_id in self._fault_terminals:
+            out["terminal_ids"] = self._fault_terminals[fault.fault_id]
+        return out
+
+    def api_fault(self, target: str) -> ApiFaultHit | None:
+        """Whether an active `api_errors` fault spoils this request to `sms` or `acquirer`."""
+        with self._lock:
+            now = max(self._now, self.clock.now_ms())
+            for fault in self._faults:
+                if (
+                    fault.kind == "api_errors"
+                    and fault.active(now)
+                    and fault.target in (target, "both")
+                    and self._api_rng.random() < fault.share
+                ):
+                    return ApiFaultHit(fault, self._api_rng.choice(fault.modes))
+            return None
+
+    # -- truth and status -----------------------------------------------------------------
+
+    def truth_document(self) -> dict[str, Any]:
+        """`GET /sim/v1/truth`: the non-zero truth series decided so far, and `complete`."""
+        with self._lock:
+            now = self._advance(None)
+            settings = self.settings
+            return {
+                "complete": self.complete,
+                "sim_time": format_rfc3339_ms(now),
+                "parameters": {
+                    "missing_after": format_duration_ms(settings.missing_after_ms),
+                    "give_up_after": format_duration_ms(settings.give_up_after_ms),
+                    "seed": settings.seed,
+                    "gateway": settings.gateway,
+                },
+                "metrics": self.truth.metrics(),
+            }
+
+    def status(self) -> dict[str, Any]:
+        """A summary for the landing page and logs."""
+        with self._lock:
+            now = self._advance(None)
+            settings = self.settings
+            return {
+                "sim_time": format_rfc3339_ms(now),
+                "start": format_rfc3339_ms(settings.start_ms),
+                "speed": settings.speed,
+                "seed": settings.seed,
+                "rate": settings.rate,
+                "traffic_for": (
+                    format_duration_ms(settings.traffic_for_ms)
+                    if settings.traffic_for_ms is not None
+                    else None
+                ),
+                "complete": self.complete,
+                "transactions_generated": self._generated,
+                "messages_published": len(self.messages),
+                "transactions_published": len(self.transactions),
+                "feed_bytes": self.messages.stored_bytes() + self.transactions.stored_bytes(),
+                "faults": [self._fault_dict(f, now) for f in self._faults],
+            }

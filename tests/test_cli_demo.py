@@ -1,0 +1,89 @@
+"""`smswatch demo` and `smswatch simulate` as a user runs them: URLs printed, data flows, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from harness import free_port, get_json, http_get, parse_exposition, wait_until
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "exporter", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _read_until(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} not printed; got {''.join(seen)!r}")
+
+
+def test_demo_prints_its_urls_serves_metrics_and_stops_on_ctrl_c() -> None:
+    port, sim_port = free_port(), free_port()
+    proc = _start(
+        "demo",
+        "--speed", "600",
+        "--web.listen-address", f"127.0.0.1:{port}",
+        "--simulator.listen-address", f"127.0.0.1:{sim_port}",
+    )  # fmt: skip
+    try:
+        printed = _read_until(proc, "ground truth", 30)
+        assert f"http://127.0.0.1:{port}/metrics" in printed
+        assert f"http://127.0.0.1:{sim_port}" in printed
+
+        def receipts_flow() -> bool:
+            metrics = parse_exposition(http_get(f"http://127.0.0.1:{port}/metrics")[1])
+            return sum(v for (n, _), v in metrics.items() if n == "smswatch_receipts_total") > 0
+
+        wait_until(receipts_flow, 60, "decided receipts in the demo's /metrics")
+        assert http_get(f"http://127.0.0.1:{port}/ready")[0] == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_simulate_serves_its_feeds_and_stops_on_sigterm() -> None:
+    port = free_port()
+    proc = _start("simulate", "--speed", "60", "--web.listen-address", f"127.0.0.1:{port}")
+    try:
+        _read_until(proc, "serving", 30)
+        page = get_json(f"http://127.0.0.1:{port}/acquirer/v1/terminals")
+        assert page["terminals"] and "watermark" in page
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_bad_simulator_flags_exit_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "simulate", "--speed", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--speed" in result.stderr
