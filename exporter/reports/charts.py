@@ -154,7 +154,7 @@ def causes_chart(data: ReportData, t: Texts) -> str:
         axes.set_ylabel(t("chart.count"))
         axes.grid(axis="y", linewidth=0.3)
         if present or others:
-            axes.legend(fontsize=7, frameon=False, ncols=4, loc="upper left")
+            axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
         else:
             axes.text(0.5, 0.5, t("chart.no_data"), transform=axes.transAxes, ha="center")
         return _svg(figure)
