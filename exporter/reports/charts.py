@@ -22,9 +22,9 @@ from exporter.catalogue import CAUSES
 from exporter.reports.figures import ReportData
 from exporter.reports.periods import bucket_size
 from exporter.reports.tables import pct
-from exporter.reports.texts import Texts
+from exporter.reports.texts import CJK_FONT, Texts
 
-FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "DejaVu Sans"]
+FONTS = [CJK_FONT, "DejaVu Sans"]
 _STYLE: Any = {
     "font.family": "sans-serif",
     "font.sans-serif": FONTS,

@@ -18,10 +18,11 @@ import jinja2
 from markupsafe import Markup, escape
 
 from exporter import __version__
+from exporter.errors import ReportError
 from exporter.reports.figures import ALL, ReportData
 from exporter.reports.periods import bucket_size
 from exporter.reports.tables import Table, duration, objective_pct
-from exporter.reports.texts import Texts
+from exporter.reports.texts import CJK_FONT, Texts
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("exporter.reports", "templates"),
@@ -131,6 +132,7 @@ def render_html(
     context: dict[str, Any] = {
         "t": t,
         "lang": t.lang,
+        "font": CJK_FONT,
         "data": data,
         "tables": tables,
         "report_name": report_name,
@@ -162,8 +164,27 @@ def render_html(
     return _ENV.get_template("report.html").render(context)
 
 
+def require_cjk_font() -> None:
+    """Fail early, with the fix, when the CJK font a Chinese report needs is not installed
+    (the page and its charts would show empty boxes instead of characters)."""
+    from matplotlib import font_manager
+
+    try:
+        font_manager.findfont(CJK_FONT, fallback_to_default=False)
+    except ValueError as exc:
+        raise ReportError(
+            f"the zh-CN report needs the font {CJK_FONT!r} (Debian: apt-get install "
+            "fonts-noto-cjk); it is not installed"
+        ) from exc
+
+
 def render_pdf(html: str, target: Path) -> None:
     """Render the HTML page to a PDF file at `target`."""
-    import weasyprint  # heavy import, only when a PDF is wanted
-
+    try:
+        import weasyprint  # heavy import, only when a PDF is wanted
+    except (ImportError, OSError) as exc:
+        raise ReportError(
+            "PDF output needs WeasyPrint and Pango (Debian: apt-get install libpango-1.0-0 "
+            f"libpangoft2-1.0-0): {exc}; --format html,csv works without them"
+        ) from exc
     weasyprint.HTML(string=html).write_pdf(str(target))

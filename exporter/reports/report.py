@@ -95,23 +95,27 @@ def generate_report(request: ReportRequest, *, now: Callable[[], datetime] | Non
 
 def write_report(data: ReportData, request: ReportRequest) -> Path:
     """Write the files of a report whose figures are `data`."""
-    from exporter.reports.render import render_html, render_pdf, table_csv  # matplotlib: lazy
+    from exporter.reports import render  # matplotlib and WeasyPrint: only when writing
 
+    if request.lang == "zh-CN" and {"pdf", "html"} & set(request.formats):
+        render.require_cjk_font()
     t = Texts(request.lang)
     tables = build_tables(data, t)
     with report_directory(request.out_dir, request.name) as directory:
         figure_files: list[tuple[str, str]] = []
         if "csv" in request.formats:
             for name, table in tables.items():
-                content = table_csv(table)
+                content = render.table_csv(table)
                 (directory / f"{name}.csv").write_bytes(content)
                 figure_files.append((f"{name}.csv", hashlib.sha256(content).hexdigest()))
         if "html" in request.formats or "pdf" in request.formats:
-            html = render_html(data, tables, t, report_name=request.name, figure_files=figure_files)
+            html = render.render_html(
+                data, tables, t, report_name=request.name, figure_files=figure_files
+            )
             if "html" in request.formats:
                 (directory / f"{request.name}.html").write_text(html, encoding="utf-8")
             if "pdf" in request.formats:
-                render_pdf(html, directory / f"{request.name}.pdf")
+                render.render_pdf(html, directory / f"{request.name}.pdf")
         period = data.period
         write_manifest(
             directory,

@@ -9,6 +9,9 @@ from collections.abc import Mapping
 
 LANGUAGES: tuple[str, ...] = ("en", "zh-CN")
 
+#: The font every page and chart is drawn in: it covers Latin and Chinese (fonts-noto-cjk).
+CJK_FONT = "Noto Sans CJK SC"
+
 EN: dict[str, str] = {
     "title": "Card transaction SMS notification: compliance report",
     "kind.daily": "Daily report",

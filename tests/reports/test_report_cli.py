@@ -12,6 +12,7 @@ import pytest
 from report_harness import GENERATED_AT, LoadedPrometheus, daily_request
 
 from exporter.cli import main
+from exporter.errors import ReportError
 from exporter.reports import render
 from exporter.reports.report import generate_report
 
@@ -183,3 +184,13 @@ def test_a_failure_while_writing_leaves_no_report_and_keeps_the_previous_one(
         generate_report(request, now=lambda: GENERATED_AT)
     assert [p.name for p in tmp_path.iterdir()] == [first.name]
     assert {p.name: p.read_bytes() for p in first.iterdir()} == before
+
+
+def test_a_chinese_report_without_the_cjk_font_stops_with_the_fix(
+    prometheus: LoadedPrometheus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(render, "CJK_FONT", "No Such Font CJK")
+    request = daily_request(prometheus.url, tmp_path, lang="zh-CN", formats=("pdf",))
+    with pytest.raises(ReportError, match=r"apt-get install fonts-noto-cjk"):
+        generate_report(request, now=lambda: GENERATED_AT)
+    assert list(tmp_path.iterdir()) == []
