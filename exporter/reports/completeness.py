@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from exporter.reports.counters import selector
 from exporter.reports.objectives import SOURCE_LAG_LIMIT_SECONDS
 from exporter.reports.periods import Period
-from exporter.reports.prometheus import Labels, PrometheusClient, parse_duration_seconds
+from exporter.reports.prometheus import (
+    Labels,
+    PrometheusClient,
+    optional,
+    parse_duration_seconds,
+)
 
 DEFAULT_STEP_SECONDS = 60.0
 
@@ -85,7 +90,7 @@ def gather_completeness(
     counter_gaps: int = 0,
 ) -> Completeness:
     """Availability of every source and exporter target seen in `period`."""
-    config = client.config()
+    config = optional(client.config) or {}
     global_section = config.get("global") if isinstance(config.get("global"), dict) else {}
     scrape = parse_duration_seconds((global_section or {}).get("scrape_interval"), 60.0)
     step = max(DEFAULT_STEP_SECONDS, scrape)

@@ -84,9 +84,6 @@ class Increases:
     def total(self, where: Callable[[Mapping[str, str]], bool] | None = None) -> float:
         return sum(self.totals_by((), where).values())
 
-    def per_interval(self, where: Callable[[Mapping[str, str]], bool] | None = None) -> list[float]:
-        return self.sum_by((), where).get((), [0.0] * self.intervals)
-
 
 def selector(metric: str, matchers: str = "") -> str:
     """`metric{matchers}`; `matchers` is a PromQL matcher list such as ``job="smswatch"``."""

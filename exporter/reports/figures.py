@@ -8,7 +8,7 @@ buckets, so the buckets add up to the totals; latency comes from histogram bucke
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -21,7 +21,7 @@ from exporter.reports.incidents import IncidentSummary, gather_incidents
 from exporter.reports.latency import LatencySummary, summary_from_buckets
 from exporter.reports.objectives import Objectives
 from exporter.reports.periods import Period, bucket_boundaries, previous_period
-from exporter.reports.prometheus import PrometheusClient
+from exporter.reports.prometheus import PrometheusClient, optional
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,11 @@ class ReportData:
         return ratio(self.receipts_with_sms, self.receipts)
 
 
+def _not_delivered(labels: Mapping[str, str]) -> bool:
+    """A receipt or message whose outcome is not `delivered` (it has a cause)."""
+    return labels.get("outcome", labels.get("status")) != "delivered"
+
+
 def _int(value: float) -> int:
     return round(value)
 
@@ -180,13 +185,10 @@ def gather(
     receipts_prev = counter("smswatch_receipts_total", prev_times)
     messages_prev = counter("smswatch_sms_messages_total", prev_times)
 
-    not_delivered: Callable[[Mapping[str, str]], bool] = lambda m: (  # noqa: E731
-        m.get("outcome", m.get("status")) != "delivered"
-    )
-    receipts_by_cause = receipts.totals_by(("cause",), not_delivered)
-    receipts_prev_by_cause = receipts_prev.totals_by(("cause",), not_delivered)
-    messages_by_cause = messages.totals_by(("cause",), not_delivered)
-    messages_prev_by_cause = messages_prev.totals_by(("cause",), not_delivered)
+    receipts_by_cause = receipts.totals_by(("cause",), _not_delivered)
+    receipts_prev_by_cause = receipts_prev.totals_by(("cause",), _not_delivered)
+    messages_by_cause = messages.totals_by(("cause",), _not_delivered)
+    messages_prev_by_cause = messages_prev.totals_by(("cause",), _not_delivered)
     seen = {
         k[0]
         for k in (
@@ -218,8 +220,8 @@ def gather(
         counter_resets=sum(c.resets for c in counted),
         counter_gaps=sum(c.gaps for c in counted),
     )
-    build = _safe(client.build_info)
-    runtime = _safe(client.runtime_info)
+    build = optional(client.build_info) or {}
+    runtime = optional(client.runtime_info) or {}
     versions = sorted(
         {
             dict(s.labels).get("version", "")
@@ -355,12 +357,3 @@ def _terminals(
             ),
         )
     return tuple(rows), bool(answer)
-
-
-def _safe(call: Callable[[], dict[str, object]]) -> dict[str, object]:
-    """Status endpoints are nice to have (older servers or proxies may refuse them)."""
-    try:
-        return call()
-    except ReportError as exc:
-        log.warning("prometheus status unavailable", extra={"error": str(exc)})
-        return {}

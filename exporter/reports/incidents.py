@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from exporter.reports.periods import Period
-from exporter.reports.prometheus import PrometheusClient, parse_duration_seconds
+from exporter.reports.prometheus import PrometheusClient, optional, parse_duration_seconds
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,6 @@ class IncidentSummary:
     incidents: tuple[Incident, ...]
     evaluation_seconds: float
     step_seconds: float
-    matchers: str
 
     @property
     def resolved(self) -> tuple[Incident, ...]:
@@ -97,13 +96,13 @@ class IncidentSummary:
 
 def evaluation_intervals(client: PrometheusClient) -> tuple[float, dict[str, float]]:
     """The global rule evaluation interval and, per alert name, its rule group's interval."""
-    config = client.config()
+    config = optional(client.config) or {}
     global_section = config.get("global") if isinstance(config.get("global"), dict) else {}
     default = parse_duration_seconds(
         (global_section or {}).get("evaluation_interval"), DEFAULT_EVALUATION_SECONDS
     )
     per_alert: dict[str, float] = {}
-    for group in client.rule_groups():
+    for group in optional(client.rule_groups) or []:
         interval = group.get("interval")
         seconds = float(interval) if isinstance(interval, int | float) and interval > 0 else default
         for rule in group.get("rules") or []:
@@ -135,7 +134,7 @@ def gather_incidents(
             _intervals(labels, (value for _, value in item.points), evaluation, query_start, period)
         )
     incidents.sort(key=lambda i: (i.start, i.alertname, i.affected))
-    return IncidentSummary(tuple(incidents), default, step, matchers)
+    return IncidentSummary(tuple(incidents), default, step)
 
 
 def _intervals(

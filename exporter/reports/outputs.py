@@ -58,7 +58,11 @@ def report_directory(out_dir: Path, name: str) -> Iterator[Path]:
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=out_dir))
             os.replace(final, old / name)
-            os.replace(temp, final)
+            try:
+                os.replace(temp, final)
+            except OSError:
+                os.replace(old / name, final)  # put the earlier report back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(temp, final)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import yaml
 
 from exporter.errors import ReportError
+from exporter.timestamps import parse_duration_ms
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 MAX_POINTS_PER_QUERY = 11_000
 
 Labels = tuple[tuple[str, str], ...]
+T = TypeVar("T")
 
 
 def labels_key(metric: Mapping[str, str]) -> Labels:
@@ -172,23 +174,21 @@ def _chunks(start: float, end: float, step: float) -> Iterator[tuple[float, floa
 
 
 def parse_duration_seconds(text: object, default: float) -> float:
-    """A Prometheus config duration (``30s``, ``1m``, ``1h30m``) in seconds."""
+    """A Prometheus config duration (``30s``, ``1m``, ``1h30m``) in seconds, else `default`."""
     if not isinstance(text, str):
         return default
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-    total = 0.0
-    number = ""
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char.isdigit():
-            number += char
-            index += 1
-            continue
-        unit = "ms" if text.startswith("ms", index) else char
-        if unit not in units or not number:
-            return default
-        total += int(number) * units[unit]
-        number = ""
-        index += len(unit)
-    return total if total > 0 and not number else default
+    try:
+        seconds = parse_duration_ms(text) / 1000
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default
+
+
+def optional(call: Callable[[], T]) -> T | None:
+    """`call()`, or None when the server refuses it: status and rules endpoints only add
+    detail, and Prometheus-compatible backends (Thanos, Mimir) may not serve them."""
+    try:
+        return call()
+    except ReportError as exc:
+        log.warning("prometheus endpoint unavailable", extra={"error": str(exc)})
+        return None

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -317,12 +317,3 @@ def run_scheduled_report(
             except OSError as exc:
                 log.error("report retention failed", extra={"error": str(exc)})
     return written
-
-
-def describe(config: ReportsConfig) -> Sequence[str]:
-    """One line per schedule, for logs and `check-config`."""
-    return [
-        f"{s.period} at {s.hour:02d}:{s.minute:02d} {config.timezone}"
-        + (f" on {s.day}" if s.day is not None else "")
-        for s in config.schedules
-    ]
