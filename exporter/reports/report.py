@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,8 +94,18 @@ def generate_report(request: ReportRequest, *, now: Callable[[], datetime] | Non
     return path
 
 
+#: matplotlib's style context is process-wide: reports scheduled at the same minute (daily and
+#: weekly jobs run in parallel threads) render one at a time.
+_RENDERING = threading.Lock()
+
+
 def write_report(data: ReportData, request: ReportRequest) -> Path:
     """Write the files of a report whose figures are `data`."""
+    with _RENDERING:
+        return _write_report(data, request)
+
+
+def _write_report(data: ReportData, request: ReportRequest) -> Path:
     from exporter.reports import render  # matplotlib and WeasyPrint: only when writing
 
     if request.lang == "zh-CN" and {"pdf", "html"} & set(request.formats):

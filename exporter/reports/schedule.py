@@ -308,7 +308,7 @@ def run_scheduled_report(
             timeout_seconds=config.timeout_seconds,
         )
         written = generate_report(request, now=now)
-    except SmswatchError as exc:
+    except (SmswatchError, OSError) as exc:
         log.error("scheduled report failed", extra={"period": schedule.period, "error": str(exc)})
     finally:
         if config.keep_seconds is not None:
