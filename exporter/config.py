@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from exporter import objectives as defaults
 from exporter.errors import ConfigError
 from exporter.reports.schedule import ReportsConfig, parse_reports_section
 from exporter.timestamps import parse_duration_ms
@@ -119,9 +120,9 @@ class SourceConfig:
 class Objectives:
     """Service level objectives; the alert spec and reports read the same numbers."""
 
-    sms_delivery_ratio: float = 0.995
-    receipt_notify_within_60s_ratio: float = 0.95
-    period_days: int = 30
+    sms_delivery_ratio: float = defaults.DELIVERY_RATIO
+    receipt_notify_within_60s_ratio: float = defaults.NOTIFY_WITHIN_RATIO
+    period_days: int = defaults.PERIOD_DAYS
 
 
 @dataclass(frozen=True)
@@ -496,12 +497,17 @@ def parse_config(
         )
         objectives = Objectives(
             sms_delivery_ratio=reader.ratio(
-                objectives_raw, "sms_delivery_ratio", "objectives", 0.995
+                objectives_raw, "sms_delivery_ratio", "objectives", defaults.DELIVERY_RATIO
             ),
             receipt_notify_within_60s_ratio=reader.ratio(
-                objectives_raw, "receipt_notify_within_60s_ratio", "objectives", 0.95
+                objectives_raw,
+                "receipt_notify_within_60s_ratio",
+                "objectives",
+                defaults.NOTIFY_WITHIN_RATIO,
             ),
-            period_days=reader.integer(objectives_raw, "period_days", "objectives", 30, 1, 366),
+            period_days=reader.integer(
+                objectives_raw, "period_days", "objectives", defaults.PERIOD_DAYS, 1, 366
+            ),
         )
         raw_sources = top.get("sources")
         if not isinstance(raw_sources, list) or not raw_sources:

@@ -1,26 +1,26 @@
 """Service level objectives the dashboards draw their thresholds from.
 
-The one home of these numbers is the alerting spec, `alerts/spec.yaml` (DESIGN.md §4: 99.5 %
-delivered, 95 % of notified receipts within 60 s, over 30 days). The dashboards are generated
-into committed JSON and pushed from an installed package that does not ship the spec, so the
-values are mirrored here; a test compares them with the spec whenever it is in the tree, so the
-two cannot drift apart.
+The numbers come from `exporter.objectives`, the package's one home of them (DESIGN.md §4:
+99.5 % delivered, 95 % of notified receipts within 60 s, over 30 days), which a test keeps equal
+to the alerting spec, `alerts/spec.yaml`.
 """
 
 from __future__ import annotations
 
+from exporter import objectives
+
 #: Share of SMS (final statuses) that must be `delivered` (SLI: delivery ratio per gateway).
 #: The same objective applies to receipts (SLI: receipts whose SMS was delivered, per acquirer).
-DELIVERY_OBJECTIVE = 0.995
+DELIVERY_OBJECTIVE = objectives.DELIVERY_RATIO
 
 #: Of the receipts notified, the share whose SMS reached the cardholder within NOTIFY_SECONDS.
-NOTIFY_OBJECTIVE = 0.95
+NOTIFY_OBJECTIVE = objectives.NOTIFY_WITHIN_RATIO
 
 #: The latency bound of the notification objective, in seconds; it must be a histogram bucket.
-NOTIFY_SECONDS = 60
+NOTIFY_SECONDS = objectives.NOTIFY_WITHIN_SECONDS
 
 #: The SLO period, as a PromQL duration: error budgets are computed over it.
-SLO_PERIOD = "30d"
+SLO_PERIOD = f"{objectives.PERIOD_DAYS}d"
 
 #: Grace before a receipt without SMS counts as missing (DESIGN.md, the exporter's default):
 #: a pending message older than this is late enough to worry the on-call engineer.

@@ -1,13 +1,14 @@
 """The numbers a report is judged against: objectives and data-health limits, in one place.
 
-Until the alerting spec (`alerts/spec.yaml`, `slo.objectives`) and the exporter config
-(`objectives:`) land on main, reports take these defaults and let the command line or the
-scheduler override them; when they land, the caller passes the configured values instead.
+The defaults come from `exporter.objectives`; `smswatch run` passes the config's `objectives:`
+and the command line has `--objective.*` options.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from exporter import objectives
 
 
 @dataclass(frozen=True)
@@ -15,11 +16,11 @@ class Objectives:
     """Service level objectives for one report, as fractions (0.995 = 99.5 %)."""
 
     #: Delivered ÷ all final outcomes, for SMS per gateway/carrier and receipts per acquirer.
-    delivered_ratio: float = 0.995
+    delivered_ratio: float = objectives.DELIVERY_RATIO
     #: Receipts notified within `latency_seconds` ÷ receipts notified (delivered).
-    within_latency_ratio: float = 0.95
+    within_latency_ratio: float = objectives.NOTIFY_WITHIN_RATIO
     #: The latency target; must be a bucket bound of the notify histogram (catalogue).
-    latency_seconds: int = 60
+    latency_seconds: int = objectives.NOTIFY_WITHIN_SECONDS
 
 
 DEFAULT_OBJECTIVES = Objectives()
