@@ -162,15 +162,11 @@ class Pipeline:
 
 
 def _with_acquirer(t: Transaction, acquirer: str) -> Transaction:
-    from dataclasses import replace
-
-    return replace(t, acquirer=acquirer)
+    return t._replace(acquirer=acquirer)
 
 
 def _terminal_with_acquirer(t: Terminal, acquirer: str) -> Terminal:
-    from dataclasses import replace
-
-    return replace(t, acquirer=acquirer)
+    return t._replace(acquirer=acquirer)
 
 
 class Poller:

@@ -1,18 +1,19 @@
 """Normalized records: what every source turns provider pages into.
 
+Records are NamedTuples: immutable and cheap to build, which matters on the ingest hot path.
+
 Timestamps are Unix milliseconds (event time). Phone and card numbers are already masked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class SmsEvent:
+class SmsEvent(NamedTuple):
     """One status event of one message, as reported by an SMS gateway."""
 
     message_id: str
@@ -26,8 +27,7 @@ class SmsEvent:
     status_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Transaction:
+class Transaction(NamedTuple):
     """One POS transaction record from an acquirer."""
 
     txn_id: str
@@ -45,8 +45,7 @@ class Transaction:
     original_txn_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class Terminal:
+class Terminal(NamedTuple):
     """One POS terminal of an acquirer's inventory."""
 
     terminal_id: str
