@@ -17,6 +17,7 @@ from exporter import __version__
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
 from exporter.poller import Pipeline, Poller
+from exporter.push import PushReceiver
 from exporter.store import Store
 from exporter.timestamps import format_rfc3339_ms
 from exporter.web import Request, Response, WebServer
@@ -63,6 +64,10 @@ class Exporter:
                 "/ready": self._ready,
             }
         )
+        for source in config.sources:
+            if source.push is not None:  # provider pushes: open to providers, own secret
+                self.web.routes[source.push.path] = PushReceiver(source, self.pipeline)
+                self.web.open_paths.add(source.push.path)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
             timezone="UTC",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from exporter.catalogue import BUCKETS_SECONDS, OTHER
-from exporter.classify import FINAL, cause_for
+from exporter.classify import FINAL, SMPP, CodeTable
 from exporter.records import SmsEvent, Terminal, Transaction
 
 #: One bit per normalized status: the dedup key of an event is (message_id, status).
@@ -34,6 +34,10 @@ STATUS_BITS: dict[str, int] = {
         )
     )
 }
+
+#: A bit of `Message.seen` beside the status bits: the message is known from a report that
+#: carried no submit time (`SmsEvent.submit_known` false).
+SUBMIT_UNKNOWN = 1 << len(STATUS_BITS)
 
 LabelKey = tuple[str, tuple[str, ...]]
 _BUCKETS_MS = [bound * 1000 for bound in BUCKETS_SECONDS]
@@ -191,7 +195,7 @@ def _finalize(m: Message, status: str, cause: str, code: str, at_ms: int, change
         ("smswatch_sms_messages_total", (m.gateway, m.carrier, m.area, status, cause))
     ] += 1
     changes.gauges[("smswatch_sms_pending", (m.gateway,))] -= 1
-    if status == "delivered":
+    if status == "delivered" and not m.seen & SUBMIT_UNKNOWN:
         changes.observe(
             "smswatch_sms_delivery_seconds", (m.gateway, m.carrier), at_ms - m.submitted_ms
         )
@@ -216,7 +220,9 @@ def _receipt_from_message(r: Receipt, m: Message) -> None:
 
 def _link(r: Receipt, m: Message, settings: Settings) -> bool:
     """Link a receipt with its first message if it was submitted in time."""
-    if r.message_id is not None or m.submitted_ms > r.txn_ms + settings.missing_after_ms:
+    if r.message_id is not None:
+        return False
+    if m.submitted_ms > r.txn_ms + settings.missing_after_ms and not m.seen & SUBMIT_UNKNOWN:
         return False
     r.message_id = m.message_id
     _receipt_from_message(r, m)
@@ -230,8 +236,13 @@ def ingest_sms(
     settings: Settings,
     carriers: LabelBounds,
     areas: LabelBounds,
+    codes: CodeTable = SMPP,
 ) -> Changes:
-    """Dedup and classify one page of SMS status events; link new messages to receipts."""
+    """Dedup and classify one page of SMS status events; link new messages to receipts.
+
+    `codes` is the provider's code table; a failure whose cause it only infers is counted in
+    `smswatch_sms_ambiguous_total`.
+    """
     changes = Changes()
     known = view.messages(list({e.message_id for e in events}))
     new_refs: dict[str, Message] = {}
@@ -248,6 +259,8 @@ def ingest_sms(
                 phone=e.phone,
                 submitted_ms=e.submitted_ms,
             )
+            if not e.submit_known:
+                m.seen = SUBMIT_UNKNOWN
             known[e.message_id] = m
             changes.messages[m.message_id] = m
             changes.counters[("smswatch_sms_submitted_total", (gateway, m.carrier, m.area))] += 1
@@ -272,9 +285,13 @@ def ingest_sms(
             changes.records["conflict"] += 1
         else:
             _finalize(
-                m, e.status, cause_for(e.status, e.error_code), e.error_code, e.status_ms, changes
+                m, e.status, codes.cause(e.status, e.error_code), e.error_code, e.status_ms, changes
             )
             changes.records["accepted"] += 1
+            if e.status != "delivered":
+                code = codes.ambiguity(e.status, e.error_code)
+                if code is not None:
+                    changes.counters[("smswatch_sms_ambiguous_total", (gateway, code))] += 1
         finalized[m.message_id] = m
     _update_receipts(new_refs, finalized, view, settings, changes)
     return changes

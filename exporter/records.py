@@ -24,6 +24,10 @@ class SmsEvent:
     error_code: str
     submitted_ms: int
     status_ms: int
+    #: False when the provider reports no submit time (Tencent, Vonage DLR): `submitted_ms`
+    #: is then the report's own time, no delivery latency is measured from it, and the
+    #: message is taken as submitted in time for its receipt.
+    submit_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)
