@@ -431,7 +431,7 @@ PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "account_sid": ("str", None),
         "lookback": ("duration", 86_400_000),  # how far back the first poll reads
         "list_lag": ("duration", 60_000),  # how long a status change takes to show in the list
-        "txn_ref_pattern": ("regex", r"(?:RRN|[Rr]ef)[:#\s]*(\w+)"),  # in the message body
+        "txn_ref_pattern": ("regex", r"\b(?:RRN|[Rr]ef)\b[\s:#.]*(\w+)"),  # in the message body
     },
     "aliyun": {
         "phone_numbers": ("names", ()),  # QuerySendDetails answers one number at a time
@@ -637,7 +637,10 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
     if "gateway" in data:
         raise ConfigError("only for kind sms_gateway", path=f"{path}.gateway")
     acquirers = reader.names(data, "acquirers", path) or (name,)
-    terminals_path = reader.string(data, "terminals_path", path, "")
+    default_terminals = (
+        "/v1/terminal/readers" if provider == "stripe" and options["terminals"] == "true" else ""
+    )
+    terminals_path = reader.string(data, "terminals_path", path, default_terminals)
     if terminals_path and not terminals_path.startswith("/"):
         raise ConfigError("must start with '/'", path=f"{path}.terminals_path")
     return SourceConfig(

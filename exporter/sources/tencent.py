@@ -48,7 +48,7 @@ from exporter.sources.pulling import (
 SERVICE = "sms"
 VERSION = "2021-01-11"
 ACTION = "PullSmsSendStatus"
-CONTENT_TYPE = "application/json; charset=utf-8"
+CONTENT_TYPE = "application/json"
 
 
 def tc3_authorization(
@@ -57,14 +57,13 @@ def tc3_authorization(
     *,
     host: str,
     service: str,
-    action: str,
     payload: bytes,
     timestamp: int,
 ) -> str:
     """The `Authorization` header of a TC3-HMAC-SHA256 signed POST (JSON body)."""
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
-    canonical_headers = f"content-type:{CONTENT_TYPE}\nhost:{host}\nx-tc-action:{action.lower()}\n"
-    signed_headers = "content-type;host;x-tc-action"
+    canonical_headers = f"content-type:{CONTENT_TYPE}\nhost:{host}\n"
+    signed_headers = "content-type;host"  # what Tencent's own SDK signs
     canonical_request = "\n".join(
         (
             "POST",
@@ -188,7 +187,6 @@ class TencentPuller:
                 auth.secret,
                 host=self.host,
                 service=SERVICE,
-                action=ACTION,
                 payload=body,
                 timestamp=timestamp,
             ),
