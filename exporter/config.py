@@ -475,8 +475,8 @@ def _provider_options(
     options: dict[str, Any] = {}
     for key, (kind, default) in PROVIDER_OPTIONS.get(provider, {}).items():
         here = f"{path}.{key}"
-        if kind == "str":
-            options[key] = reader.string(data, key, path, default)
+        if kind == "str":  # a None default: required when the source is pulled
+            options[key] = reader.string(data, key, path, "" if default is None else default)
         elif kind == "duration":
             options[key] = reader.duration(data, key, path, default)
         elif kind == "int":
@@ -568,6 +568,9 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
     push = _push(reader, data.get("push"), f"{path}.push", name, base) if "push" in data else None
     if not pull_raw and push is None:
         raise ConfigError("a source that is not pulled needs a push receiver", path=f"{path}.push")
+    for key, (_, default) in PROVIDER_OPTIONS.get(provider, {}).items():
+        if default is None and pull_raw and not options[key]:
+            raise ConfigError(f"is required to pull from {provider}", path=f"{path}.{key}")
     if provider == "aliyun" and pull_raw and not options.get("phone_numbers"):
         raise ConfigError(
             "QuerySendDetails reads one number at a time: list phone_numbers to pull",
