@@ -102,6 +102,14 @@ def _add_simulator(parser: argparse.ArgumentParser) -> None:
         help="grace before a receipt without SMS is missing (default 5m)",
     )
     group.add_argument(
+        "--sms-api",
+        dest="sms_api",
+        default="generic",
+        choices=["generic", "twilio"],
+        help="the shape of the SMS gateway API served: the generic feed or a provider's API "
+        "(default generic)",
+    )
+    group.add_argument(
         "--give-up-after",
         dest="give_up_after",
         default="30m",
@@ -211,6 +219,7 @@ def _simulator_settings(args: argparse.Namespace) -> SimulatorSettings:
         rate=args.rate,
         missing_after_ms=missing_after_ms,
         give_up_after_ms=give_up_after_ms,
+        sms_api=args.sms_api,
     )
 
 

@@ -229,6 +229,11 @@ def _link(r: Receipt, m: Message, settings: Settings) -> bool:
     return True
 
 
+def _earlier(m: Message, other: Message | None) -> bool:
+    """Whether `m` was submitted before `other` (ties: the smaller id), the receipts' rule."""
+    return other is None or (m.submitted_ms, m.message_id) < (other.submitted_ms, other.message_id)
+
+
 def ingest_sms(
     events: Sequence[SmsEvent],
     gateway: str,
@@ -265,8 +270,8 @@ def ingest_sms(
             changes.messages[m.message_id] = m
             changes.counters[("smswatch_sms_submitted_total", (gateway, m.carrier, m.area))] += 1
             changes.gauges[("smswatch_sms_pending", (gateway,))] += 1
-            if m.txn_ref and m.txn_ref not in new_refs:
-                new_refs[m.txn_ref] = m
+            if m.txn_ref and _earlier(m, new_refs.get(m.txn_ref)):
+                new_refs[m.txn_ref] = m  # pages of a re-read window are newest first
         bit = STATUS_BITS[e.status]
         if m.seen & bit:
             changes.records["duplicate"] += 1
@@ -310,11 +315,25 @@ def _update_receipts(
     for key, receipts in view.open_receipts(sorted(keys)).items():
         for r in receipts:
             r = changes.receipts.get(r.txn_id, r)
+            m = new_refs.get(key)
             if r.message_id is None:
-                m = new_refs.get(key)
                 if m is not None and _link(r, m, settings):
                     changes.receipts[r.txn_id] = r
-            elif r.message_id in finalized:
+                continue
+            if m is not None and m.message_id != r.message_id:
+                # An earlier message of the same transaction turned up after a later one (a
+                # source that lists newest first): the receipt's SMS is the first submitted.
+                linked = changes.messages.get(r.message_id) or view.messages([r.message_id]).get(
+                    r.message_id
+                )
+                if _earlier(m, linked):
+                    previous = r.message_id
+                    r.message_id = None
+                    if _link(r, m, settings):
+                        changes.receipts[r.txn_id] = r
+                        continue
+                    r.message_id = previous
+            if r.message_id in finalized:
                 _receipt_from_message(r, finalized[r.message_id])
                 changes.receipts[r.txn_id] = r
 

@@ -12,9 +12,11 @@ import html
 import json
 import logging
 import math
+import re
 import socket
 import threading
 import time
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +27,9 @@ from exporter.simulator.settings import SimulatorSettings
 from exporter.simulator.simulation import Simulation
 
 log = logging.getLogger(__name__)
+
+#: The Twilio-shaped Messages list (`--sms-api twilio`), for any account sid.
+TWILIO_LIST = re.compile(r"^/2010-04-01/Accounts/[A-Za-z0-9]+/Messages\.json$")
 
 #: Path → (feed name, `api_errors` target).
 FEEDS: dict[str, tuple[str, str]] = {
@@ -52,6 +57,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "smswatch-simulator"
     _answered = False  # whether the current request got its response
+    _date_ms: int | None = None  # the simulated now a provider-shaped answer was computed at
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header: the simulated now for provider-shaped answers (their clock)."""
+        if self._date_ms is not None:
+            return formatdate(self._date_ms // 1000, usegmt=True)
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("request", extra={"client": self.client_address[0], "line": format % args})
@@ -89,6 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         self._answered = False
+        self._date_ms = None
         try:
             super().handle_one_request()
         except Exception:  # a bug answers 500 and is logged; the server keeps serving
@@ -103,6 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
         simulation = self.server.simulation
         if url.path in FEEDS:
             self._feed(url.path, url.query)
+        elif TWILIO_LIST.match(url.path) and simulation.settings.sms_api == "twilio":
+            self._twilio(url.query)
         elif url.path == "/sim/v1/truth":
             self._json(200, simulation.truth_document())
         elif url.path == "/sim/v1/faults":
@@ -154,6 +169,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- feeds ----------------------------------------------------------------------------
 
+    def _fault(self, target: str) -> tuple[bool, str | None]:
+        """Apply an active `api_errors` fault: (answered already, mode for the body)."""
+        hit = self.server.simulation.api_fault(target)
+        mode = hit.mode if hit else None
+        if hit and mode == "500":
+            self._error(500, "simulated internal server error")
+            return True, mode
+        if hit and mode == "429":
+            retry_after = str(max(1, math.ceil(hit.fault.retry_after_ms / 1000)))
+            self._error(429, "simulated rate limit", {"Retry-After": retry_after})
+            return True, mode
+        if hit and mode == "malformed":
+            self._send(200, MALFORMED_BODY)
+            return True, mode
+        if hit and mode == "slow":
+            time.sleep(hit.fault.slow_ms / 1000)
+        return False, mode
+
     def _feed(self, path: str, query: str) -> None:
         feed, target = FEEDS[path]
         simulation = self.server.simulation
@@ -164,27 +197,37 @@ class _Handler(BaseHTTPRequestHandler):
         except (FeedRequestError, ValueError) as exc:
             self._error(400, str(exc))
             return
-        hit = simulation.api_fault(target)
-        mode = hit.mode if hit else None
-        if hit and mode == "500":
-            self._error(500, "simulated internal server error")
+        answered, mode = self._fault(target)
+        if answered:
             return
-        if hit and mode == "429":
-            retry_after = str(max(1, math.ceil(hit.fault.retry_after_ms / 1000)))
-            self._error(429, "simulated rate limit", {"Retry-After": retry_after})
-            return
-        if hit and mode == "malformed":
-            self._send(200, MALFORMED_BODY)
-            return
-        if hit and mode == "slow":
-            time.sleep(hit.fault.slow_ms / 1000)
         try:
             body = simulation.page(feed, cursor, limit)
         except FeedRequestError as exc:
             self._error(400, str(exc))
             return
-        if hit and mode == "truncated":
+        if mode == "truncated":
             body = body[: max(1, len(body) // 2)]
+        self._send(200, body)
+
+    def _twilio(self, query: str) -> None:
+        params = parse_qs(query, keep_blank_values=True)
+        size_text = params.get("PageSize", ["50"])[-1]
+        if not size_text.isdigit() or not 1 <= int(size_text) <= 1000:
+            self._error(400, "PageSize must be 1..1000")
+            return
+        answered, mode = self._fault("sms")
+        if answered:
+            return
+        try:
+            body, now_ms = self.server.simulation.twilio_page(
+                int(size_text), params.get("PageToken", [None])[-1]
+            )
+        except FeedRequestError as exc:
+            self._error(400, str(exc))
+            return
+        if mode == "truncated":
+            body = body[: max(1, len(body) // 2)]
+        self._date_ms = now_ms
         self._send(200, body)
 
 

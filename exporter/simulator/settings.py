@@ -19,6 +19,7 @@ class SimulatorSettings:
     missing_after_ms: int = 300_000
     give_up_after_ms: int = 1_800_000
     gateway: str = "bank-sms"
+    sms_api: str = "generic"  # the shape of the SMS gateway API served (shapes.SHAPES)
 
 
 def settings_from_options(
@@ -31,6 +32,7 @@ def settings_from_options(
     rate: float = 2.0,
     missing_after_ms: int = 300_000,
     give_up_after_ms: int = 1_800_000,
+    sms_api: str = "generic",
 ) -> SimulatorSettings:
     """Build settings from CLI options; the start defaults to now, truncated to the second."""
     if start_ms is None:
@@ -44,4 +46,5 @@ def settings_from_options(
         rate=rate,
         missing_after_ms=missing_after_ms,
         give_up_after_ms=give_up_after_ms,
+        sms_api=sms_api,
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 from exporter.simulator.feeds import (
     Cursors,
+    FeedRequestError,
     ItemLog,
     Page,
     log_page,
@@ -30,6 +31,7 @@ from exporter.simulator.feeds import (
 )
 from exporter.simulator.scenario import Fault, parse_fault_json, scenario_faults
 from exporter.simulator.settings import SimulatorSettings
+from exporter.simulator.shapes import TwilioView, status_label
 from exporter.simulator.traffic import TrafficGenerator, timestamp_text
 from exporter.simulator.truth import TruthLedger, transaction_deltas
 from exporter.simulator.world import Inventory, build_world
@@ -98,6 +100,11 @@ class Simulation:
         self._faults: list[Fault] = []
         self._fault_terminals: dict[int, list[str]] = {}
         self.traffic = TrafficGenerator(settings, self.inventory)
+        self.twilio = TwilioView() if settings.sms_api == "twilio" else None
+        self._label = None
+        if settings.sms_api != "generic":
+            shape = settings.sms_api
+            self._label = lambda stat, code: status_label(shape, stat, code)
         for fault in scenario_faults(
             settings.scenario, sim_start_ms=settings.start_ms, gateway=settings.gateway
         ):
@@ -131,6 +138,7 @@ class Simulation:
                     gateway=settings.gateway,
                     missing_after_ms=settings.missing_after_ms,
                     give_up_after_ms=settings.give_up_after_ms,
+                    label=self._label,
                 )
             )
         heap = self._transaction_heap
@@ -143,6 +151,8 @@ class Simulation:
         while message_heap and message_heap[0][0] <= now:
             at, _, item = heapq.heappop(message_heap)
             self.messages.append(at, item)
+            if self.twilio is not None:
+                self.twilio.add(at, item)
         self.truth.advance(now)
         self._now = now
         return now
@@ -172,6 +182,18 @@ class Simulation:
                 log = self.messages if feed == "messages" else self.transactions
                 page = log_page(log, self.cursors.decode(feed, cursor, len(log)), limit, now)
             return render_page(feed, page, self.cursors)
+
+    def twilio_page(self, page_size: int, token: str | None) -> tuple[bytes, int]:
+        """A page of the Twilio-shaped Messages list and the simulated now it shows."""
+        if self.twilio is None:
+            raise FeedRequestError("the simulator does not serve the twilio shape (--sms-api)")
+        with self._lock:
+            now = self._advance(None)
+            try:
+                document = self.twilio.page(page_size, token)
+            except ValueError as exc:
+                raise FeedRequestError(str(exc)) from exc
+            return json.dumps(document, separators=(",", ":")).encode(), now
 
     def _terminal_items(self, now: int) -> list[dict[str, Any]]:
         inventory = self.inventory
@@ -273,6 +295,7 @@ class Simulation:
                     "give_up_after": format_duration_ms(settings.give_up_after_ms),
                     "seed": settings.seed,
                     "gateway": settings.gateway,
+                    **({"sms_api": settings.sms_api} if settings.sms_api != "generic" else {}),
                 },
                 "metrics": self.truth.metrics(),
             }
