@@ -537,6 +537,13 @@ def _push(reader: _Reader, raw: Any, path: str, name: str, base: Path) -> PushCo
 def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
     data = reader.mapping(raw, path)
     provider = reader.string(data, "provider", path, "generic")
+    kind_raw = data.get("kind")
+    choices = PROVIDERS.get(kind_raw, ()) if isinstance(kind_raw, str) else ()
+    if choices and provider not in choices:
+        raise ConfigError(
+            f"unknown provider {provider!r} for kind {kind_raw} (one of: {', '.join(choices)})",
+            path=f"{path}.provider",
+        )
     reader.known(data, _SOURCE_KEYS | set(PROVIDER_OPTIONS.get(provider, {})), path)
     name = reader.string(data, "name", path)
     if not _NAME.match(name):
