@@ -105,7 +105,7 @@ def _add_simulator(parser: argparse.ArgumentParser) -> None:
         "--sms-api",
         dest="sms_api",
         default="generic",
-        choices=["generic", "twilio"],
+        choices=["generic", "twilio", "vonage"],
         help="the shape of the SMS gateway API served: the generic feed or a provider's API "
         "(default generic)",
     )

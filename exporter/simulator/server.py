@@ -25,9 +25,12 @@ from exporter.errors import ConfigError
 from exporter.simulator.feeds import FeedRequestError, parse_limit
 from exporter.simulator.settings import SimulatorSettings
 from exporter.simulator.simulation import Simulation
+from exporter.timestamps import parse_rfc3339_ms
 
 log = logging.getLogger(__name__)
 
+#: The Vonage-shaped Reports API records (`--sms-api vonage`).
+VONAGE_RECORDS = "/v2/reports/records"
 #: The Twilio-shaped Messages list (`--sms-api twilio`), for any account sid.
 TWILIO_LIST = re.compile(r"^/2010-04-01/Accounts/[A-Za-z0-9]+/Messages\.json$")
 
@@ -118,6 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._feed(url.path, url.query)
         elif TWILIO_LIST.match(url.path) and simulation.settings.sms_api == "twilio":
             self._twilio(url.query)
+        elif url.path == VONAGE_RECORDS and simulation.settings.sms_api == "vonage":
+            self._vonage(url.query)
         elif url.path == "/sim/v1/truth":
             self._json(200, simulation.truth_document())
         elif url.path == "/sim/v1/faults":
@@ -209,6 +214,25 @@ class _Handler(BaseHTTPRequestHandler):
             body = body[: max(1, len(body) // 2)]
         self._send(200, body)
 
+    def _vonage(self, query: str) -> None:
+        try:
+            window = _vonage_query(query)
+        except FeedRequestError as exc:
+            self._error(400, str(exc))
+            return
+        answered, mode = self._fault("sms")
+        if answered:
+            return
+        try:
+            body, now_ms = self.server.simulation.shaped_page("vonage", **window)
+        except FeedRequestError as exc:
+            self._error(400, str(exc))
+            return
+        if mode == "truncated":
+            body = body[: max(1, len(body) // 2)]
+        self._date_ms = now_ms
+        self._send(200, body)
+
     def _twilio(self, query: str) -> None:
         params = parse_qs(query, keep_blank_values=True)
         size_text = params.get("PageSize", ["50"])[-1]
@@ -219,8 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
         if answered:
             return
         try:
-            body, now_ms = self.server.simulation.twilio_page(
-                int(size_text), params.get("PageToken", [None])[-1]
+            body, now_ms = self.server.simulation.shaped_page(
+                "twilio", page_size=int(size_text), token=params.get("PageToken", [None])[-1]
             )
         except FeedRequestError as exc:
             self._error(400, str(exc))
@@ -229,6 +253,22 @@ class _Handler(BaseHTTPRequestHandler):
             body = body[: max(1, len(body) // 2)]
         self._date_ms = now_ms
         self._send(200, body)
+
+
+def _vonage_query(query: str) -> dict[str, int]:
+    """`date_start`, `date_end` (ISO 8601, at most 24 h apart) and `cursor` of a records call."""
+    params = parse_qs(query, keep_blank_values=True)
+    try:
+        start = parse_rfc3339_ms(params["date_start"][-1])
+        end = parse_rfc3339_ms(params["date_end"][-1])
+    except (KeyError, ValueError) as exc:
+        raise FeedRequestError("date_start and date_end must be ISO 8601 times") from exc
+    if not 0 < end - start <= 86_400_000:
+        raise FeedRequestError("the window must be at most 24 hours, date_start < date_end")
+    cursor = params.get("cursor", ["0"])[-1]
+    if not cursor.isdigit():
+        raise FeedRequestError("bad cursor")
+    return {"start_ms": start, "end_ms": end, "cursor": int(cursor)}
 
 
 def landing_page(status: dict[str, Any]) -> bytes:

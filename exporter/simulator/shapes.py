@@ -4,17 +4,22 @@ each provider's API serves it.
 The simulator generates one thing: SMPP-style status events (`codes.py`). A shape re-tells each
 message in its provider's words, from its own table (cause → provider status and code, below),
 never from the exporter's classifier: the two tables are independent accounts of the same
-reference (shared sms-providers.md). Where a provider's vocabulary is coarser than SMPP's
-(Twilio has no `expired` or `rejected`), the truth's `status` label is what that provider can
-say (`status_label`); causes, counts and outcomes are the same as in the generic shape.
+reference (shared sms-providers.md §1, §2, §10). Where a provider's vocabulary is coarser than
+SMPP's (Twilio has no `expired`; Vonage's receipts have no throttling code), the truth's
+`status` and `cause` labels are what that provider can tell (`project`); the traffic, the
+counts and the receipts' timing are the same as in the generic shape.
 
-Twilio (`twilio`): `GET /2010-04-01/Accounts/{AccountSid}/Messages.json?PageSize=N` lists every
-message newest first with its status *as of now*: a message's first final status sticks (later
-repeats and contradicting reports are not shown, as a message resource has one status), dates
-are RFC 2822 at whole seconds, the transaction reference is in the body (`… RRN <ref>`), and
-`next_page_uri` carries a `PageToken` (the position of the last message returned, so pages do
-not shift as new messages arrive). Every answer's `Date` header is the simulated now it was
-computed at.
+Both shapes list every message with its status *as of now*: a message's first final status
+sticks (later repeats and contradicting reports are not shown: a record has one status).
+Dates have whole seconds, as the providers' do. Every answer's `Date` header is the simulated
+now it was computed at, so a consumer can tell up to when the list is complete.
+
+- `twilio`: `GET /2010-04-01/Accounts/{AccountSid}/Messages.json?PageSize=N[&PageToken=PA<n>]`,
+  newest first; RFC 2822 dates; the RRN in the body (`… RRN <ref>`); `next_page_uri` carries a
+  `PageToken` (the position after the last message returned, so pages never shift).
+- `vonage`: `GET /v2/reports/records?account_id=…&product=SMS&direction=outbound&date_start=…
+  &date_end=…[&cursor=<n>]`, records received in `[date_start, date_end)` oldest first, ISO 8601
+  dates, the RRN in `client_ref`, `_links.next.href` while more remain.
 """
 
 from __future__ import annotations
@@ -25,32 +30,83 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from exporter.simulator.codes import FINAL_STATUSES, cause_of
+from exporter.simulator.codes import cause_of
 
-SHAPES: tuple[str, ...] = ("generic", "twilio")
+SHAPES: tuple[str, ...] = ("generic", "twilio", "vonage")
 TWILIO_ACCOUNT = "ACsimulator0000000000000000000000"
-
-#: Per cause, the Twilio (status, error_code) a failed message shows (reference §1, §10).
-TWILIO_FAILURES: dict[str, tuple[str, int]] = {
-    "gateway": ("failed", 30001),  # queue overflow
-    "invalid_number": ("undelivered", 30005),  # unknown handset
-    "unreachable": ("undelivered", 30003),  # unreachable handset
-    "throttled": ("failed", 30022),  # 10DLC rate cap [R]
-    "filtered": ("undelivered", 30007),  # carrier filter
-    "integration": ("failed", 20003),  # authentication failed
-    "unknown": ("undelivered", 30008),  # unknown error
-}
-_TWILIO_INTERMEDIATE = {"SUBMITTED": "queued", "ENROUTE": "sent"}
-_TWILIO_LABEL = {"delivered": "delivered", "undelivered": "undelivered", "failed": "failed"}
+VONAGE_ACCOUNT = "abcd1234"
+VONAGE_PAGE = 1000
 
 
-def status_label(shape: str, stat: str, code: str) -> str:
-    """The `status` label a final report gets in a shape (the generic label otherwise)."""
-    if shape == "twilio":
+@dataclass(frozen=True)
+class Shape:
+    """One provider's words: per cause, (status word, code, cause as the provider tells it)."""
+
+    name: str
+    failures: dict[str, tuple[str, Any, str]]
+    by_stat: dict[str, tuple[str, Any, str]]  # stat-specific overrides (e.g. EXPIRED)
+    intermediate: dict[str, str]
+    delivered: str
+    labels: dict[str, str]  # status word → the `status` label
+
+    def final(self, stat: str, code: str) -> tuple[str, Any, str]:
+        """(status word, code, cause told) of a final report."""
         if stat == "DELIVRD":
-            return "delivered"
-        return _TWILIO_LABEL[TWILIO_FAILURES[cause_of(stat, code)][0]]
-    return FINAL_STATUSES[stat]
+            return self.delivered, None, "none"
+        cause = cause_of(stat, code)
+        return self.by_stat.get(f"{stat}/{cause}") or self.failures[cause]
+
+    def project(self, stat: str, code: str) -> tuple[str, str]:
+        """The truth's (status, cause) labels of a final report in this shape."""
+        word, _, cause = self.final(stat, code)
+        return self.labels[word], cause
+
+
+SHAPE_TABLES: dict[str, Shape] = {
+    # Twilio error codes (reference §1, §10).
+    "twilio": Shape(
+        "twilio",
+        failures={
+            "gateway": ("failed", 30001, "gateway"),  # queue overflow
+            "invalid_number": ("undelivered", 30005, "invalid_number"),  # unknown handset
+            "unreachable": ("undelivered", 30003, "unreachable"),
+            "throttled": ("failed", 30022, "throttled"),  # 10DLC rate cap [R]
+            "filtered": ("undelivered", 30007, "filtered"),  # carrier filter
+            "integration": ("failed", 20003, "integration"),  # authentication failed
+            "unknown": ("undelivered", 30008, "unknown"),  # unknown error
+        },
+        by_stat={},
+        intermediate={"SUBMITTED": "queued", "ENROUTE": "sent"},
+        delivered="delivered",
+        labels={"delivered": "delivered", "undelivered": "undelivered", "failed": "failed"},
+    ),
+    # Vonage DLR err-codes (reference §2, §10); receipts tell no throttling: `99` general.
+    "vonage": Shape(
+        "vonage",
+        failures={
+            "gateway": ("failed", "15", "gateway"),  # illegal sender address [R]
+            "invalid_number": ("failed", "3", "invalid_number"),  # absent, permanent
+            "unreachable": ("failed", "2", "unreachable"),  # absent, temporary
+            "throttled": ("rejected", "99", "unknown"),  # no receipt code for it
+            "filtered": ("rejected", "6", "filtered"),  # anti-spam
+            "integration": ("rejected", "10", "integration"),  # illegal message
+            "unknown": ("unknown", "1", "unknown"),
+        },
+        by_stat={
+            "EXPIRED/unreachable": ("expired", "2", "unreachable"),
+            "DELETED/unreachable": ("expired", "2", "unreachable"),
+        },
+        intermediate={"SUBMITTED": "submitted", "ENROUTE": "accepted"},
+        delivered="delivered",
+        labels={
+            "delivered": "delivered",
+            "failed": "failed",
+            "rejected": "rejected",
+            "expired": "expired",
+            "unknown": "unknown",
+        },
+    ),
+}
 
 
 def rfc2822(ms: int) -> str:
@@ -58,22 +114,28 @@ def rfc2822(ms: int) -> str:
     return format_datetime(datetime.fromtimestamp(ms // 1000, UTC))
 
 
+def iso_seconds(ms: int) -> str:
+    """Unix ms → `2026-11-26T12:00:00+00:00` (seconds truncated)."""
+    return datetime.fromtimestamp(ms // 1000, UTC).isoformat()
+
+
 @dataclass(slots=True)
 class _Message:
-    sid: str
+    message_id: str
+    txn_ref: str
     to: str
-    body: str
     created_ms: int
     status: str
-    error_code: int | None
+    code: Any
     updated_ms: int
     final: bool = False
 
 
-class TwilioView:
-    """Every message as Twilio's Messages list shows it, kept up to date as events release."""
+class ListView:
+    """Every message as a provider's list shows it, kept up to date as events are released."""
 
-    def __init__(self) -> None:
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
         self._messages: list[_Message] = []
         self._by_id: dict[str, _Message] = {}
 
@@ -84,57 +146,92 @@ class TwilioView:
         stat = event["status"]
         if message is None:
             message = _Message(
-                sid="SM" + event["message_id"].replace("-", "").rjust(32, "0")[-32:],
+                message_id=event["message_id"],
+                txn_ref=event["txn_ref"],
                 to=event["phone"],
-                body=f"Card transaction alert. RRN {event['txn_ref']}",
                 created_ms=at_ms,
-                status="queued",
-                error_code=None,
+                status=self.shape.intermediate["SUBMITTED"],
+                code=None,
                 updated_ms=at_ms,
             )
             self._by_id[event["message_id"]] = message
             self._messages.append(message)
         if message.final:
-            return  # a message resource has one status: its first final one sticks
-        if stat in _TWILIO_INTERMEDIATE:
-            message.status = _TWILIO_INTERMEDIATE[stat]
-        elif stat == "DELIVRD":
-            message.status, message.final = "delivered", True
+            return  # one status per record: the first final one sticks
+        if stat in self.shape.intermediate:
+            message.status = self.shape.intermediate[stat]
         else:
-            message.status, message.error_code = TWILIO_FAILURES[
-                cause_of(stat, event["error_code"])
-            ]
+            message.status, message.code, _ = self.shape.final(stat, event["error_code"])
             message.final = True
         message.updated_ms = at_ms
 
-    def page(self, page_size: int, token: str | None) -> dict[str, Any]:
-        """One page of the list, newest first, after the position in `token`."""
+    # -- Twilio ---------------------------------------------------------------------------
+
+    def twilio_page(self, page_size: int, token: str | None) -> dict[str, Any]:
+        """One page of the Messages list, newest first, after the position in `token`."""
         end = len(self._messages)
         if token:
             if not token.startswith("PA") or not token[2:].isdigit():
                 raise ValueError(f"bad PageToken {token!r}")
             end = min(end, int(token[2:]))
         start = max(0, end - page_size)
-        chosen = self._messages[start:end][::-1]
         base = f"/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json"
         return {
             "messages": [
                 {
-                    "sid": m.sid,
+                    "sid": "SM" + m.message_id.replace("-", "").rjust(32, "0")[-32:],
                     "account_sid": TWILIO_ACCOUNT,
                     "from": "BANKX",
                     "to": m.to,
-                    "body": m.body,
+                    "body": f"Card transaction alert. RRN {m.txn_ref}",
                     "status": m.status,
-                    "error_code": m.error_code,
+                    "error_code": m.code,
                     "direction": "outbound-api",
                     "date_created": rfc2822(m.created_ms),
                     "date_sent": rfc2822(m.created_ms),
                     "date_updated": rfc2822(m.updated_ms),
                 }
-                for m in chosen
+                for m in self._messages[start:end][::-1]
             ],
             "page_size": page_size,
             "uri": f"{base}?PageSize={page_size}",
             "next_page_uri": f"{base}?PageSize={page_size}&PageToken=PA{start}" if start else None,
+        }
+
+    # -- Vonage ---------------------------------------------------------------------------
+
+    def vonage_records(self, start_ms: int, end_ms: int, cursor: int) -> dict[str, Any]:
+        """Records received in `[start_ms, end_ms)`, oldest first, from position `cursor`."""
+        from bisect import bisect_left
+
+        times = [m.created_ms for m in self._messages]
+        low = max(bisect_left(times, start_ms), cursor)
+        high = bisect_left(times, end_ms)
+        stop = min(high, low + VONAGE_PAGE)
+        links: dict[str, Any] = {"self": {"href": "/v2/reports/records"}}
+        if stop < high:
+            links["next"] = {
+                "href": (
+                    f"/v2/reports/records?account_id={VONAGE_ACCOUNT}&product=SMS&direction="
+                    f"outbound&date_start={iso_seconds(start_ms).replace('+00:00', 'Z')}"
+                    f"&date_end={iso_seconds(end_ms).replace('+00:00', 'Z')}&cursor={stop}"
+                )
+            }
+        return {
+            "request_status": "SUCCESS",
+            "_links": links,
+            "records": [
+                {
+                    "account_id": VONAGE_ACCOUNT,
+                    "message_id": m.message_id.replace("-", "").upper().rjust(16, "0"),
+                    "client_ref": m.txn_ref,
+                    "direction": "outbound",
+                    "to": m.to,
+                    "date_received": iso_seconds(m.created_ms),
+                    "date_finalized": iso_seconds(m.updated_ms) if m.final else None,
+                    "status": m.status,
+                    "error_code": m.code,
+                }
+                for m in self._messages[low:stop]
+            ],
         }

@@ -31,7 +31,7 @@ from exporter.simulator.feeds import (
 )
 from exporter.simulator.scenario import Fault, parse_fault_json, scenario_faults
 from exporter.simulator.settings import SimulatorSettings
-from exporter.simulator.shapes import TwilioView, status_label
+from exporter.simulator.shapes import SHAPE_TABLES, ListView
 from exporter.simulator.traffic import TrafficGenerator, timestamp_text
 from exporter.simulator.truth import TruthLedger, transaction_deltas
 from exporter.simulator.world import Inventory, build_world
@@ -100,11 +100,9 @@ class Simulation:
         self._faults: list[Fault] = []
         self._fault_terminals: dict[int, list[str]] = {}
         self.traffic = TrafficGenerator(settings, self.inventory)
-        self.twilio = TwilioView() if settings.sms_api == "twilio" else None
-        self._label = None
-        if settings.sms_api != "generic":
-            shape = settings.sms_api
-            self._label = lambda stat, code: status_label(shape, stat, code)
+        shape = SHAPE_TABLES.get(settings.sms_api)
+        self.view = ListView(shape) if shape is not None else None
+        self._label = shape.project if shape is not None else None
         for fault in scenario_faults(
             settings.scenario, sim_start_ms=settings.start_ms, gateway=settings.gateway
         ):
@@ -151,8 +149,8 @@ class Simulation:
         while message_heap and message_heap[0][0] <= now:
             at, _, item = heapq.heappop(message_heap)
             self.messages.append(at, item)
-            if self.twilio is not None:
-                self.twilio.add(at, item)
+            if self.view is not None:
+                self.view.add(at, item)
         self.truth.advance(now)
         self._now = now
         return now
@@ -183,14 +181,19 @@ class Simulation:
                 page = log_page(log, self.cursors.decode(feed, cursor, len(log)), limit, now)
             return render_page(feed, page, self.cursors)
 
-    def twilio_page(self, page_size: int, token: str | None) -> tuple[bytes, int]:
-        """A page of the Twilio-shaped Messages list and the simulated now it shows."""
-        if self.twilio is None:
-            raise FeedRequestError("the simulator does not serve the twilio shape (--sms-api)")
+    def shaped_page(self, shape: str, **query: Any) -> tuple[bytes, int]:
+        """A page of a provider-shaped list and the simulated now it shows (FeedRequestError)."""
+        if self.view is None or self.view.shape.name != shape:
+            raise FeedRequestError(f"the simulator does not serve the {shape} shape (--sms-api)")
         with self._lock:
             now = self._advance(None)
             try:
-                document = self.twilio.page(page_size, token)
+                if shape == "twilio":
+                    document = self.view.twilio_page(query["page_size"], query["token"])
+                else:
+                    document = self.view.vonage_records(
+                        query["start_ms"], min(query["end_ms"], now + 1), query["cursor"]
+                    )
             except ValueError as exc:
                 raise FeedRequestError(str(exc)) from exc
             return json.dumps(document, separators=(",", ":")).encode(), now

@@ -83,8 +83,8 @@ class MessageFinal(NamedTuple):
     latency_ms: int | None  # submit → DELIVRD, when delivered
 
 
-#: The `status` label of a final report (stat, code) in the API shape being served.
-StatusLabel = Callable[[str, str], str]
+#: The (`status`, `cause`) labels of a final report (stat, code) in the API shape served.
+StatusLabel = Callable[[str, str], tuple[str, str]]
 
 
 def message_final(
@@ -92,7 +92,7 @@ def message_final(
 ) -> MessageFinal:
     """Rule 2: the first final event by event time, unless it comes after the give-up time.
 
-    `label` tells the status in the words of the provider shape served (`shapes.py`)."""
+    `label` tells status and cause as the provider shape served can (`shapes.py`)."""
     deadline = message.submitted_at + give_up_after_ms
     first: tuple[int, str, str] | None = None
     for event in message.events:  # emission order breaks ties of equal event time
@@ -102,8 +102,10 @@ def message_final(
         return MessageFinal(deadline, "unknown", "unknown", None)
     at, stat, code = first
     latency = at - message.submitted_at if stat == "DELIVRD" else None
-    status = label(stat, code) if label is not None else FINAL_STATUSES[stat]
-    return MessageFinal(at, status, cause_of(stat, code), latency)
+    if label is not None:
+        status, cause = label(stat, code)
+        return MessageFinal(at, status, cause, latency)
+    return MessageFinal(at, FINAL_STATUSES[stat], cause_of(stat, code), latency)
 
 
 def transaction_deltas(
