@@ -7,6 +7,7 @@ import html
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -40,13 +41,20 @@ class Exporter:
     """Wires config, store, pollers, scheduler and web server; `start()` and `stop()`."""
 
     def __init__(
-        self, config: Config, host: str, port: int, web_config_file: str | None = None
+        self,
+        config: Config,
+        host: str,
+        port: int,
+        web_config_file: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` is the exporter's now (Unix seconds): what push-only sources and push
+        receivers go by; tests against an accelerated simulator pass its clock."""
         self.config = config
         self.store = Store(config.state_path)
         self.pipeline = Pipeline(config, self.store)
         self._stop = threading.Event()
-        self.pollers = {s.name: Poller(s, self.pipeline, self._stop) for s in config.sources}
+        self.pollers = {s.name: Poller(s, self.pipeline, self._stop, clock) for s in config.sources}
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(
             SmswatchCollector(config, self.store, {n: p.health for n, p in self.pollers.items()})
@@ -66,7 +74,7 @@ class Exporter:
         )
         for source in config.sources:
             if source.push is not None:  # provider pushes: open to providers, own secret
-                self.web.routes[source.push.path] = PushReceiver(source, self.pipeline)
+                self.web.routes[source.push.path] = PushReceiver(source, self.pipeline, clock)
                 self.web.open_paths.add(source.push.path)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},

@@ -306,6 +306,7 @@ ALIYUN = CodeTable(
 TENCENT = CodeTable(
     "tencent",
     {
+        **CODE_CAUSES,  # [R] the carriers' CMPP codes, passed through in Description
         "UNDELIV": "unreachable",  # off, out of service, number abnormal
         "EXPIRED": "unreachable",  # cannot reach the terminal, weak signal
         "DELETED": "unreachable",

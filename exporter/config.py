@@ -33,6 +33,10 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
 #: Providers that can be pulled (polled) and that can push; `generic` pulls only.
 PULL_PROVIDERS = frozenset({"generic", "twilio", "aliyun", "tencent", "vonage", "stripe", "square"})
 PUSH_PROVIDERS = frozenset({"aliyun", "tencent", "vonage", "kannel", "jasmin"})
+#: Providers whose reports tell outcomes only: a message is known once its final status is,
+#: so such a source is complete up to its clock − lag − give_up_after (Kannel and Jasmin push
+#: the submission too: SMSC ACK `type=8`, level-1 `ESME_ROK`).
+OUTCOME_ONLY_PROVIDERS = frozenset({"aliyun", "tencent", "vonage"})
 #: Public API endpoints and the list path of each provider (base_url and path defaults).
 PROVIDER_ENDPOINTS: dict[str, tuple[str, str]] = {
     "twilio": ("https://api.twilio.com", "/2010-04-01/Accounts/{account_sid}/Messages.json"),

@@ -18,7 +18,7 @@ from typing import Any
 from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
 from exporter.classify import TABLES, CodeTable
-from exporter.config import Config, SourceConfig
+from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
 from exporter.errors import SourceError
 from exporter.reconcile import LabelBounds, Settings
 from exporter.records import Page, SmsEvent, Terminal, Transaction
@@ -320,6 +320,8 @@ class Poller:
         """A push-only source is complete up to now − lag: move its watermark, decide."""
         assert self.source.push is not None
         watermark = int(self.clock() * 1000) - self.source.push.lag_ms
+        if self.source.provider in OUTCOME_ONLY_PROVIDERS:
+            watermark -= self.pipeline.settings.give_up_after_ms
         self.pipeline.commit_sms(self.source, Page([], 0, "", False, watermark))
         return 0
 

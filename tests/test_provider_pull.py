@@ -260,7 +260,8 @@ def test_tencent_consuming_pull_commits_each_answer_before_the_next_request(
     )
     assert {m.final_status for m in messages.values()} == {"delivered", "undelivered", "rejected"}
     assert len(responses.calls) == 3  # a short (here empty) answer: the queue is drained
-    assert store.source_state("sms").watermark_ms == NOON_MS - 60_000
+    # Outcomes only: complete up to its clock − report_lag − give_up_after.
+    assert store.source_state("sms").watermark_ms == NOON_MS - 60_000 - 1_800_000
     store.close()
 
 

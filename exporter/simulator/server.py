@@ -139,6 +139,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
+        if (
+            url.path == "/"
+            and self.headers.get("X-TC-Action") == "PullSmsSendStatus"
+            and self.server.simulation.settings.sms_api == "tencent"
+        ):
+            self._tencent()
+            return
         if url.path != "/sim/v1/faults":
             self._method_not_allowed(url.path)
             return
@@ -213,6 +220,44 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "truncated":
             body = body[: max(1, len(body) // 2)]
         self._send(200, body)
+
+    def _tencent(self) -> None:
+        length_text = self.headers.get("Content-Length", "0")
+        if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._error(400, "bad Content-Length")
+            return
+        body = self.rfile.read(int(length_text))
+        auth = self.headers.get("Authorization", "")
+        try:
+            limit = json.loads(body)["Limit"]
+        except (ValueError, KeyError, TypeError):
+            limit = None
+        if not auth.startswith("TC3-HMAC-SHA256 ") or not isinstance(limit, int):
+            error = {"Code": "AuthFailure.SignatureFailure" if limit else "InvalidParameter"}
+            self._json(200, {"Response": {"Error": {**error, "Message": "bad request"}}})
+            return
+        if not 1 <= limit <= 100:
+            self._json(
+                200,
+                {
+                    "Response": {
+                        "Error": {
+                            "Code": "InvalidParameterValue",
+                            "Message": "Limit must be 1..100",
+                        }
+                    }
+                },
+            )
+            return
+        answered, mode = self._fault("sms")
+        if answered:
+            return
+        payload, now_ms = self.server.simulation.pull_reports(limit)
+        if mode == "truncated":  # the reports are consumed all the same, as upstream
+            payload = payload[: max(1, len(payload) // 2)]
+        self._date_ms = now_ms
+        self._send(200, payload)
 
     def _vonage(self, query: str) -> None:
         try:
@@ -345,6 +390,8 @@ class SimulatorServer:
             ),
             threading.Thread(target=self._tick, name="sim-ticker", daemon=True),
         ]
+        if self.simulation.settings.push_url:
+            self._threads.append(threading.Thread(target=self._push, name="sim-push", daemon=True))
         for thread in self._threads:
             thread.start()
         log.info(
@@ -366,6 +413,34 @@ class SimulatorServer:
                     states[fault["id"]] = fault["state"]
             except Exception:  # keep serving; the next request shows the same error
                 log.exception("simulation tick failed")
+
+    def _push(self) -> None:
+        """Push queued delivery reports to the configured URL, as the provider does: batches,
+        retried until acknowledged (`{"code":0}` for SmsReport)."""
+        import urllib.error
+        import urllib.request
+
+        url = self.simulation.settings.push_url
+        assert url
+        while not self._stopping.wait(TICK_SECONDS):
+            while True:
+                batch = self.simulation.reports_to_push(100)
+                if not batch:
+                    break
+                request = urllib.request.Request(
+                    url,
+                    data=json.dumps(batch).encode(),
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        acked = json.loads(response.read()).get("code") == 0
+                except (OSError, ValueError, urllib.error.URLError):
+                    acked = False
+                if not acked:
+                    self.simulation.push_failed(batch)
+                    break
 
     @property
     def port(self) -> int:

@@ -20,6 +20,7 @@ class SimulatorSettings:
     give_up_after_ms: int = 1_800_000
     gateway: str = "bank-sms"
     sms_api: str = "generic"  # the shape of the SMS gateway API served (shapes.SHAPES)
+    push_url: str | None = None  # where pushing shapes (aliyun) send their reports
 
 
 def settings_from_options(
@@ -33,6 +34,7 @@ def settings_from_options(
     missing_after_ms: int = 300_000,
     give_up_after_ms: int = 1_800_000,
     sms_api: str = "generic",
+    push_url: str | None = None,
 ) -> SimulatorSettings:
     """Build settings from CLI options; the start defaults to now, truncated to the second."""
     if start_ms is None:
@@ -47,4 +49,5 @@ def settings_from_options(
         missing_after_ms=missing_after_ms,
         give_up_after_ms=give_up_after_ms,
         sms_api=sms_api,
+        push_url=push_url,
     )

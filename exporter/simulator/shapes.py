@@ -20,19 +20,31 @@ now it was computed at, so a consumer can tell up to when the list is complete.
 - `vonage`: `GET /v2/reports/records?account_id=…&product=SMS&direction=outbound&date_start=…
   &date_end=…[&cursor=<n>]`, records received in `[date_start, date_end)` oldest first, ISO 8601
   dates, the RRN in `client_ref`, `_links.next.href` while more remain.
+
+Two shapes report outcomes only, once per message (its first final status), as those providers
+do; a message that never gets a final report is never told of:
+
+- `tencent`: `POST /` with `X-TC-Action: PullSmsSendStatus` and `{"SmsSdkAppId", "Limit"}`
+  pops up to `Limit` (≤ 100) reports off a queue: `UserReceiveTime` (Unix s), `SerialNo`
+  (the message id), `ReportStatus` SUCCESS|FAIL, `Description` (the carrier's code, or the stat
+  when there is none), `SessionContext` (the RRN).
+- `aliyun`: SmsReport batches (JSON arrays of `phone_number, send_time, report_time, success,
+  err_code, err_msg, biz_id, out_id`, Beijing times) POSTed to `--sms-push-url`, retried until
+  the receiver answers `{"code":0}`.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from exporter.simulator.codes import cause_of
+from exporter.simulator.codes import NO_ERROR, cause_of
 
-SHAPES: tuple[str, ...] = ("generic", "twilio", "vonage")
+SHAPES: tuple[str, ...] = ("generic", "twilio", "vonage", "tencent", "aliyun")
 TWILIO_ACCOUNT = "ACsimulator0000000000000000000000"
 VONAGE_ACCOUNT = "abcd1234"
 VONAGE_PAGE = 1000
@@ -235,3 +247,127 @@ class ListView:
                 for m in self._messages[low:stop]
             ],
         }
+
+
+# --------------------------------------------------------------------------- outcomes only
+
+_TENCENT_REJECTED = frozenset({"REJECTD", "SUBFAIL", "-106"})
+
+
+def tencent_report(stat: str, code: str) -> tuple[str, str]:
+    """(ReportStatus, Description) of a final report: the carrier's code is passed through."""
+    if stat == "DELIVRD":
+        return "SUCCESS", "DELIVRD"
+    return "FAIL", code if code and code != NO_ERROR else stat
+
+
+def tencent_project(stat: str, code: str) -> tuple[str, str]:
+    """The truth's (status, cause) labels as a Tencent report tells them."""
+    if stat == "DELIVRD":
+        return "delivered", "none"
+    _, description = tencent_report(stat, code)
+    if description in ("EXPIRED", "DELETED"):
+        status = "expired"
+    elif description in _TENCENT_REJECTED:
+        status = "rejected"
+    elif description == "UNKNOWN":
+        status = "unknown"
+    else:
+        status = "undelivered"
+    return status, "unknown" if status == "unknown" else cause_of(stat, code)
+
+
+#: Per cause, the Alibaba receipt ErrCode (reference §3, §10).
+ALIYUN_CODES: dict[str, str] = {
+    "gateway": "IS_CLOSE",
+    "invalid_number": "MOBILE_ACCOUNT_ABNORMAL",
+    "unreachable": "MOBILE_NOT_ON_SERVICE",  # the ambiguous one: counted by the exporter
+    "throttled": "MOBILE_SEND_LIMIT",
+    "filtered": "MOBILE_IN_BLACK",
+    "integration": "PARAMS_ILLEGAL",
+    "unknown": "SP_UNKNOWN_ERROR",
+}
+
+
+def aliyun_project(stat: str, code: str) -> tuple[str, str]:
+    """The truth's (status, cause) labels as an SmsReport tells them (success or not)."""
+    if stat == "DELIVRD":
+        return "delivered", "none"
+    return "undelivered", cause_of(stat, code)
+
+
+def beijing(ms: int) -> str:
+    """Unix ms → `2026-11-26 20:00:00` Beijing time (seconds truncated)."""
+    return datetime.fromtimestamp(ms // 1000 + 8 * 3600, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class ReportQueue:
+    """The first final report of each message, queued in release order (Tencent, Alibaba)."""
+
+    def __init__(self, shape: str) -> None:
+        self.shape = shape
+        self._submitted: dict[str, int] = {}
+        self._done: set[str] = set()
+        self._queue: deque[dict[str, Any]] = deque()
+
+    def add(self, at_ms: int, item: bytes) -> None:
+        """Take one released generic event into account."""
+        event = json.loads(item)
+        message_id = event["message_id"]
+        self._submitted.setdefault(message_id, at_ms)
+        stat = event["status"]
+        if stat in ("SUBMITTED", "ENROUTE") or message_id in self._done:
+            return
+        self._done.add(message_id)
+        if self.shape == "tencent":
+            status, description = tencent_report(stat, event["error_code"])
+            self._queue.append(
+                {
+                    "UserReceiveTime": at_ms // 1000,
+                    "CountryCode": "86",
+                    "SubscriberNumber": event["phone"],
+                    "PhoneNumber": "+86" + event["phone"],
+                    "SerialNo": "5000:" + message_id,
+                    "ReportStatus": status,
+                    "Description": description,
+                    "SessionContext": event["txn_ref"],
+                }
+            )
+        else:
+            success = stat == "DELIVRD"
+            cause = "none" if success else cause_of(stat, event["error_code"])
+            self._queue.append(
+                {
+                    "phone_number": event["phone"],
+                    "send_time": beijing(self._submitted[message_id]),
+                    "report_time": beijing(at_ms),
+                    "success": success,
+                    "err_code": "DELIVERED" if success else ALIYUN_CODES[cause],
+                    "err_msg": "",
+                    "sms_size": "1",
+                    "biz_id": message_id.replace("m-", "") + "^0",
+                    "out_id": event["txn_ref"],
+                }
+            )
+
+    def take(self, limit: int) -> list[dict[str, Any]]:
+        """Pop up to `limit` reports (a consuming read)."""
+        out: list[dict[str, Any]] = []
+        while self._queue and len(out) < limit:
+            out.append(self._queue.popleft())
+        return out
+
+    def give_back(self, reports: list[dict[str, Any]]) -> None:
+        """Put reports whose push failed back at the head, in order."""
+        self._queue.extendleft(reversed(reports))
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+
+PROJECTIONS = {
+    "twilio": SHAPE_TABLES["twilio"].project,
+    "vonage": SHAPE_TABLES["vonage"].project,
+    "tencent": tencent_project,
+    "aliyun": aliyun_project,
+}

@@ -31,7 +31,7 @@ from exporter.simulator.feeds import (
 )
 from exporter.simulator.scenario import Fault, parse_fault_json, scenario_faults
 from exporter.simulator.settings import SimulatorSettings
-from exporter.simulator.shapes import SHAPE_TABLES, ListView
+from exporter.simulator.shapes import PROJECTIONS, SHAPE_TABLES, ListView, ReportQueue
 from exporter.simulator.traffic import TrafficGenerator, timestamp_text
 from exporter.simulator.truth import TruthLedger, transaction_deltas
 from exporter.simulator.world import Inventory, build_world
@@ -102,7 +102,10 @@ class Simulation:
         self.traffic = TrafficGenerator(settings, self.inventory)
         shape = SHAPE_TABLES.get(settings.sms_api)
         self.view = ListView(shape) if shape is not None else None
-        self._label = shape.project if shape is not None else None
+        self.reports = (
+            ReportQueue(settings.sms_api) if settings.sms_api in ("tencent", "aliyun") else None
+        )
+        self._label = PROJECTIONS.get(settings.sms_api)
         for fault in scenario_faults(
             settings.scenario, sim_start_ms=settings.start_ms, gateway=settings.gateway
         ):
@@ -151,6 +154,8 @@ class Simulation:
             self.messages.append(at, item)
             if self.view is not None:
                 self.view.add(at, item)
+            if self.reports is not None:
+                self.reports.add(at, item)
         self.truth.advance(now)
         self._now = now
         return now
@@ -197,6 +202,29 @@ class Simulation:
             except ValueError as exc:
                 raise FeedRequestError(str(exc)) from exc
             return json.dumps(document, separators=(",", ":")).encode(), now
+
+    def pull_reports(self, limit: int) -> tuple[bytes, int]:
+        """Tencent's PullSmsSendStatus: pop up to `limit` reports (a consuming read)."""
+        if self.reports is None or self.settings.sms_api != "tencent":
+            raise FeedRequestError("the simulator does not serve the tencent shape (--sms-api)")
+        with self._lock:
+            now = self._advance(None)
+            taken = self.reports.take(limit)
+            request_id = f"sim-{now}-{len(taken)}"
+            document = {"Response": {"PullSmsSendStatusSet": taken, "RequestId": request_id}}
+            return json.dumps(document, separators=(",", ":")).encode(), now
+
+    def reports_to_push(self, limit: int) -> list[dict[str, Any]]:
+        """Alibaba's SmsReport: the next batch to push (given back if the push fails)."""
+        with self._lock:
+            self._advance(None)
+            return self.reports.take(limit) if self.reports is not None else []
+
+    def push_failed(self, batch: list[dict[str, Any]]) -> None:
+        """A batch the receiver did not acknowledge: it is pushed again, first."""
+        with self._lock:
+            if self.reports is not None:
+                self.reports.give_back(batch)
 
     def _terminal_items(self, now: int) -> list[dict[str, Any]]:
         inventory = self.inventory

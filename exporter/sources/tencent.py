@@ -19,7 +19,10 @@ reports); it fails the poll and is counted as `timeout`.
 
 There is no submit time: a report's message is joined by `SerialNo` (the message id SendSms
 returned) and to its receipt by `SessionContext` (the bank passes its transaction reference
-there). Its events have `submit_known=False`: no delivery latency is measured from them.
+there). Its events have `submit_known=False`: no delivery latency is measured from them. And a
+message is only told of once its outcome is: the queue is complete up to its clock −
+`report_lag` − `give_up_after` (a receipt is declared missing only when its SMS could no longer
+be reported), and a message that never gets a report is never seen.
 """
 
 from __future__ import annotations
@@ -218,9 +221,9 @@ class TencentPuller:
                 # Whatever that answer held is gone from the queue: say so, loudly.
                 raise client.fail("bad_payload", f"consumed answer unreadable: {exc}") from exc
             drained = count < self.source.page_size
-            yield Page(
-                events, invalid, "", not drained, now - self.lag_ms if drained else NO_WATERMARK
-            )
+            # Outcomes only: a message submitted within give_up_after may still be untold.
+            complete = now - self.lag_ms - ctx.give_up_after_ms
+            yield Page(events, invalid, "", not drained, complete if drained else NO_WATERMARK)
             if drained:
                 return
 
