@@ -99,3 +99,22 @@ def test_acquirer_providers() -> None:
     doc["sources"][1]["provider"] = "twilio"
     with pytest.raises(ConfigError, match="unknown provider 'twilio' for kind acquirer"):
         parse_config(doc, env=ENV)
+
+
+def test_the_providers_example_validates() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).parent.parent / "examples" / "providers.yaml"
+    names = re.findall(r"\$\{([A-Z_]+)\}", path.read_text())
+    config = parse_config(
+        yaml.safe_load(path.read_text()), source_file=str(path), env={n: "x1" for n in names}
+    )
+    assert {s.provider for s in config.sources} == {
+        "twilio", "aliyun", "tencent", "vonage", "kannel", "jasmin", "stripe", "square", "generic"
+    }  # fmt: skip
+    assert [s.push.path for s in config.sources if s.push] == [
+        "/push/aliyun", "/push/tencent", "/push/vonage", "/push/kannel", "/push/jasmin"
+    ]  # fmt: skip

@@ -420,3 +420,68 @@ def test_square_payments_by_cursor_with_device_details() -> None:
     assert pages[-1].invalid == 1 and pages[-1].watermark_ms == NOON_MS - 60_000
     assert responses.calls[1].request.params["cursor"] == "bP9mAsEMYPUGjjGNaNO5ZDVyLhSZY"
     assert responses.calls[0].request.params["sort_order"] == "ASC"
+
+
+@responses.activate
+def test_a_re_read_hands_over_only_what_changed_since_the_last_commit() -> None:
+    source = config_with(sms=TWILIO).sources[0]
+    page = fixture("twilio", "messages_page1.json")
+    for _ in range(2):
+        responses.get(TWILIO_LIST, json=page, headers={"Date": NOON})
+    puller = TwilioPuller(source)
+    first = drain(puller.pages(client(source), FRESH, deadline=1e12))
+    again = drain(puller.pages(client(source), FRESH, deadline=1e12))
+    assert len(first[0].records) == 2 and again[0].records == []  # nothing changed
+    changed = json.loads(json.dumps(page))
+    changed["messages"][0].update(
+        status="delivered", date_updated="Thu, 26 Nov 2026 11:57:09 +0000"
+    )
+    responses.get(TWILIO_LIST, json=changed, headers={"Date": NOON})
+    third = drain(puller.pages(client(source), FRESH, deadline=1e12))
+    assert [(e.message_id[-1], e.status) for e in third[0].records] == [("4", "delivered")]
+
+
+@responses.activate
+def test_a_malformed_provider_page_is_counted_and_moves_nothing(tmp_path: Path) -> None:
+    config = config_with(sms=TWILIO)
+    store = Store(str(tmp_path / "state.sqlite"))
+    pipeline = Pipeline(config, store)
+    responses.get(TWILIO_LIST, json={"unexpected": True}, headers={"Date": NOON})
+    poller = Poller(config.sources[0], pipeline, __import__("threading").Event())
+    poller.poll()
+    assert not poller.health.up and poller.health.last_error == "bad_payload"
+    assert store.source_state("sms").watermark_ms == -1
+    counters, _, _ = store.snapshot()
+    assert ("smswatch_source_errors_total", "sms\x1fbad_payload", 1.0) in counters
+    store.close()
+
+
+@responses.activate
+def test_stripe_through_the_poller_commits_transactions_and_the_terminal_inventory(
+    tmp_path: Path,
+) -> None:
+    config = config_with(acquirer=STRIPE)
+    store = Store(str(tmp_path / "state.sqlite"))
+    pipeline = Pipeline(config, store)
+    responses.get(
+        "https://api.stripe.com/v1/terminal/readers",
+        json=fixture("stripe", "readers.json"),
+        headers={"Date": NOON},
+    )
+    responses.get(
+        "https://api.stripe.com/v1/payment_intents",
+        json=fixture("stripe", "payment_intents.json"),
+        headers={"Date": NOON},
+    )
+    poller = Poller(config.sources[1], pipeline, __import__("threading").Event())
+    poller.poll()
+    assert poller.health.up, poller.health.last_error
+    _, gauges, sources = store.snapshot()
+    assert ("smswatch_pos_terminals", "stripe\x1fdisabled\x1foutdated", 1.0) in gauges  # < 5.0.0
+    assert store.known_transactions(["pi_3Ok1", "pi_3Ok2", "pi_3Ok3", "pi_3Ok3:void"]) == {
+        "pi_3Ok1", "pi_3Ok2", "pi_3Ok3", "pi_3Ok3:void"
+    }  # fmt: skip
+    assert store.receipts(["pi_3Ok3"])["pi_3Ok3"].reversed_ms is not None
+    state = next(s for s in sources if s.name == "acquirer")
+    assert state.watermark_ms == NOON_MS - 30_000 and state.terminals_watermark_ms == NOON_MS
+    store.close()

@@ -235,3 +235,17 @@ def test_a_crash_between_commit_and_acknowledgement_loses_nothing(tmp_path: Path
         assert value("smswatch_records_total", source="aliyun", result="duplicate") == 2
     finally:
         assert exporter.stop() == 0
+
+
+def test_the_exposition_with_push_sources_passes_promtool(
+    exporter: Exporter, promtool: str
+) -> None:
+    import subprocess
+
+    post(base(exporter, "aliyun"), (FIXTURES / "aliyun" / "sms_report.json").read_bytes())
+    _, text = http_get(f"http://127.0.0.1:{exporter.port}/metrics")
+    assert "smswatch_sms_ambiguous_total" in text and "smswatch_push_requests_total" in text
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout

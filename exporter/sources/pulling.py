@@ -132,3 +132,37 @@ def dotted(item: Any, path: str) -> Any:
 def source_option(source: SourceConfig, key: str) -> Any:
     """A validated provider option of a source (config.PROVIDER_OPTIONS)."""
     return source.options[key]
+
+
+class Unchanged:
+    """What a window re-read already handed over, so that only changes are handed over again.
+
+    Re-reading a window shows every record again; handing each over would count it as a
+    `duplicate` on every poll. A record is remembered only once the page that carried it was
+    committed (`remember` after the poller took the page), and forgotten once it is older than
+    the window: after a restart the first re-read is counted as duplicates, nothing is lost.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[str, int]] = {}
+
+    def fresh(self, records: list[T], key: Callable[[T], tuple[str, str, int]]) -> list[T]:
+        """The records whose (id, state) was not handed over before."""
+        seen = self._seen
+        return [r for r in records if seen.get(key(r)[0], ("", 0))[0] != key(r)[1]]
+
+    def remember(self, records: list[T], key: Callable[[T], tuple[str, str, int]]) -> None:
+        for record in records:
+            ident, state, at = key(record)
+            self._seen[ident] = (state, at)
+
+    def forget_before(self, horizon: int) -> None:
+        self._seen = {k: v for k, v in self._seen.items() if v[1] >= horizon}
+
+
+def sms_key(event: SmsEvent) -> tuple[str, str, int]:
+    return event.message_id, event.status, event.submitted_ms
+
+
+def transaction_key(txn: Transaction) -> tuple[str, str, int]:
+    return txn.txn_id, txn.result, txn.txn_ms

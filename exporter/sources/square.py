@@ -29,10 +29,12 @@ from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.pulling import (
     NO_WATERMARK,
     PullContext,
+    Unchanged,
     UpstreamClock,
     dotted,
     horizon_ms,
     iso_ms,
+    transaction_key,
 )
 
 
@@ -123,6 +125,7 @@ class SquarePuller:
         self.join_field: str = source.options["join_field"]
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
+        self.unchanged = Unchanged()
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -143,8 +146,12 @@ class SquarePuller:
             now = self.clock.observe(reply.date_ms)
             started = now if started is None else started
             records, invalid, cursor = parse_payments(reply.payload, self.join_field)
+            records = self.unchanged.fresh(records, transaction_key)
             if not cursor:
                 yield Page(records, invalid, "", False, started - self.lag_ms)
+                self.unchanged.remember(records, transaction_key)
+                self.unchanged.forget_before(horizon)
                 return
             yield Page(records, invalid, "", True, NO_WATERMARK)
+            self.unchanged.remember(records, transaction_key)
             params = {**params, "cursor": cursor}

@@ -32,7 +32,15 @@ from typing import Any
 from exporter.config import SourceConfig
 from exporter.records import Page, Terminal, Transaction
 from exporter.sources.client import BadPayload, SourceClient
-from exporter.sources.pulling import NO_WATERMARK, PullContext, UpstreamClock, dotted, horizon_ms
+from exporter.sources.pulling import (
+    NO_WATERMARK,
+    PullContext,
+    Unchanged,
+    UpstreamClock,
+    dotted,
+    horizon_ms,
+    transaction_key,
+)
 
 
 def _pan(card: Any) -> str:
@@ -163,6 +171,7 @@ class StripePuller:
         self.terminal_field: str = source.options["terminal_field"]
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
+        self.unchanged = Unchanged()
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -182,10 +191,14 @@ class StripePuller:
             records, invalid, more, last_id, _ = parse_payment_intents(
                 reply.payload, self.join_field, self.terminal_field
             )
+            records = self.unchanged.fresh(records, transaction_key)
             if not more or not last_id:
                 yield Page(records, invalid, "", False, started - self.lag_ms)
+                self.unchanged.remember(records, transaction_key)
+                self.unchanged.forget_before(horizon)
                 return
             yield Page(records, invalid, "", True, NO_WATERMARK)
+            self.unchanged.remember(records, transaction_key)
             params = {**params, "starting_after": last_id}
 
     def terminals(self, client: SourceClient, deadline: float) -> tuple[list[Terminal], int, int]:

@@ -8,8 +8,9 @@ rate limits [V]. Unconfirmed and relied on: the list is ordered newest first by 
 it is not, smswatch reads further than it needs, never less: the stop is only an optimisation).
 
 The list has no "changed since" filter, so each poll re-reads the window of messages that may
-still change (created after `watermark − give_up_after`) and the pipeline's dedup drops what it
-has seen (counted as `duplicate`). One event per message per poll: its current status.
+still change (created after `watermark − give_up_after`) and hands over only the messages whose
+status changed since the last committed read (`Unchanged`); the pipeline's dedup stays the
+guard. One event per message: its current status.
 
 Twilio keeps no client reference; the bank's transaction reference is read from the message
 body with `txn_ref_pattern` (one capturing group). The body itself is never stored or logged.
@@ -29,9 +30,11 @@ from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.pulling import (
     NO_WATERMARK,
     PullContext,
+    Unchanged,
     UpstreamClock,
     horizon_ms,
     rfc2822_ms,
+    sms_key,
 )
 
 
@@ -90,6 +93,7 @@ class TwilioPuller:
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
         self.clock = UpstreamClock()
+        self.unchanged = Unchanged()
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -104,12 +108,16 @@ class TwilioPuller:
                 started = now
             horizon = horizon_ms(ctx, started, self.lookback_ms)
             events, invalid, oldest = parse_messages(reply.payload, self.pattern)
+            events = self.unchanged.fresh(events, sms_key)
             next_uri = reply.payload.get("next_page_uri")
             done = not next_uri or (0 <= oldest < horizon)
             if done:
                 yield Page(events, invalid, "", False, started - self.lag_ms)
+                self.unchanged.remember(events, sms_key)
+                self.unchanged.forget_before(horizon)
                 return
             yield Page(events, invalid, "", True, NO_WATERMARK)
+            self.unchanged.remember(events, sms_key)
             if not isinstance(next_uri, str):
                 raise BadPayload("next_page_uri is not a string")
             path, params = next_uri, {}
