@@ -19,6 +19,8 @@ from exporter.collector import SmswatchCollector
 from exporter.config import Config
 from exporter.poller import Pipeline, Poller
 from exporter.push import PushReceiver
+from exporter.reports.objectives import Objectives as ReportObjectives
+from exporter.reports.schedule import schedule_reports
 from exporter.store import Store
 from exporter.timestamps import format_rfc3339_ms
 from exporter.web import Request, Response, WebServer
@@ -105,6 +107,16 @@ class Exporter:
         self.scheduler.add_job(
             self._prune, "interval", seconds=PRUNE_INTERVAL_S, id="prune", **job_options(60_000)
         )
+        if self.config.reports is not None:
+            objectives = self.config.objectives
+            schedule_reports(
+                self.scheduler,
+                self.config.reports,
+                objectives=ReportObjectives(
+                    delivered_ratio=objectives.sms_delivery_ratio,
+                    within_latency_ratio=objectives.receipt_notify_within_60s_ratio,
+                ),
+            )
         self.scheduler.start()
         log.info(
             "exporter running",

@@ -201,23 +201,22 @@ class SmswatchCollector(Collector):
     def _counter(
         self, name: str, counters: dict[str, dict[Labels, float]], zeros: Iterable[Labels]
     ) -> Metric:
-        spec = METRICS_BY_NAME[name]
-        family = CounterMetricFamily(name, spec.help, labels=list(spec.labels))
-        values = {tuple(z): 0.0 for z in zeros}
-        values.update(counters.get(name, {}))
-        for labels in sorted(values):
-            family.add_metric(list(labels), values[labels])
-        return family
+        return self._series(name, counters, zeros)
 
     def _gauge(
         self, name: str, gauges: dict[str, dict[Labels, float]], zeros: Iterable[Labels]
     ) -> Metric:
-        spec = METRICS_BY_NAME[name]
-        family = GaugeMetricFamily(name, spec.help, labels=list(spec.labels))
+        return self._series(name, gauges, zeros)
+
+    def _series(
+        self, name: str, stored: dict[str, dict[Labels, float]], zeros: Iterable[Labels]
+    ) -> Metric:
+        """A counter or gauge family: stored values over zeros for every configured series."""
+        family = _family(name, METRICS_BY_NAME[name].labels)
         values = {tuple(z): 0.0 for z in zeros}
-        values.update(gauges.get(name, {}))
+        values.update(stored.get(name, {}))
         for labels in sorted(values):
-            family.add_metric(list(labels), values[labels])
+            family.add_metric(list(labels), values[labels])  # type: ignore[attr-defined]
         return family
 
     def _histogram(

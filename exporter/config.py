@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import yaml
 
 from exporter.errors import ConfigError
+from exporter.reports.schedule import ReportsConfig, parse_reports_section
 from exporter.timestamps import parse_duration_ms
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -183,7 +184,7 @@ class Config:
     min_software_version: str = ""
     objectives: Objectives = field(default_factory=Objectives)
     retention_ms: int = 35 * 86_400_000
-    reports: Mapping[str, Any] | None = None
+    reports: ReportsConfig | None = None
     source_file: str = ""
 
     @property
@@ -767,9 +768,12 @@ def parse_config(
             raise ConfigError("at least one source of kind sms_gateway is required", path="sources")
         if not any(s.kind == "acquirer" for s in sources):
             raise ConfigError("at least one source of kind acquirer is required", path="sources")
-        reports = top.get("reports")
-        if reports is not None and not isinstance(reports, dict):
-            raise ConfigError("must be a mapping", path="reports")
+        reports_raw = top.get("reports")
+        reports = (
+            parse_reports_section(reports_raw, "reports", base=base)
+            if reports_raw is not None
+            else None
+        )
         return Config(
             sources=sources,
             state_path=state_path or reader.string(state, "path", "state", "smswatch-state.sqlite"),

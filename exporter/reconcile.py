@@ -14,25 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from exporter.catalogue import BUCKETS_SECONDS, OTHER
+from exporter.catalogue import BUCKETS_SECONDS, OTHER, SMS_FINAL_STATUSES
 from exporter.classify import FINAL, SMPP, CodeTable
 from exporter.records import SmsEvent, Terminal, Transaction
 
 #: One bit per normalized status: the dedup key of an event is (message_id, status).
 STATUS_BITS: dict[str, int] = {
-    name: 1 << i
-    for i, name in enumerate(
-        (
-            "submitted",
-            "enroute",
-            "delivered",
-            "undelivered",
-            "expired",
-            "rejected",
-            "failed",
-            "unknown",
-        )
-    )
+    name: 1 << i for i, name in enumerate(("submitted", "enroute", *SMS_FINAL_STATUSES))
 }
 
 #: A bit of `Message.seen` beside the status bits: the message is known from a report that

@@ -14,7 +14,7 @@ import bcrypt
 import pytest
 import yaml
 
-from exporter.app import Exporter
+from exporter.app import Exporter, job_options
 from exporter.config import parse_config, simulator_config_document
 
 from harness import parse_exposition, wait_until
@@ -131,3 +131,36 @@ def test_a_bad_web_config_is_a_config_error(tmp_path: Path) -> None:
     web.write_text("basic_auth_users:\n  prometheus: plaintext\n")
     with pytest.raises(ConfigError, match=r"basic_auth_users\.prometheus"):
         Exporter(unreachable_config(tmp_path), "127.0.0.1", 0, web_config_file=str(web))  # type: ignore[arg-type]
+
+
+def test_each_source_polls_on_its_own_job_never_twice_at_once(plain: Exporter) -> None:
+    jobs = {job.id: job for job in plain.scheduler.get_jobs()}
+    assert {"poll:sms", "poll:acquirer"} <= set(jobs)
+    for name in ("poll:sms", "poll:acquirer"):
+        job = jobs[name]
+        assert job.max_instances == 1
+        assert job.coalesce is True
+        assert job.misfire_grace_time == 1  # half the interval, at least a second
+        assert job.trigger.interval.total_seconds() == 0.2
+    assert job_options(15_000)["misfire_grace_time"] == 7
+
+
+def test_scheduled_reports_are_registered_in_the_exporter(tmp_path: Path) -> None:
+    doc = simulator_config_document("http://127.0.0.1:9", "1s")
+    doc["reports"] = {
+        "prometheus_url": "http://127.0.0.1:9090",
+        "out_dir": str(tmp_path / "reports"),
+        "timezone": "Asia/Shanghai",
+        "schedules": [{"period": "daily", "at": "01:00"}, {"period": "monthly", "at": "02:30"}],
+    }
+    config = parse_config(doc, state_path=str(tmp_path / "state.sqlite"))
+    exporter = Exporter(config, "127.0.0.1", 0)
+    exporter.start()
+    try:
+        jobs = {job.id: job for job in exporter.scheduler.get_jobs()}
+        daily = jobs["report:0:daily"]
+        assert str(daily.trigger.timezone) == "Asia/Shanghai"
+        assert daily.next_run_time.hour == 1 and daily.next_run_time.minute == 0
+        assert "report:1:monthly" in jobs
+    finally:
+        exporter.stop()
