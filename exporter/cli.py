@@ -105,6 +105,21 @@ def _add_simulator(parser: argparse.ArgumentParser, speed: float) -> None:
         help="grace before a receipt without SMS is missing (default 5m)",
     )
     group.add_argument(
+        "--sms-api",
+        dest="sms_api",
+        default="generic",
+        choices=["generic", "twilio", "vonage", "tencent", "aliyun"],
+        help="the shape of the SMS gateway API served: the generic feed or a provider's API "
+        "(default generic)",
+    )
+    group.add_argument(
+        "--sms-push-url",
+        dest="sms_push_url",
+        default=None,
+        help="where a pushing shape (aliyun) POSTs its delivery reports, e.g. "
+        "http://127.0.0.1:8479/push/aliyun?secret=...",
+    )
+    group.add_argument(
         "--give-up-after",
         dest="give_up_after",
         default="30m",
@@ -446,6 +461,8 @@ def _simulator_settings(args: argparse.Namespace) -> SimulatorSettings:
         rate=args.rate,
         missing_after_ms=missing_after_ms,
         give_up_after_ms=give_up_after_ms,
+        sms_api=args.sms_api,
+        push_url=args.sms_push_url,
     )
 
 

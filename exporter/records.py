@@ -25,6 +25,10 @@ class SmsEvent(NamedTuple):
     error_code: str
     submitted_ms: int
     status_ms: int
+    #: False when the provider reports no submit time (Tencent, Vonage DLR): `submitted_ms`
+    #: is then the report's own time, no delivery latency is measured from it, and the
+    #: message is taken as submitted in time for its receipt.
+    submit_known: bool = True
 
 
 class Transaction(NamedTuple):
