@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from exporter.config import SourceConfig
@@ -92,8 +91,7 @@ def payment_intent_records(pi: Any, join_field: str, terminal_field: str) -> lis
         canceled = pi.get("canceled_at")
         at = canceled * 1000 if isinstance(canceled, int) and not isinstance(canceled, bool) else 0
         records.append(
-            replace(
-                base,
+            base._replace(
                 txn_id=f"{base.txn_id}:void",
                 result="reversed",
                 sms_expected=False,
