@@ -1,7 +1,7 @@
 """A real Kannel (bearerbox + smsbox, with its fake SMSC) calling the exporter's `dlr-url`
 receiver over loopback: the submission (SMSC ACK, type 8) and the delivery (type 1) arrive as
-Kannel sends them and are counted once each. Skipped where Debian's `kannel` and
-`kannel-extras` packages are not installed."""
+Kannel sends them and are counted once each. Needs Debian's `kannel` and `kannel-extras`
+packages (`.ci/run` installs them)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,15 @@ from exporter.config import parse_config, simulator_config_document
 from harness import free_port, http_get, scrape, wait_until
 
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("bearerbox") and shutil.which("smsbox") and FAKESMSC.exists()),
-    reason="Debian packages kannel and kannel-extras are not installed",
-)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _kannel_installed() -> None:
+    assert shutil.which("bearerbox") and shutil.which("smsbox") and FAKESMSC.exists(), (
+        "Debian packages kannel and kannel-extras are needed (see .ci/run)"
+    )
+
+
 SECRET = "dlr-secret"
 
 
