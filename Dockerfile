@@ -8,6 +8,12 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # Runtime stage: the wheel and its dependencies, run as an unprivileged user.
 FROM python:3.11.11-slim-bookworm
+# Pango and HarfBuzz render the PDF compliance reports; Noto CJK draws their Chinese text.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libpango-1.0-0=1.50.12+ds-1 libpangoft2-1.0-0=1.50.12+ds-1 \
+        libharfbuzz-subset0=6.0.0+dfsg-3 fonts-noto-cjk=1:20220127+repack1-1 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl \
     && rm -rf /wheels \

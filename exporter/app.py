@@ -7,6 +7,7 @@ import html
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,6 +19,9 @@ from exporter.collector import SmswatchCollector
 from exporter.config import Config
 from exporter.lookup.routes import build_lookup
 from exporter.poller import Pipeline, Poller
+from exporter.push import PushReceiver
+from exporter.reports.objectives import Objectives as ReportObjectives
+from exporter.reports.schedule import schedule_reports
 from exporter.store import Store
 from exporter.timestamps import format_rfc3339_ms
 from exporter.web import Request, Response, WebServer
@@ -40,13 +44,20 @@ class Exporter:
     """Wires config, store, pollers, scheduler and web server; `start()` and `stop()`."""
 
     def __init__(
-        self, config: Config, host: str, port: int, web_config_file: str | None = None
+        self,
+        config: Config,
+        host: str,
+        port: int,
+        web_config_file: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` is the exporter's now (Unix seconds): what push-only sources and push
+        receivers go by; tests against an accelerated simulator pass its clock."""
         self.config = config
         self.store = Store(config.state_path)
         self.pipeline = Pipeline(config, self.store)
         self._stop = threading.Event()
-        self.pollers = {s.name: Poller(s, self.pipeline, self._stop) for s in config.sources}
+        self.pollers = {s.name: Poller(s, self.pipeline, self._stop, clock) for s in config.sources}
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(
             SmswatchCollector(config, self.store, {n: p.health for n, p in self.pollers.items()})
@@ -66,6 +77,10 @@ class Exporter:
                 "/ready": self._ready,
             }
         )
+        for source in config.sources:
+            if source.push is not None:  # provider pushes: open to providers, own secret
+                self.web.routes[source.push.path] = PushReceiver(source, self.pipeline, clock)
+                self.web.open_paths.add(source.push.path)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
             timezone="UTC",
@@ -95,6 +110,16 @@ class Exporter:
         self.scheduler.add_job(
             self._prune, "interval", seconds=PRUNE_INTERVAL_S, id="prune", **job_options(60_000)
         )
+        if self.config.reports is not None:
+            objectives = self.config.objectives
+            schedule_reports(
+                self.scheduler,
+                self.config.reports,
+                objectives=ReportObjectives(
+                    delivered_ratio=objectives.sms_delivery_ratio,
+                    within_latency_ratio=objectives.receipt_notify_within_60s_ratio,
+                ),
+            )
         self.scheduler.start()
         log.info(
             "exporter running",

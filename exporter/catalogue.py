@@ -53,6 +53,9 @@ SOURCE_ERRORS: tuple[str, ...] = (
 #: Record results (`result` label of smswatch_records_total).
 RECORD_RESULTS: tuple[str, ...] = ("accepted", "duplicate", "conflict", "invalid")
 
+#: Results of a push to a receiver (`result` label of smswatch_push_requests_total).
+PUSH_RESULTS: tuple[str, ...] = ("accepted", "unauthorized", "too_large", "bad_payload")
+
 #: Label value used when a value falls outside the configured, bounded set.
 OTHER = "other"
 
@@ -87,7 +90,10 @@ METRICS: tuple[MetricSpec, ...] = (
         "smswatch_sms_delivery_seconds",
         "histogram",
         ("gateway", "carrier"),
-        "Submit to delivered, from the provider's own timestamps (event time). " + POLLED,
+        "Submit to delivered, from the provider's own timestamps (event time) where they carry "
+        "a time zone; where the provider's done time has no time zone or only minute precision "
+        "(SMPP/CMPP done date, Vonage scts, Jasmin donedate) the time smswatch learned the final "
+        "status is used instead; not observed when the provider reports no submit time. " + POLLED,
     ),
     MetricSpec(
         "smswatch_sms_pending",
@@ -167,6 +173,22 @@ METRICS: tuple[MetricSpec, ...] = (
         "counter",
         ("source", "result"),
         "Records read from the source by result (accepted, duplicate, conflict, invalid).",
+    ),
+    MetricSpec(
+        "smswatch_sms_ambiguous_total",
+        "counter",
+        ("gateway", "code"),
+        "Final failures whose cause was inferred, not told by the provider: an ambiguous code "
+        "(e.g. MOBILE_NOT_ON_SERVICE), a bare UNDELIV/EXPIRED, or a code the provider's table "
+        "does not list (code=unlisted). Compare with smswatch_sms_messages_total. " + POLLED,
+    ),
+    MetricSpec(
+        "smswatch_push_requests_total",
+        "counter",
+        ("source", "result"),
+        "Delivery-report pushes received by the exporter's push receivers, by result "
+        "(accepted, unauthorized, too_large, bad_payload). Accepted ones were committed before "
+        "they were acknowledged.",
     ),
     MetricSpec(
         "smswatch_build_info",

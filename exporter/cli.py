@@ -107,11 +107,129 @@ def _add_simulator(parser: argparse.ArgumentParser, speed: float) -> None:
         help="grace before a receipt without SMS is missing (default 5m)",
     )
     group.add_argument(
+        "--sms-api",
+        dest="sms_api",
+        default="generic",
+        choices=["generic", "twilio", "vonage", "tencent", "aliyun"],
+        help="the shape of the SMS gateway API served: the generic feed or a provider's API "
+        "(default generic)",
+    )
+    group.add_argument(
+        "--sms-push-url",
+        dest="sms_push_url",
+        default=None,
+        help="where a pushing shape (aliyun) POSTs its delivery reports, e.g. "
+        "http://127.0.0.1:8479/push/aliyun?secret=...",
+    )
+    group.add_argument(
         "--give-up-after",
         dest="give_up_after",
         default="30m",
         help="time after submit when a message without final status is unknown (default 30m)",
     )
+
+
+def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`smswatch report`: one compliance report (PDF, HTML, CSV) from Prometheus."""
+    from exporter.reports.objectives import DEFAULT_OBJECTIVES
+
+    report = sub.add_parser(
+        "report",
+        help="write a compliance report (PDF, HTML, CSV) for a period",
+        description="Write a compliance report for one period from the figures in Prometheus: "
+        "coverage, delivery, latency, causes, incidents, terminals, data completeness. "
+        "Periods align to the calendar of --timezone: daily = the last full day before --end "
+        "(default now), weekly = the last full ISO week (Monday to Monday), monthly = the last "
+        "full month, custom = [--from, --to). Exit 1 when Prometheus fails or has no data, "
+        "2 on bad options.",
+    )
+    report.add_argument(
+        "--prometheus.url",
+        dest="prometheus_url",
+        required=True,
+        help="Prometheus base URL, e.g. http://prometheus:9090",
+    )
+    report.add_argument(
+        "--period",
+        default="daily",
+        choices=["daily", "weekly", "monthly", "custom"],
+        help="the period to report on (default daily)",
+    )
+    report.add_argument(
+        "--end",
+        default=None,
+        help="report the last full period before this time (default now); "
+        "RFC 3339, YYYY-MM-DD or YYYY-MM-DDTHH:MM (local to --timezone)",
+    )
+    report.add_argument(
+        "--from", dest="from_time", default=None, help="start of a custom period (inclusive)"
+    )
+    report.add_argument(
+        "--to", dest="to_time", default=None, help="end of a custom period (exclusive)"
+    )
+    report.add_argument(
+        "--timezone",
+        default="UTC",
+        help="IANA time zone of the calendar, e.g. Asia/Shanghai (default UTC)",
+    )
+    report.add_argument(
+        "--lang", default="en", choices=["en", "zh-CN"], help="report language (default en)"
+    )
+    report.add_argument("--out", required=True, help="directory to write the report into")
+    report.add_argument(
+        "--format",
+        dest="formats",
+        default="pdf,html,csv",
+        help="comma-separated outputs among pdf, html, csv (default all)",
+    )
+    report.add_argument(
+        "--objective.delivered",
+        dest="delivered_ratio",
+        type=float,
+        default=DEFAULT_OBJECTIVES.delivered_ratio,
+        help=f"delivery objective as a fraction (default {DEFAULT_OBJECTIVES.delivered_ratio})",
+    )
+    report.add_argument(
+        "--objective.within-latency",
+        dest="within_ratio",
+        type=float,
+        default=DEFAULT_OBJECTIVES.within_latency_ratio,
+        help="objective for receipts notified within "
+        f"{DEFAULT_OBJECTIVES.latency_seconds} s (default "
+        f"{DEFAULT_OBJECTIVES.within_latency_ratio})",
+    )
+    report.add_argument(
+        "--prometheus.matchers",
+        dest="matchers",
+        default="",
+        help='extra PromQL matchers for smswatch series, e.g. job="smswatch"',
+    )
+    report.add_argument(
+        "--alerts.matchers",
+        dest="alert_matchers",
+        default="",
+        help="extra PromQL matchers for the ALERTS series read as incidents",
+    )
+    report.add_argument(
+        "--prometheus.timeout",
+        dest="timeout",
+        default="2m",
+        help="timeout of each Prometheus request (default 2m)",
+    )
+    report.add_argument(
+        "--log.level",
+        dest="log_level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default warning)",
+    )
+
+    def _cmd_report(args: argparse.Namespace) -> int:
+        from exporter.reports.command import run_report
+
+        return run_report(args)
+
+    report.set_defaults(func=_cmd_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,8 +292,137 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", help="YAML config to validate")
     check.set_defaults(func=_cmd_check_config)
 
+    _add_dashboards_commands(sub)
+    _add_report_commands(sub)
+    _add_rules_commands(sub)
     add_lookup_commands(sub)
     return parser
+
+
+def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`smswatch rules generate`: Prometheus rule files from the alert spec."""
+    rules = sub.add_parser(
+        "rules",
+        help="alert and recording rules",
+        description="Prometheus alert and recording rules generated from alerts/spec.yaml.",
+    )
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
+    generate = rules_sub.add_parser(
+        "generate",
+        help="render alerts/rules/*.yaml from the spec",
+        description="Render the rule files from the alert spec (objectives and thresholds in "
+        "one place). With --check, write nothing and exit 1 when the files on disk differ.",
+    )
+    generate.add_argument(
+        "--spec", default="alerts/spec.yaml", help="alert spec (default alerts/spec.yaml)"
+    )
+    generate.add_argument(
+        "--out", default="alerts/rules", help="output directory (default alerts/rules)"
+    )
+    generate.add_argument(
+        "--time-scale",
+        dest="time_scale",
+        type=int,
+        default=1,
+        help="divide every wall-clock duration by N, for tests against a simulator running "
+        "N times faster (default 1)",
+    )
+    generate.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if the files in --out differ from what the spec generates",
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from exporter.alerting.generate import drift, render, write
+        from exporter.alerting.spec import load_spec
+
+        if args.time_scale < 1:
+            raise ConfigError("must be an integer >= 1", path="--time-scale")
+        files = render(load_spec(args.spec), args.time_scale)
+        out = Path(args.out)
+        if args.check:
+            problems = drift(files, out)
+            for problem in problems:
+                print(f"smswatch: {problem}", file=sys.stderr)
+            if problems:
+                print("smswatch: run `smswatch rules generate` and commit", file=sys.stderr)
+                return 1
+            print(f"{out}: {len(files)} rule files up to date")
+            return 0
+        for path in write(files, out):
+            print(path)
+        return 0
+
+    generate.set_defaults(func=run)
+
+
+def _add_dashboards_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`smswatch dashboards generate|push`: the Grafana dashboards (exporter.dashboards)."""
+    from exporter.dashboards import commands
+
+    dashboards = sub.add_parser(
+        "dashboards",
+        help="generate the Grafana dashboards or push them to a Grafana",
+        description="The Grafana dashboards of smswatch, generated from code.",
+    )
+    actions = dashboards.add_subparsers(dest="dashboards_command", metavar="ACTION", required=True)
+
+    generate = actions.add_parser(
+        "generate",
+        help="write the dashboards as JSON",
+        description="Write every dashboard to DIR/<uid>.json (the committed dashboards/*.json).",
+    )
+    generate.add_argument(
+        "--output-dir",
+        dest="output_dir",
+        default="dashboards",
+        help="directory to write to (default dashboards)",
+    )
+    generate.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when the files in DIR differ from the generator",
+    )
+    generate.set_defaults(func=commands.generate_command)
+
+    push = actions.add_parser(
+        "push",
+        help="upload the dashboards to a Grafana",
+        description="Create the smswatch folder, a Prometheus datasource when Grafana has none, "
+        "and upload every dashboard, overwriting only dashboards smswatch made (tag smswatch). "
+        f"The token comes from --grafana.token-file or the {commands.TOKEN_ENV} variable.",
+    )
+    push.add_argument(
+        "--grafana.url", dest="grafana_url", required=True, help="root URL of the Grafana"
+    )
+    push.add_argument(
+        "--grafana.token-file",
+        dest="grafana_token_file",
+        default=None,
+        help=f"file holding a service account token (default: ${commands.TOKEN_ENV})",
+    )
+    push.add_argument(
+        "--grafana.timeout",
+        dest="grafana_timeout",
+        default="10s",
+        help="timeout of each request to Grafana (default 10s)",
+    )
+    push.add_argument(
+        "--prometheus.url",
+        dest="prometheus_url",
+        default="http://prometheus:9090",
+        help="URL of the Prometheus datasource to create when Grafana has none, as Grafana "
+        "reaches it (default http://prometheus:9090)",
+    )
+    push.add_argument(
+        "--force",
+        action="store_true",
+        help="also overwrite dashboards with the same uid that smswatch did not make",
+    )
+    push.set_defaults(func=commands.push_command)
 
 
 def _wait_for_stop(stop: Callable[[], None]) -> None:
@@ -217,6 +464,8 @@ def _simulator_settings(args: argparse.Namespace) -> SimulatorSettings:
         rate=args.rate,
         missing_after_ms=missing_after_ms,
         give_up_after_ms=give_up_after_ms,
+        sms_api=args.sms_api,
+        push_url=args.sms_push_url,
     )
 
 

@@ -26,10 +26,12 @@ from exporter.catalogue import (
     METRICS,
     METRICS_BY_NAME,
     POLL_BUCKETS_SECONDS,
+    PUSH_RESULTS,
     RECORD_RESULTS,
     SOURCE_ERRORS,
     TRANSACTION_RESULTS,
 )
+from exporter.classify import NO_CODE_LABELS, UNLISTED
 from exporter.config import Config
 from exporter.poller import PollHealth
 from exporter.store import Store, decode_labels
@@ -179,6 +181,16 @@ class SmswatchCollector(Collector):
         yield last_success
         yield lag
         yield self._counter("smswatch_records_total", counters, product(names, RECORD_RESULTS))
+        yield self._counter(
+            "smswatch_sms_ambiguous_total",
+            counters,
+            product(cfg.gateways, (*NO_CODE_LABELS.values(), UNLISTED)),
+        )
+        yield self._counter(
+            "smswatch_push_requests_total",
+            counters,
+            product([s.name for s in cfg.sources if s.push is not None], PUSH_RESULTS),
+        )
         info = _family("smswatch_build_info", ("version",))
         assert isinstance(info, GaugeMetricFamily)
         info.add_metric([__version__], 1.0)

@@ -17,14 +17,47 @@ from urllib.parse import urlparse
 
 import yaml
 
+from exporter import objectives as defaults
 from exporter.errors import ConfigError
 from exporter.lookup.settings import LookupSettings, parse_lookup
+from exporter.reports.schedule import ReportsConfig, parse_reports_section
 from exporter.timestamps import parse_duration_ms
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 SOURCE_KINDS = ("sms_gateway", "acquirer")
+
+#: The adapter (`provider:`) each source kind may use; `generic` is the configurable feed.
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "sms_gateway": ("generic", "twilio", "aliyun", "tencent", "vonage", "kannel", "jasmin"),
+    "acquirer": ("generic", "stripe", "square"),
+}
+#: Providers that can be pulled (polled) and that can push; `generic` pulls only.
+PULL_PROVIDERS = frozenset({"generic", "twilio", "aliyun", "tencent", "vonage", "stripe", "square"})
+PUSH_PROVIDERS = frozenset({"aliyun", "tencent", "vonage", "kannel", "jasmin"})
+#: Providers whose reports tell outcomes only: a message is known once its final status is,
+#: so such a source is complete up to its clock − lag − give_up_after (Kannel and Jasmin push
+#: the submission too: SMSC ACK `type=8`, level-1 `ESME_ROK`).
+OUTCOME_ONLY_PROVIDERS = frozenset({"aliyun", "tencent", "vonage"})
+#: Public API endpoints and the list path of each provider (base_url and path defaults).
+PROVIDER_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "twilio": ("https://api.twilio.com", "/2010-04-01/Accounts/{account_sid}/Messages.json"),
+    "aliyun": ("https://dysmsapi.aliyuncs.com", "/"),
+    "tencent": ("https://sms.tencentcloudapi.com", "/"),
+    "vonage": ("https://api.nexmo.com", "/v2/reports/records"),
+    "stripe": ("https://api.stripe.com", "/v1/payment_intents"),
+    "square": ("https://connect.squareup.com", "/v2/payments"),
+}
+#: Largest page each provider's API answers (its documented maximum).
+PROVIDER_MAX_PAGE: dict[str, int] = {
+    "twilio": 1000,  # PageSize max 1000 [V] CRAN twilio
+    "aliyun": 50,  # PageSize 1..50 [V] QuerySendDetails
+    "tencent": 100,  # Limit <= 100 [V] PullSmsSendStatus
+    "vonage": 1000,  # [R] Reports API page size
+    "stripe": 100,  # limit 1..100 [V] docs.stripe.com list
+    "square": 100,  # [V] ListPayments max 100
+}
 
 #: Normalized record fields each source kind produces, with the default upstream field names
 #: (those of the built-in simulator). `fields:` in a source maps ours → theirs (dotted paths).
@@ -71,8 +104,8 @@ TERMINAL_FIELDS: dict[str, str] = {
 class Auth:
     """How to authenticate to a source; secret values are already resolved."""
 
-    type: str  # none | bearer | basic | header
-    username: str = ""
+    type: str  # none | bearer | basic | header | aliyun | tc3
+    username: str = ""  # basic: user; aliyun: AccessKeyId; tc3: SecretId
     secret: str = field(default="", repr=False)  # token, password or header value
     header: str = ""
 
@@ -113,15 +146,29 @@ class SourceConfig:
     terminals_path: str = ""  # acquirer: the terminal inventory endpoint, if any
     terminal_fields: Mapping[str, str] = field(default_factory=dict)
     terminals_feed: FeedShape = field(default_factory=lambda: FeedShape(items="terminals"))
+    provider: str = "generic"  # the adapter: see PROVIDERS
+    pull: bool = True  # whether the source is polled (push-only providers: false)
+    push: PushConfig | None = None  # the push receiver, for providers that push reports
+    options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific, validated
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """A push receiver on the exporter's HTTP server for one source."""
+
+    path: str
+    secret: str = field(default="", repr=False)  # shared secret or signing key; "" = no check
+    max_body_bytes: int = 262_144
+    lag_ms: int = 60_000  # the watermark of a push-only source is now − lag
 
 
 @dataclass(frozen=True)
 class Objectives:
     """Service level objectives; the alert spec and reports read the same numbers."""
 
-    sms_delivery_ratio: float = 0.995
-    receipt_notify_within_60s_ratio: float = 0.95
-    period_days: int = 30
+    sms_delivery_ratio: float = defaults.DELIVERY_RATIO
+    receipt_notify_within_60s_ratio: float = defaults.NOTIFY_WITHIN_RATIO
+    period_days: int = defaults.PERIOD_DAYS
 
 
 @dataclass(frozen=True)
@@ -139,7 +186,7 @@ class Config:
     min_software_version: str = ""
     objectives: Objectives = field(default_factory=Objectives)
     retention_ms: int = 35 * 86_400_000
-    reports: Mapping[str, Any] | None = None
+    reports: ReportsConfig | None = None
     lookup: LookupSettings = field(default_factory=LookupSettings)
     source_file: str = ""
 
@@ -315,8 +362,25 @@ def _auth(reader: _Reader, raw: Any, path: str, base: Path) -> Auth:
             header=reader.string(data, "name", path),
             secret=reader.secret(data, "value", path, base),
         )
+    if kind == "aliyun":  # Alibaba Cloud RPC signature: AccessKey id and secret
+        reader.known(
+            data, {"type", "access_key_id", "access_key_secret", "access_key_secret_file"}, path
+        )
+        return Auth(
+            "aliyun",
+            username=reader.string(data, "access_key_id", path),
+            secret=reader.secret(data, "access_key_secret", path, base),
+        )
+    if kind == "tc3":  # Tencent Cloud TC3-HMAC-SHA256: SecretId and SecretKey
+        reader.known(data, {"type", "secret_id", "secret_key", "secret_key_file"}, path)
+        return Auth(
+            "tc3",
+            username=reader.string(data, "secret_id", path),
+            secret=reader.secret(data, "secret_key", path, base),
+        )
     raise ConfigError(
-        f"unknown auth type {kind!r} (one of: none, bearer, basic, header)", path=f"{path}.type"
+        f"unknown auth type {kind!r} (one of: none, bearer, basic, header, aliyun, tc3)",
+        path=f"{path}.type",
     )
 
 
@@ -363,12 +427,132 @@ _SOURCE_KEYS = {
     "terminals_path",
     "terminal_fields",
     "terminals_feed",
+    "provider",
+    "pull",
+    "push",
 }
+
+#: Provider-specific keys: name → (kind of value, default). Kinds: str, duration, int, regex,
+#: names, enum:<a|b>. Every one is validated with its field path.
+PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
+    "twilio": {
+        "account_sid": ("str", None),
+        "lookback": ("duration", 86_400_000),  # how far back the first poll reads
+        "list_lag": ("duration", 60_000),  # how long a status change takes to show in the list
+        "txn_ref_pattern": ("regex", r"\b(?:RRN|[Rr]ef)\b[\s:#.]*(\w+)"),  # in the message body
+    },
+    "aliyun": {
+        "phone_numbers": ("names", ()),  # QuerySendDetails answers one number at a time
+        "phone_numbers_file": ("str", ""),
+        "send_date_days": ("int", 1),  # how many days back (SendDate) each number is read
+    },
+    "tencent": {
+        "sms_sdk_app_id": ("str", ""),
+        "region": ("str", "ap-guangzhou"),
+        "report_lag": ("duration", 60_000),  # how long a receipt takes to reach the pull queue
+    },
+    "vonage": {
+        "account_id": ("str", None),  # the API key the records belong to
+        "lookback": ("duration", 86_400_000),
+        "list_lag": ("duration", 60_000),
+    },
+    "kannel": {"error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp")},
+    "jasmin": {"error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp")},
+    "stripe": {
+        "terminals": ("enum:true|false", "true"),  # read /v1/terminal/readers
+        "join_field": (
+            "str",
+            "latest_charge.payment_method_details.card_present.network_transaction_id",
+        ),
+        "terminal_field": ("str", "metadata.terminal_id"),
+        "lookback": ("duration", 86_400_000),
+        "list_lag": ("duration", 30_000),
+    },
+    "square": {
+        "location_id": ("str", ""),
+        "join_field": ("str", "reference_id"),
+        "lookback": ("duration", 86_400_000),
+        "list_lag": ("duration", 60_000),  # "usually available within a few minutes" [V] v1 docs
+    },
+}
+
+
+def _provider_options(
+    reader: _Reader, data: Mapping[str, Any], path: str, provider: str, base: Path
+) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for key, (kind, default) in PROVIDER_OPTIONS.get(provider, {}).items():
+        here = f"{path}.{key}"
+        if kind == "str":  # a None default: required when the source is pulled
+            options[key] = reader.string(data, key, path, "" if default is None else default)
+        elif kind == "duration":
+            options[key] = reader.duration(data, key, path, default)
+        elif kind == "int":
+            options[key] = reader.integer(data, key, path, default, 1, 30)
+        elif kind == "names":
+            options[key] = reader.names(data, key, path)
+        elif kind == "regex":
+            pattern = reader.string(data, key, path, default)
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"not a regular expression: {exc}", path=here) from exc
+            if compiled.groups < 1:
+                raise ConfigError("needs one capturing group (the reference)", path=here)
+            options[key] = pattern
+        elif kind.startswith("enum:"):
+            allowed = kind[5:].split("|")
+            value = data.get(key, default)
+            value = (
+                str(value).lower()
+                if isinstance(value, bool)
+                else reader.string(data, key, path, default)
+            )
+            if value not in allowed:
+                raise ConfigError(f"must be one of {', '.join(allowed)}, got {value!r}", path=here)
+            options[key] = value
+    if provider == "aliyun" and options.get("phone_numbers_file"):
+        file_path = Path(options["phone_numbers_file"])
+        target = file_path if file_path.is_absolute() else base / file_path
+        try:
+            lines = target.read_text(encoding="utf-8").split()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {target}: {exc.strerror}", path=f"{path}.phone_numbers_file"
+            ) from exc
+        options["phone_numbers"] = tuple(options["phone_numbers"]) + tuple(lines)
+    return options
+
+
+def _push(reader: _Reader, raw: Any, path: str, name: str, base: Path) -> PushConfig:
+    data = reader.mapping(raw, path)
+    reader.known(data, {"path", "secret", "secret_file", "max_body", "lag"}, path)
+    push_path = reader.string(data, "path", path, f"/push/{name}")
+    if not push_path.startswith("/push/"):
+        raise ConfigError("must start with '/push/'", path=f"{path}.path")
+    secret = ""
+    if "secret" in data or "secret_file" in data:
+        secret = reader.secret(data, "secret", path, base)
+    max_body = reader.integer(data, "max_body", path, 262_144, 1024, 1_048_576)
+    return PushConfig(
+        path=push_path,
+        secret=secret,
+        max_body_bytes=max_body,
+        lag_ms=reader.duration(data, "lag", path, 60_000),
+    )
 
 
 def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
     data = reader.mapping(raw, path)
-    reader.known(data, _SOURCE_KEYS, path)
+    provider = reader.string(data, "provider", path, "generic")
+    kind_raw = data.get("kind")
+    choices = PROVIDERS.get(kind_raw, ()) if isinstance(kind_raw, str) else ()
+    if choices and provider not in choices:
+        raise ConfigError(
+            f"unknown provider {provider!r} for kind {kind_raw} (one of: {', '.join(choices)})",
+            path=f"{path}.provider",
+        )
+    reader.known(data, _SOURCE_KEYS | set(PROVIDER_OPTIONS.get(provider, {})), path)
     name = reader.string(data, "name", path)
     if not _NAME.match(name):
         raise ConfigError(
@@ -380,7 +564,37 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
         raise ConfigError(
             f"unknown kind {kind!r} (one of: {', '.join(SOURCE_KINDS)})", path=f"{path}.kind"
         )
-    base_url = reader.string(data, "base_url", path).rstrip("/")
+    if provider not in PROVIDERS[kind]:
+        raise ConfigError(
+            f"unknown provider {provider!r} for kind {kind} (one of: {', '.join(PROVIDERS[kind])})",
+            path=f"{path}.provider",
+        )
+    options = _provider_options(reader, data, path, provider, base)
+    pull_default = provider in PULL_PROVIDERS and not (
+        provider == "aliyun" and not options.get("phone_numbers")
+    )
+    pull_raw = data.get("pull", pull_default)
+    if not isinstance(pull_raw, bool):
+        raise ConfigError("must be true or false", path=f"{path}.pull")
+    if pull_raw and provider not in PULL_PROVIDERS:
+        raise ConfigError(f"provider {provider} only pushes reports", path=f"{path}.pull")
+    if "push" in data and provider not in PUSH_PROVIDERS:
+        raise ConfigError(f"provider {provider} has no push receiver", path=f"{path}.push")
+    push = _push(reader, data.get("push"), f"{path}.push", name, base) if "push" in data else None
+    if not pull_raw and push is None:
+        raise ConfigError("a source that is not pulled needs a push receiver", path=f"{path}.push")
+    for key, (_, default) in PROVIDER_OPTIONS.get(provider, {}).items():
+        if default is None and pull_raw and not options[key]:
+            raise ConfigError(f"is required to pull from {provider}", path=f"{path}.{key}")
+    if provider == "aliyun" and pull_raw and not options.get("phone_numbers"):
+        raise ConfigError(
+            "QuerySendDetails reads one number at a time: list phone_numbers to pull",
+            path=f"{path}.phone_numbers",
+        )
+    default_base, default_api_path = PROVIDER_ENDPOINTS.get(provider, ("", ""))
+    if not pull_raw:
+        default_base = default_base or "http://push.invalid"  # never requested
+    base_url = reader.string(data, "base_url", path, default_base or None).rstrip("/")
     parsed = urlparse(base_url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ConfigError(f"not an http(s) URL: {base_url!r}", path=f"{path}.base_url")
@@ -389,7 +603,10 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
             "credentials in the URL are not allowed: use auth", path=f"{path}.base_url"
         )
     default_path = "/sms/v1/messages" if kind == "sms_gateway" else "/acquirer/v1/transactions"
-    api_path = reader.string(data, "path", path, default_path)
+    api_path = reader.string(data, "path", path, default_api_path or default_path)
+    if "{account_sid}" in api_path:
+        api_path = api_path.replace("{account_sid}", str(options.get("account_sid", "")))
+    max_page = PROVIDER_MAX_PAGE.get(provider, 10_000)
     if not api_path.startswith("/"):
         raise ConfigError("must start with '/'", path=f"{path}.path")
     interval = reader.duration(data, "poll_interval", path, 15_000)
@@ -408,7 +625,7 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
         "base_url": base_url,
         "path": api_path,
         "poll_interval_ms": interval,
-        "page_size": reader.integer(data, "page_size", path, 500, 1, 10_000),
+        "page_size": reader.integer(data, "page_size", path, min(500, max_page), 1, max_page),
         "connect_timeout_s": connect_ms / 1000,
         "read_timeout_s": read_ms / 1000,
         "deadline_ms": deadline,
@@ -416,7 +633,12 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
         "backoff_ms": reader.duration(data, "backoff", path, 500),
         "max_pages": reader.integer(data, "max_pages", path, 1000, 1, 1_000_000),
         "auth": _auth(reader, data.get("auth"), f"{path}.auth", base),
+        "provider": provider,
+        "pull": pull_raw,
+        "push": push,
+        "options": options,
     }
+    _check_provider_auth(common["auth"], provider, pull_raw, f"{path}.auth")
     if kind == "sms_gateway":
         for key in ("acquirers", "terminals_path", "terminal_fields", "terminals_feed"):
             if key in data:
@@ -433,7 +655,10 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
     if "gateway" in data:
         raise ConfigError("only for kind sms_gateway", path=f"{path}.gateway")
     acquirers = reader.names(data, "acquirers", path) or (name,)
-    terminals_path = reader.string(data, "terminals_path", path, "")
+    default_terminals = (
+        "/v1/terminal/readers" if provider == "stripe" and options["terminals"] == "true" else ""
+    )
+    terminals_path = reader.string(data, "terminals_path", path, default_terminals)
     if terminals_path and not terminals_path.startswith("/"):
         raise ConfigError("must start with '/'", path=f"{path}.terminals_path")
     return SourceConfig(
@@ -449,6 +674,25 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
             reader, data.get("terminals_feed"), f"{path}.terminals_feed", "terminals"
         ),
     )
+
+
+#: The auth type each provider's API needs when it is pulled.
+_PROVIDER_AUTH: dict[str, tuple[str, ...]] = {
+    "twilio": ("basic",),  # AccountSid:AuthToken or ApiKeySid:Secret [R]
+    "vonage": ("basic",),  # api_key:api_secret [V]
+    "aliyun": ("aliyun",),
+    "tencent": ("tc3",),
+    "stripe": ("bearer", "basic"),  # secret key as bearer token, or as basic user
+    "square": ("bearer",),
+}
+
+
+def _check_provider_auth(auth: Auth, provider: str, pull: bool, path: str) -> None:
+    allowed = _PROVIDER_AUTH.get(provider)
+    if pull and allowed and auth.type not in allowed:
+        raise ConfigError(
+            f"provider {provider} needs auth type {' or '.join(allowed)}", path=f"{path}.type"
+        )
 
 
 _TOP_KEYS = {
@@ -506,12 +750,17 @@ def parse_config(
         )
         objectives = Objectives(
             sms_delivery_ratio=reader.ratio(
-                objectives_raw, "sms_delivery_ratio", "objectives", 0.995
+                objectives_raw, "sms_delivery_ratio", "objectives", defaults.DELIVERY_RATIO
             ),
             receipt_notify_within_60s_ratio=reader.ratio(
-                objectives_raw, "receipt_notify_within_60s_ratio", "objectives", 0.95
+                objectives_raw,
+                "receipt_notify_within_60s_ratio",
+                "objectives",
+                defaults.NOTIFY_WITHIN_RATIO,
             ),
-            period_days=reader.integer(objectives_raw, "period_days", "objectives", 30, 1, 366),
+            period_days=reader.integer(
+                objectives_raw, "period_days", "objectives", defaults.PERIOD_DAYS, 1, 366
+            ),
         )
         raw_sources = top.get("sources")
         if not isinstance(raw_sources, list) or not raw_sources:
@@ -526,6 +775,9 @@ def parse_config(
                     f"duplicate source name {source.name!r}", path=f"sources[{i}].name"
                 )
             seen.add(source.name)
+        push_paths = [s.push.path for s in sources if s.push is not None]
+        if len(set(push_paths)) != len(push_paths):
+            raise ConfigError("two sources share a push path", path="sources")
         gateways = [s.gateway for s in sources if s.kind == "sms_gateway"]
         if len(set(gateways)) != len(gateways):
             raise ConfigError("two sms_gateway sources share a gateway label", path="sources")
@@ -533,9 +785,12 @@ def parse_config(
             raise ConfigError("at least one source of kind sms_gateway is required", path="sources")
         if not any(s.kind == "acquirer" for s in sources):
             raise ConfigError("at least one source of kind acquirer is required", path="sources")
-        reports = top.get("reports")
-        if reports is not None and not isinstance(reports, dict):
-            raise ConfigError("must be a mapping", path="reports")
+        reports_raw = top.get("reports")
+        reports = (
+            parse_reports_section(reports_raw, "reports", base=base)
+            if reports_raw is not None
+            else None
+        )
         return Config(
             sources=sources,
             state_path=state_path or reader.string(state, "path", "state", "smswatch-state.sqlite"),

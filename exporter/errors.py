@@ -30,3 +30,8 @@ class SourceError(SmswatchError):
 
 class StateError(SmswatchError):
     """The state store cannot be opened or is inconsistent."""
+
+
+class ReportError(SmswatchError):
+    """A report cannot be produced: Prometheus unreachable or failing, or no data in the
+    period (exit code 1). Bad report options are a `ConfigError`."""

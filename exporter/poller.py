@@ -11,21 +11,26 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
-from exporter.config import Config, SourceConfig
+from exporter.classify import TABLES, CodeTable
+from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
 from exporter.errors import SourceError
 from exporter.reconcile import LabelBounds, Settings
 from exporter.records import Page, SmsEvent, Terminal, Transaction
-from exporter.sources.client import SourceClient
+from exporter.sources import adapters
+from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.generic import (
     fetch_page,
     parse_sms_page,
     parse_terminal_page,
     parse_transaction_page,
 )
+from exporter.sources.pulling import PullContext
 from exporter.store import Store
 
 log = logging.getLogger(__name__)
@@ -95,7 +100,13 @@ class Pipeline:
         """Commit one page of SMS events with its cursor and the decisions it allows."""
         with self.store.transaction():
             changes = reconcile.ingest_sms(
-                page.records, source.gateway, self.store, self.settings, self.carriers, self.areas
+                page.records,
+                source.gateway,
+                self.store,
+                self.settings,
+                self.carriers,
+                self.areas,
+                code_table(source),
             )
             changes.records["invalid"] += page.invalid
             self.store.apply(changes, source.name)
@@ -111,6 +122,26 @@ class Pipeline:
             oldest = self.store.pending_oldest_ms(source.gateway)
             age = 0.0 if oldest is None else max(0, watermark - oldest) / 1000
             self.store.set_gauge("smswatch_sms_pending_oldest_seconds", (source.gateway,), age)
+            self.settle()
+
+    def commit_push(self, source: SourceConfig, events: list[SmsEvent], invalid: int) -> None:
+        """Commit the events of one push (before it is acknowledged), and what they decide.
+
+        The source's cursor and watermark stay: a push-only source's watermark moves on its
+        own timer (`Poller.poll`), a pulled one's with its pages.
+        """
+        with self.store.transaction():
+            changes = reconcile.ingest_sms(
+                events,
+                source.gateway,
+                self.store,
+                self.settings,
+                self.carriers,
+                self.areas,
+                code_table(source),
+            )
+            changes.records["invalid"] += invalid
+            self.store.apply(changes, source.name)
             self.settle()
 
     def commit_transactions(self, source: SourceConfig, page: Page[Transaction]) -> None:
@@ -161,27 +192,42 @@ class Pipeline:
             self.store.set_gauge("smswatch_pos_terminals", labels, float(value))
 
 
-def _with_acquirer(t: Transaction, acquirer: str) -> Transaction:
-    from dataclasses import replace
+def code_table(source: SourceConfig) -> CodeTable:
+    """The classification table of a source's provider (Kannel/Jasmin: their `err` dialect)."""
+    if source.provider == "kannel":
+        return TABLES[
+            {"cmpp": "smpp"}.get(source.options["error_codes"], source.options["error_codes"])
+        ]
+    if source.provider == "jasmin" and source.options["error_codes"] != "cmpp":
+        return TABLES[source.options["error_codes"]]
+    return TABLES.get(source.provider, TABLES["smpp"])
 
-    return replace(t, acquirer=acquirer)
+
+def _with_acquirer(t: Transaction, acquirer: str) -> Transaction:
+    return t._replace(acquirer=acquirer)
 
 
 def _terminal_with_acquirer(t: Terminal, acquirer: str) -> Terminal:
-    from dataclasses import replace
-
-    return replace(t, acquirer=acquirer)
+    return t._replace(acquirer=acquirer)
 
 
 class Poller:
     """Polls one source; APScheduler runs `poll` on an interval, never twice at once."""
 
-    def __init__(self, source: SourceConfig, pipeline: Pipeline, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        source: SourceConfig,
+        pipeline: Pipeline,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.source = source
         self.pipeline = pipeline
         self.health = PollHealth()
         self._running = threading.Lock()
         self.client = SourceClient(source, self._count_error, stop)
+        self.clock = clock
+        self.adapter: Any = adapters.puller(source) if source.pull else None
 
     def _count_error(self, kind: str) -> None:
         self.pipeline.store.add_counters(
@@ -198,9 +244,14 @@ class Poller:
         records = 0
         error = ""
         try:
-            if self.source.kind == "acquirer" and self.source.terminals_path:
+            if not self.source.pull:
+                records = self._tick_push_only()
+            elif self.source.kind == "acquirer" and self.source.terminals_path:
                 self._poll_terminals(deadline)
-            records = self._drain(deadline)
+            if self.adapter is not None:
+                records = self._drain_adapter(deadline)
+            elif self.source.pull:
+                records = self._drain(deadline)
             self.health.up = True
         except SourceError as exc:
             self.health.up = False
@@ -261,8 +312,44 @@ class Poller:
                 break
         return records
 
+    def _tick_push_only(self) -> int:
+        """A push-only source is complete up to now − lag: move its watermark, decide."""
+        assert self.source.push is not None
+        watermark = int(self.clock() * 1000) - self.source.push.lag_ms
+        if self.source.provider in OUTCOME_ONLY_PROVIDERS:
+            watermark -= self.pipeline.settings.give_up_after_ms
+        self.pipeline.commit_sms(self.source, Page([], 0, "", False, watermark))
+        return 0
+
+    def _drain_adapter(self, deadline: float) -> int:
+        """Commit each page of a provider adapter before it makes its next request."""
+        source = self.source
+        store = self.pipeline.store
+        state = store.source_state(source.name)
+        ctx = PullContext(state.cursor, state.watermark_ms, self.pipeline.settings.give_up_after_ms)
+        records = 0
+        try:
+            if source.kind == "sms_gateway":
+                for sms_page in self.adapter.pages(self.client, ctx, deadline):
+                    self.pipeline.commit_sms(source, sms_page)
+                    records += len(sms_page.records) + sms_page.invalid
+            else:
+                for txn_page in self.adapter.pages(self.client, ctx, deadline):
+                    self.pipeline.commit_transactions(source, txn_page)
+                    records += len(txn_page.records) + txn_page.invalid
+        except BadPayload as exc:
+            raise self.client.fail("bad_payload", str(exc)) from exc
+        return records
+
     def _poll_terminals(self, deadline: float) -> None:
         source = self.source
+        if self.adapter is not None:
+            try:
+                snapshot = self.adapter.terminals(self.client, deadline)
+            except BadPayload as exc:
+                raise self.client.fail("bad_payload", str(exc)) from exc
+            self.pipeline.commit_terminals(source, *snapshot)
+            return
         cursor = ""
         terminals: list[Terminal] = []
         invalid = 0

@@ -15,13 +15,17 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from exporter.catalogue import BUCKETS_SECONDS, OTHER, SMS_FINAL_STATUSES
-from exporter.classify import FINAL, cause_for
+from exporter.classify import FINAL, SMPP, CodeTable
 from exporter.records import SmsEvent, Terminal, Transaction
 
 #: One bit per normalized status: the dedup key of an event is (message_id, status).
 STATUS_BITS: dict[str, int] = {
     name: 1 << i for i, name in enumerate(("submitted", "enroute", *SMS_FINAL_STATUSES))
 }
+
+#: A bit of `Message.seen` beside the status bits: the message is known from a report that
+#: carried no submit time (`SmsEvent.submit_known` false).
+SUBMIT_UNKNOWN = 1 << len(STATUS_BITS)
 
 LabelKey = tuple[str, tuple[str, ...]]
 _BUCKETS_MS = [bound * 1000 for bound in BUCKETS_SECONDS]
@@ -181,7 +185,7 @@ def _finalize(m: Message, status: str, cause: str, code: str, at_ms: int, change
         ("smswatch_sms_messages_total", (m.gateway, m.carrier, m.area, status, cause))
     ] += 1
     changes.gauges[("smswatch_sms_pending", (m.gateway,))] -= 1
-    if status == "delivered":
+    if status == "delivered" and not m.seen & SUBMIT_UNKNOWN:
         changes.observe(
             "smswatch_sms_delivery_seconds", (m.gateway, m.carrier), at_ms - m.submitted_ms
         )
@@ -206,11 +210,18 @@ def _receipt_from_message(r: Receipt, m: Message) -> None:
 
 def _link(r: Receipt, m: Message, settings: Settings) -> bool:
     """Link a receipt with its first message if it was submitted in time."""
-    if r.message_id is not None or m.submitted_ms > r.txn_ms + settings.missing_after_ms:
+    if r.message_id is not None:
+        return False
+    if m.submitted_ms > r.txn_ms + settings.missing_after_ms and not m.seen & SUBMIT_UNKNOWN:
         return False
     r.message_id = m.message_id
     _receipt_from_message(r, m)
     return True
+
+
+def _earlier(m: Message, other: Message | None) -> bool:
+    """Whether `m` was submitted before `other` (ties: the smaller id), the receipts' rule."""
+    return other is None or (m.submitted_ms, m.message_id) < (other.submitted_ms, other.message_id)
 
 
 def ingest_sms(
@@ -220,8 +231,13 @@ def ingest_sms(
     settings: Settings,
     carriers: LabelBounds,
     areas: LabelBounds,
+    codes: CodeTable = SMPP,
 ) -> Changes:
-    """Dedup and classify one page of SMS status events; link new messages to receipts."""
+    """Dedup and classify one page of SMS status events; link new messages to receipts.
+
+    `codes` is the provider's code table; a failure whose cause it only infers is counted in
+    `smswatch_sms_ambiguous_total`.
+    """
     changes = Changes()
     known = view.messages(list({e.message_id for e in events}))
     new_refs: dict[str, Message] = {}
@@ -238,12 +254,14 @@ def ingest_sms(
                 phone=e.phone,
                 submitted_ms=e.submitted_ms,
             )
+            if not e.submit_known:
+                m.seen = SUBMIT_UNKNOWN
             known[e.message_id] = m
             changes.messages[m.message_id] = m
             changes.counters[("smswatch_sms_submitted_total", (gateway, m.carrier, m.area))] += 1
             changes.gauges[("smswatch_sms_pending", (gateway,))] += 1
-            if m.txn_ref and m.txn_ref not in new_refs:
-                new_refs[m.txn_ref] = m
+            if m.txn_ref and _earlier(m, new_refs.get(m.txn_ref)):
+                new_refs[m.txn_ref] = m  # pages of a re-read window are newest first
         bit = STATUS_BITS[e.status]
         if m.seen & bit:
             changes.records["duplicate"] += 1
@@ -263,9 +281,13 @@ def ingest_sms(
             changes.records["conflict"] += 1
         else:
             _finalize(
-                m, e.status, cause_for(e.status, e.error_code), e.error_code, e.status_ms, changes
+                m, e.status, codes.cause(e.status, e.error_code), e.error_code, e.status_ms, changes
             )
             changes.records["accepted"] += 1
+            if e.status != "delivered":
+                code = codes.ambiguity(e.status, e.error_code)
+                if code is not None:
+                    changes.counters[("smswatch_sms_ambiguous_total", (gateway, code))] += 1
         finalized[m.message_id] = m
     _update_receipts(new_refs, finalized, view, settings, changes)
     return changes
@@ -281,11 +303,9 @@ def timeline_entry(events: str, e: SmsEvent, submitted_ms: int) -> str:
     the final status says what counted.
     """
     code = e.error_code.replace(";", ",") if e.error_code.strip("0") else ""  # "000": no error
-    entry = (
-        f"{e.status}{e.status_ms - submitted_ms:+d} {code}"
-        if code
-        else (f"{e.status}{e.status_ms - submitted_ms:+d}")
-    )
+    entry = f"{e.status}{e.status_ms - submitted_ms:+d}"
+    if code:
+        entry = f"{entry} {code}"
     return f"{events};{entry}" if events else entry
 
 
@@ -318,11 +338,25 @@ def _update_receipts(
     for key, receipts in view.open_receipts(sorted(keys)).items():
         for r in receipts:
             r = changes.receipts.get(r.txn_id, r)
+            m = new_refs.get(key)
             if r.message_id is None:
-                m = new_refs.get(key)
                 if m is not None and _link(r, m, settings):
                     changes.receipts[r.txn_id] = r
-            elif r.message_id in finalized:
+                continue
+            if m is not None and m.message_id != r.message_id:
+                # An earlier message of the same transaction turned up after a later one (a
+                # source that lists newest first): the receipt's SMS is the first submitted.
+                linked = changes.messages.get(r.message_id) or view.messages([r.message_id]).get(
+                    r.message_id
+                )
+                if _earlier(m, linked):
+                    previous = r.message_id
+                    r.message_id = None
+                    if _link(r, m, settings):
+                        changes.receipts[r.txn_id] = r
+                        continue
+                    r.message_id = previous
+            if r.message_id in finalized:
                 _receipt_from_message(r, finalized[r.message_id])
                 changes.receipts[r.txn_id] = r
 

@@ -1,18 +1,19 @@
 """Normalized records: what every source turns provider pages into.
 
+Records are NamedTuples: immutable and cheap to build, which matters on the ingest hot path.
+
 Timestamps are Unix milliseconds (event time). Phone and card numbers are already masked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class SmsEvent:
+class SmsEvent(NamedTuple):
     """One status event of one message, as reported by an SMS gateway."""
 
     message_id: str
@@ -24,10 +25,13 @@ class SmsEvent:
     error_code: str
     submitted_ms: int
     status_ms: int
+    #: False when the provider reports no submit time (Tencent, Vonage DLR): `submitted_ms`
+    #: is then the report's own time, no delivery latency is measured from it, and the
+    #: message is taken as submitted in time for its receipt.
+    submit_known: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Transaction:
+class Transaction(NamedTuple):
     """One POS transaction record from an acquirer."""
 
     txn_id: str
@@ -45,8 +49,7 @@ class Transaction:
     original_txn_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class Terminal:
+class Terminal(NamedTuple):
     """One POS terminal of an acquirer's inventory."""
 
     terminal_id: str

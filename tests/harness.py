@@ -150,3 +150,15 @@ class Process:
     def output(self) -> str:
         """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace")
+
+
+def config_with(sms: dict[str, Any] | None = None, acquirer: dict[str, Any] | None = None) -> Any:
+    """A validated config whose first SMS and/or acquirer source is replaced (provider tests)."""
+    from exporter.config import parse_config, simulator_config_document
+
+    doc = simulator_config_document("http://sim.test")
+    if sms is not None:
+        doc["sources"][0] = {"name": "sms", "kind": "sms_gateway", "gateway": "bank-sms", **sms}
+    if acquirer is not None:
+        doc["sources"][1] = {"name": "acquirer", "kind": "acquirer", **acquirer}
+    return parse_config(doc, state_path=":memory:", env={"SECRET": "s3cret", "KEY": "k"})

@@ -141,3 +141,18 @@ def test_run_with_a_bad_config_exits_2(tmp_path: Path) -> None:
 def test_bad_usage_exits_2() -> None:
     assert smswatch("run").returncode == 2
     assert smswatch("no-such-command").returncode == 2
+
+
+def test_reports_section_is_validated_with_its_field_path(tmp_path: Path) -> None:
+    doc = simulator_config_document("http://127.0.0.1:8480")
+    doc["reports"] = {
+        "prometheus_url": "http://127.0.0.1:9090",
+        "out_dir": "reports",
+        "schedules": [{"period": "daily", "at": "01:00"}, {"period": "weekly", "at": "25:00"}],
+    }
+    with pytest.raises(ConfigError, match=r"reports\.schedules\[1\]\.at"):
+        load_config(str(write(tmp_path, doc)))
+    doc["reports"]["schedules"].pop()
+    config = load_config(str(write(tmp_path, doc)))
+    assert config.reports is not None
+    assert config.reports.out_dir == tmp_path / "reports"

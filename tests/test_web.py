@@ -143,3 +143,24 @@ def test_each_source_polls_on_its_own_job_never_twice_at_once(plain: Exporter) -
         assert job.misfire_grace_time == 1  # half the interval, at least a second
         assert job.trigger.interval.total_seconds() == 0.2
     assert job_options(15_000)["misfire_grace_time"] == 7
+
+
+def test_scheduled_reports_are_registered_in_the_exporter(tmp_path: Path) -> None:
+    doc = simulator_config_document("http://127.0.0.1:9", "1s")
+    doc["reports"] = {
+        "prometheus_url": "http://127.0.0.1:9090",
+        "out_dir": str(tmp_path / "reports"),
+        "timezone": "Asia/Shanghai",
+        "schedules": [{"period": "daily", "at": "01:00"}, {"period": "monthly", "at": "02:30"}],
+    }
+    config = parse_config(doc, state_path=str(tmp_path / "state.sqlite"))
+    exporter = Exporter(config, "127.0.0.1", 0)
+    exporter.start()
+    try:
+        jobs = {job.id: job for job in exporter.scheduler.get_jobs()}
+        daily = jobs["report:0:daily"]
+        assert str(daily.trigger.timezone) == "Asia/Shanghai"
+        assert daily.next_run_time.hour == 1 and daily.next_run_time.minute == 0
+        assert "report:1:monthly" in jobs
+    finally:
+        exporter.stop()

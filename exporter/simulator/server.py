@@ -12,9 +12,11 @@ import html
 import json
 import logging
 import math
+import re
 import socket
 import threading
 import time
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,8 +25,14 @@ from exporter.errors import ConfigError
 from exporter.simulator.feeds import FeedRequestError, parse_limit
 from exporter.simulator.settings import SimulatorSettings
 from exporter.simulator.simulation import Simulation
+from exporter.timestamps import parse_rfc3339_ms
 
 log = logging.getLogger(__name__)
+
+#: The Vonage-shaped Reports API records (`--sms-api vonage`).
+VONAGE_RECORDS = "/v2/reports/records"
+#: The Twilio-shaped Messages list (`--sms-api twilio`), for any account sid.
+TWILIO_LIST = re.compile(r"^/2010-04-01/Accounts/[A-Za-z0-9]+/Messages\.json$")
 
 #: Path → (feed name, `api_errors` target).
 FEEDS: dict[str, tuple[str, str]] = {
@@ -52,6 +60,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "smswatch-simulator"
     _answered = False  # whether the current request got its response
+    _date_ms: int | None = None  # the simulated now a provider-shaped answer was computed at
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header: the simulated now for provider-shaped answers (their clock)."""
+        if self._date_ms is not None:
+            return formatdate(self._date_ms // 1000, usegmt=True)
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("request", extra={"client": self.client_address[0], "line": format % args})
@@ -89,6 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         self._answered = False
+        self._date_ms = None
         try:
             super().handle_one_request()
         except Exception:  # a bug answers 500 and is logged; the server keeps serving
@@ -103,6 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
         simulation = self.server.simulation
         if url.path in FEEDS:
             self._feed(url.path, url.query)
+        elif TWILIO_LIST.match(url.path) and simulation.settings.sms_api == "twilio":
+            self._twilio(url.query)
+        elif url.path == VONAGE_RECORDS and simulation.settings.sms_api == "vonage":
+            self._vonage(url.query)
         elif url.path == "/sim/v1/truth":
             self._json(200, simulation.truth_document())
         elif url.path == "/sim/v1/faults":
@@ -119,6 +139,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
+        if (
+            url.path == "/"
+            and self.headers.get("X-TC-Action") == "PullSmsSendStatus"
+            and self.server.simulation.settings.sms_api == "tencent"
+        ):
+            self._tencent()
+            return
         if url.path != "/sim/v1/faults":
             self._method_not_allowed(url.path)
             return
@@ -154,6 +181,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- feeds ----------------------------------------------------------------------------
 
+    def _fault(self, target: str) -> tuple[bool, str | None]:
+        """Apply an active `api_errors` fault: (answered already, mode for the body)."""
+        hit = self.server.simulation.api_fault(target)
+        mode = hit.mode if hit else None
+        if hit and mode == "500":
+            self._error(500, "simulated internal server error")
+            return True, mode
+        if hit and mode == "429":
+            retry_after = str(max(1, math.ceil(hit.fault.retry_after_ms / 1000)))
+            self._error(429, "simulated rate limit", {"Retry-After": retry_after})
+            return True, mode
+        if hit and mode == "malformed":
+            self._send(200, MALFORMED_BODY)
+            return True, mode
+        if hit and mode == "slow":
+            time.sleep(hit.fault.slow_ms / 1000)
+        return False, mode
+
     def _feed(self, path: str, query: str) -> None:
         feed, target = FEEDS[path]
         simulation = self.server.simulation
@@ -164,28 +209,111 @@ class _Handler(BaseHTTPRequestHandler):
         except (FeedRequestError, ValueError) as exc:
             self._error(400, str(exc))
             return
-        hit = simulation.api_fault(target)
-        mode = hit.mode if hit else None
-        if hit and mode == "500":
-            self._error(500, "simulated internal server error")
+        answered, mode = self._fault(target)
+        if answered:
             return
-        if hit and mode == "429":
-            retry_after = str(max(1, math.ceil(hit.fault.retry_after_ms / 1000)))
-            self._error(429, "simulated rate limit", {"Retry-After": retry_after})
-            return
-        if hit and mode == "malformed":
-            self._send(200, MALFORMED_BODY)
-            return
-        if hit and mode == "slow":
-            time.sleep(hit.fault.slow_ms / 1000)
         try:
             body = simulation.page(feed, cursor, limit)
         except FeedRequestError as exc:
             self._error(400, str(exc))
             return
-        if hit and mode == "truncated":
+        if mode == "truncated":
             body = body[: max(1, len(body) // 2)]
         self._send(200, body)
+
+    def _tencent(self) -> None:
+        length_text = self.headers.get("Content-Length", "0")
+        if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._error(400, "bad Content-Length")
+            return
+        body = self.rfile.read(int(length_text))
+        auth = self.headers.get("Authorization", "")
+        try:
+            limit = json.loads(body)["Limit"]
+        except (ValueError, KeyError, TypeError):
+            limit = None
+        if not auth.startswith("TC3-HMAC-SHA256 ") or not isinstance(limit, int):
+            error = {"Code": "AuthFailure.SignatureFailure" if limit else "InvalidParameter"}
+            self._json(200, {"Response": {"Error": {**error, "Message": "bad request"}}})
+            return
+        if not 1 <= limit <= 100:
+            self._json(
+                200,
+                {
+                    "Response": {
+                        "Error": {
+                            "Code": "InvalidParameterValue",
+                            "Message": "Limit must be 1..100",
+                        }
+                    }
+                },
+            )
+            return
+        answered, mode = self._fault("sms")
+        if answered:
+            return
+        payload, now_ms = self.server.simulation.pull_reports(limit)
+        if mode == "truncated":  # the reports are consumed all the same, as upstream
+            payload = payload[: max(1, len(payload) // 2)]
+        self._date_ms = now_ms
+        self._send(200, payload)
+
+    def _vonage(self, query: str) -> None:
+        try:
+            window = _vonage_query(query)
+        except FeedRequestError as exc:
+            self._error(400, str(exc))
+            return
+        answered, mode = self._fault("sms")
+        if answered:
+            return
+        try:
+            body, now_ms = self.server.simulation.shaped_page("vonage", **window)
+        except FeedRequestError as exc:
+            self._error(400, str(exc))
+            return
+        if mode == "truncated":
+            body = body[: max(1, len(body) // 2)]
+        self._date_ms = now_ms
+        self._send(200, body)
+
+    def _twilio(self, query: str) -> None:
+        params = parse_qs(query, keep_blank_values=True)
+        size_text = params.get("PageSize", ["50"])[-1]
+        if not size_text.isdigit() or not 1 <= int(size_text) <= 1000:
+            self._error(400, "PageSize must be 1..1000")
+            return
+        answered, mode = self._fault("sms")
+        if answered:
+            return
+        try:
+            body, now_ms = self.server.simulation.shaped_page(
+                "twilio", page_size=int(size_text), token=params.get("PageToken", [None])[-1]
+            )
+        except FeedRequestError as exc:
+            self._error(400, str(exc))
+            return
+        if mode == "truncated":
+            body = body[: max(1, len(body) // 2)]
+        self._date_ms = now_ms
+        self._send(200, body)
+
+
+def _vonage_query(query: str) -> dict[str, int]:
+    """`date_start`, `date_end` (ISO 8601, at most 24 h apart) and `cursor` of a records call."""
+    params = parse_qs(query, keep_blank_values=True)
+    try:
+        start = parse_rfc3339_ms(params["date_start"][-1])
+        end = parse_rfc3339_ms(params["date_end"][-1])
+    except (KeyError, ValueError) as exc:
+        raise FeedRequestError("date_start and date_end must be ISO 8601 times") from exc
+    if not 0 < end - start <= 86_400_000:
+        raise FeedRequestError("the window must be at most 24 hours, date_start < date_end")
+    cursor = params.get("cursor", ["0"])[-1]
+    if not cursor.isdigit():
+        raise FeedRequestError("bad cursor")
+    return {"start_ms": start, "end_ms": end, "cursor": int(cursor)}
 
 
 def landing_page(status: dict[str, Any]) -> bytes:
@@ -262,6 +390,8 @@ class SimulatorServer:
             ),
             threading.Thread(target=self._tick, name="sim-ticker", daemon=True),
         ]
+        if self.simulation.settings.push_url:
+            self._threads.append(threading.Thread(target=self._push, name="sim-push", daemon=True))
         for thread in self._threads:
             thread.start()
         log.info(
@@ -283,6 +413,34 @@ class SimulatorServer:
                     states[fault["id"]] = fault["state"]
             except Exception:  # keep serving; the next request shows the same error
                 log.exception("simulation tick failed")
+
+    def _push(self) -> None:
+        """Push queued delivery reports to the configured URL, as the provider does: batches,
+        retried until acknowledged (`{"code":0}` for SmsReport)."""
+        import urllib.error
+        import urllib.request
+
+        url = self.simulation.settings.push_url
+        assert url
+        while not self._stopping.wait(TICK_SECONDS):
+            while True:
+                batch = self.simulation.reports_to_push(100)
+                if not batch:
+                    break
+                request = urllib.request.Request(
+                    url,
+                    data=json.dumps(batch).encode(),
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        acked = json.loads(response.read()).get("code") == 0
+                except (OSError, ValueError, urllib.error.URLError):
+                    acked = False
+                if not acked:
+                    self.simulation.push_failed(batch)
+                    break
 
     @property
     def port(self) -> int:

@@ -19,6 +19,8 @@ class SimulatorSettings:
     missing_after_ms: int = 300_000
     give_up_after_ms: int = 1_800_000
     gateway: str = "bank-sms"
+    sms_api: str = "generic"  # the shape of the SMS gateway API served (shapes.SHAPES)
+    push_url: str | None = None  # where pushing shapes (aliyun) send their reports
 
 
 def settings_from_options(
@@ -31,6 +33,8 @@ def settings_from_options(
     rate: float = 2.0,
     missing_after_ms: int = 300_000,
     give_up_after_ms: int = 1_800_000,
+    sms_api: str = "generic",
+    push_url: str | None = None,
 ) -> SimulatorSettings:
     """Build settings from CLI options; the start defaults to now, truncated to the second."""
     if start_ms is None:
@@ -44,4 +48,6 @@ def settings_from_options(
         rate=rate,
         missing_after_ms=missing_after_ms,
         give_up_after_ms=give_up_after_ms,
+        sms_api=sms_api,
+        push_url=push_url,
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 from exporter.simulator.feeds import (
     Cursors,
+    FeedRequestError,
     ItemLog,
     Page,
     log_page,
@@ -30,6 +31,7 @@ from exporter.simulator.feeds import (
 )
 from exporter.simulator.scenario import Fault, parse_fault_json, scenario_faults
 from exporter.simulator.settings import SimulatorSettings
+from exporter.simulator.shapes import PROJECTIONS, SHAPE_TABLES, ListView, ReportQueue
 from exporter.simulator.traffic import TrafficGenerator, timestamp_text
 from exporter.simulator.truth import TruthLedger, transaction_deltas
 from exporter.simulator.world import Inventory, build_world
@@ -98,6 +100,12 @@ class Simulation:
         self._faults: list[Fault] = []
         self._fault_terminals: dict[int, list[str]] = {}
         self.traffic = TrafficGenerator(settings, self.inventory)
+        shape = SHAPE_TABLES.get(settings.sms_api)
+        self.view = ListView(shape) if shape is not None else None
+        self.reports = (
+            ReportQueue(settings.sms_api) if settings.sms_api in ("tencent", "aliyun") else None
+        )
+        self._label = PROJECTIONS.get(settings.sms_api)
         for fault in scenario_faults(
             settings.scenario, sim_start_ms=settings.start_ms, gateway=settings.gateway
         ):
@@ -131,6 +139,7 @@ class Simulation:
                     gateway=settings.gateway,
                     missing_after_ms=settings.missing_after_ms,
                     give_up_after_ms=settings.give_up_after_ms,
+                    label=self._label,
                 )
             )
         heap = self._transaction_heap
@@ -143,6 +152,10 @@ class Simulation:
         while message_heap and message_heap[0][0] <= now:
             at, _, item = heapq.heappop(message_heap)
             self.messages.append(at, item)
+            if self.view is not None:
+                self.view.add(at, item)
+            if self.reports is not None:
+                self.reports.add(at, item)
         self.truth.advance(now)
         self._now = now
         return now
@@ -172,6 +185,46 @@ class Simulation:
                 log = self.messages if feed == "messages" else self.transactions
                 page = log_page(log, self.cursors.decode(feed, cursor, len(log)), limit, now)
             return render_page(feed, page, self.cursors)
+
+    def shaped_page(self, shape: str, **query: Any) -> tuple[bytes, int]:
+        """A page of a provider-shaped list and the simulated now it shows (FeedRequestError)."""
+        if self.view is None or self.view.shape.name != shape:
+            raise FeedRequestError(f"the simulator does not serve the {shape} shape (--sms-api)")
+        with self._lock:
+            now = self._advance(None)
+            try:
+                if shape == "twilio":
+                    document = self.view.twilio_page(query["page_size"], query["token"])
+                else:
+                    document = self.view.vonage_records(
+                        query["start_ms"], min(query["end_ms"], now + 1), query["cursor"]
+                    )
+            except ValueError as exc:
+                raise FeedRequestError(str(exc)) from exc
+            return json.dumps(document, separators=(",", ":")).encode(), now
+
+    def pull_reports(self, limit: int) -> tuple[bytes, int]:
+        """Tencent's PullSmsSendStatus: pop up to `limit` reports (a consuming read)."""
+        if self.reports is None or self.settings.sms_api != "tencent":
+            raise FeedRequestError("the simulator does not serve the tencent shape (--sms-api)")
+        with self._lock:
+            now = self._advance(None)
+            taken = self.reports.take(limit)
+            request_id = f"sim-{now}-{len(taken)}"
+            document = {"Response": {"PullSmsSendStatusSet": taken, "RequestId": request_id}}
+            return json.dumps(document, separators=(",", ":")).encode(), now
+
+    def reports_to_push(self, limit: int) -> list[dict[str, Any]]:
+        """Alibaba's SmsReport: the next batch to push (given back if the push fails)."""
+        with self._lock:
+            self._advance(None)
+            return self.reports.take(limit) if self.reports is not None else []
+
+    def push_failed(self, batch: list[dict[str, Any]]) -> None:
+        """A batch the receiver did not acknowledge: it is pushed again, first."""
+        with self._lock:
+            if self.reports is not None:
+                self.reports.give_back(batch)
 
     def _terminal_items(self, now: int) -> list[dict[str, Any]]:
         inventory = self.inventory
@@ -273,6 +326,7 @@ class Simulation:
                     "give_up_after": format_duration_ms(settings.give_up_after_ms),
                     "seed": settings.seed,
                     "gateway": settings.gateway,
+                    **({"sms_api": settings.sms_api} if settings.sms_api != "generic" else {}),
                 },
                 "metrics": self.truth.metrics(),
             }

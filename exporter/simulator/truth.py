@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -82,8 +83,16 @@ class MessageFinal(NamedTuple):
     latency_ms: int | None  # submit → DELIVRD, when delivered
 
 
-def message_final(message: MessageFacts, give_up_after_ms: int) -> MessageFinal:
-    """Rule 2: the first final event by event time, unless it comes after the give-up time."""
+#: The (`status`, `cause`) labels of a final report (stat, code) in the API shape served.
+StatusLabel = Callable[[str, str], tuple[str, str]]
+
+
+def message_final(
+    message: MessageFacts, give_up_after_ms: int, label: StatusLabel | None = None
+) -> MessageFinal:
+    """Rule 2: the first final event by event time, unless it comes after the give-up time.
+
+    `label` tells status and cause as the provider shape served can (`shapes.py`)."""
     deadline = message.submitted_at + give_up_after_ms
     first: tuple[int, str, str] | None = None
     for event in message.events:  # emission order breaks ties of equal event time
@@ -93,11 +102,19 @@ def message_final(message: MessageFacts, give_up_after_ms: int) -> MessageFinal:
         return MessageFinal(deadline, "unknown", "unknown", None)
     at, stat, code = first
     latency = at - message.submitted_at if stat == "DELIVRD" else None
+    if label is not None:
+        status, cause = label(stat, code)
+        return MessageFinal(at, status, cause, latency)
     return MessageFinal(at, FINAL_STATUSES[stat], cause_of(stat, code), latency)
 
 
 def transaction_deltas(
-    facts: TransactionFacts, *, gateway: str, missing_after_ms: int, give_up_after_ms: int
+    facts: TransactionFacts,
+    *,
+    gateway: str,
+    missing_after_ms: int,
+    give_up_after_ms: int,
+    label: StatusLabel | None = None,
 ) -> list[Delta]:
     """Apply the outcome rules of API.md to one transaction and everything that follows it."""
     deltas = [Delta(facts.txn_time, TRANSACTIONS, (facts.acquirer, facts.result), 1)]
@@ -105,7 +122,7 @@ def transaction_deltas(
         deltas.append(Delta(facts.reversal_time, TRANSACTIONS, (facts.acquirer, "reversed"), 1))
     finals: list[MessageFinal] = []
     for message in facts.messages:
-        final = message_final(message, give_up_after_ms)
+        final = message_final(message, give_up_after_ms, label)
         finals.append(final)
         deltas.append(
             Delta(message.submitted_at, SUBMITTED, (gateway, message.carrier, message.area), 1)

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -27,6 +28,28 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 
 class BadPayload(ValueError):
     """A response body that is not the JSON shape the source expects."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A decoded JSON answer and the upstream's clock when it answered (its `Date` header)."""
+
+    payload: Any
+    date_ms: int | None  # Unix ms, second precision; None without a usable Date header
+
+
+#: Signs one attempt of a request: (method, params, body) → (params, extra headers).
+Signer = Callable[[str, dict[str, str | int], bytes], tuple[dict[str, str | int], dict[str, str]]]
+
+
+def date_header_ms(value: str | None) -> int | None:
+    """Unix ms of an HTTP `Date` header, or None."""
+    if not value:
+        return None
+    try:
+        return int(parsedate_to_datetime(value).timestamp()) * 1000
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -83,7 +106,26 @@ class SourceClient:
 
         Raises `SourceError` with the error kind of the last failure.
         """
-        url = self.source.base_url + path
+        return self.request("GET", path, params, deadline).payload
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int],
+        deadline: float,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        sign: Signer | None = None,
+        retry_timeouts: bool = True,
+    ) -> Reply:
+        """One request with the retry policy; `sign` signs each attempt afresh (its own time).
+
+        `retry_timeouts=False` is for consuming reads (a request that timed out may have
+        consumed data upstream: a blind retry would hide the loss).
+        """
+        url = path if path.startswith(("http://", "https://")) else self.source.base_url + path
         attempts = self.source.retries + 1
         last: SourceError | None = None
         for attempt in range(attempts):
@@ -91,10 +133,17 @@ class SourceClient:
             if remaining <= 0 or self.stop.is_set():
                 break
             wait_s = self.source.backoff_ms / 1000 * (2**attempt)
+            query, extra = dict(params), dict(headers or {})
+            if sign is not None:
+                query, signed = sign(method, query, body)
+                extra.update(signed)
             try:
-                response = self.session.get(
+                response = self.session.request(
+                    method,
                     url,
-                    params=dict(params),
+                    params=query,
+                    data=body or None,
+                    headers=extra,
                     timeout=(
                         min(self.source.connect_timeout_s, remaining),
                         min(self.source.read_timeout_s, remaining),
@@ -112,11 +161,13 @@ class SourceClient:
             else:
                 result, last, retry_wait = self._handle(response)
                 if last is None:
-                    return result
+                    return Reply(result, date_header_ms(response.headers.get("Date")))
                 if retry_wait is not None:
                     wait_s = max(wait_s, retry_wait)
                 if not _retryable(last.kind):
                     raise last
+            if last is not None and last.kind == "timeout" and not retry_timeouts:
+                raise last
             if attempt + 1 < attempts:
                 if time.monotonic() + wait_s >= deadline:
                     break

@@ -1,0 +1,165 @@
+"""Building blocks of the generated rules: scaled durations, selectors checked against the
+metric catalogue, and the alert and recording-rule records the files are made of.
+
+Time scaling: `--time-scale N` divides every wall-clock duration (range windows, `for:`, group
+intervals, the poll interval) by N, so the end-to-end test can run the same rules against a
+simulator running N times faster than real time. Event-time values (latency and lag thresholds,
+`sloth_window` labels, rule names) keep their nominal values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from exporter.alerting.spec import AlertSpec
+from exporter.catalogue import METRICS_BY_NAME
+
+_UNITS_MS: tuple[tuple[str, int], ...] = (
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+)
+
+#: Suffixes of the series a histogram exposes.
+_HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+def format_duration(ms: int) -> str:
+    """Milliseconds as a Prometheus duration in the largest exact units (90000 → 1m30s)."""
+    if ms <= 0:
+        raise ValueError(f"duration must be positive: {ms} ms")
+    parts = []
+    for unit, size in _UNITS_MS:
+        if ms >= size:
+            parts.append(f"{ms // size}{unit}")
+            ms %= size
+    return "".join(parts)
+
+
+def format_number(value: Decimal | int) -> str:
+    """A number as PromQL text without float noise (Decimal 0.0050 → 0.005, 60 → 60)."""
+    text = format(Decimal(value).normalize(), "f")
+    return text
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alerting rule, in the mixin style: severity, summary, description, runbook."""
+
+    name: str
+    expr: str
+    for_ms: int | None
+    severity: str
+    summary: str
+    description: str
+    labels: dict[str, str] = field(default_factory=dict)
+    dashboard: str | None = None  # key of spec.dashboards
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One recording rule."""
+
+    record: str
+    expr: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A rule group; `interval_ms` overrides the global evaluation interval."""
+
+    name: str
+    rules: tuple[Alert | Recording, ...]
+    interval_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """The spec plus the time scale: everything a rule builder needs."""
+
+    spec: AlertSpec
+    scale: int = 1
+
+    def __post_init__(self) -> None:
+        if self.scale < 1:
+            raise ValueError(f"time scale must be >= 1: {self.scale}")
+
+    def duration(self, ms: int) -> str:
+        """A wall-clock duration, scaled (5m at 60× → 5s)."""
+        return format_duration(max(1, round(ms / self.scale)))
+
+    def seconds(self, ms: int) -> str:
+        """A wall-clock duration in (scaled) seconds, as a PromQL number."""
+        return format_number(Decimal(ms) / 1000 / self.scale)
+
+    def seconds_per_hour(self) -> str:
+        """How many wall seconds make one (scaled) hour: turns per-second rates into per-hour."""
+        return self.seconds(3_600_000)
+
+    def metric(self, name: str, **matchers: str) -> str:
+        """A selector of a catalogue metric (histograms take their _bucket/_count/_sum suffix).
+
+        `matchers` values are PromQL matcher texts: `status='!="delivered"'`.
+        """
+        base = name
+        for suffix in _HISTOGRAM_SUFFIXES:
+            if name.endswith(suffix) and name[: -len(suffix)] in METRICS_BY_NAME:
+                base = name[: -len(suffix)]
+                if METRICS_BY_NAME[base].kind != "histogram":
+                    raise ValueError(f"{base} is not a histogram")
+        spec = METRICS_BY_NAME.get(base)
+        if spec is None:
+            raise ValueError(f"{name} is not in the metric catalogue")
+        allowed = set(spec.labels) | ({"le"} if name.endswith("_bucket") else set())
+        for label in matchers:
+            if label not in allowed:
+                raise ValueError(f"{base} has no label {label!r}")
+        parts = [self.spec.selector, *(f"{label}{text}" for label, text in matchers.items())]
+        return f"{name}{{{','.join(parts)}}}"
+
+    def by(self, name: str, *labels: str) -> str:
+        """`job, <labels>` for `sum by (...)`, each label checked against the catalogue."""
+        spec = METRICS_BY_NAME[name]
+        for label in labels:
+            if label not in spec.labels:
+                raise ValueError(f"{name} has no label {label!r}")
+        return ", ".join(("job", *labels))
+
+    def runbook_url(self, alert: str) -> str:
+        return f"{self.spec.runbook_base_url}/{alert}.md"
+
+    def dashboard_url(self, key: str) -> str:
+        return f"{self.spec.dashboard_base_url}/{self.spec.dashboards[key]}"
+
+    def render_rule(self, rule: Alert | Recording) -> dict[str, Any]:
+        """A rule as the mapping Prometheus reads."""
+        if isinstance(rule, Recording):
+            out: dict[str, Any] = {"record": rule.record, "expr": rule.expr}
+            if rule.labels:
+                out["labels"] = dict(rule.labels)
+            return out
+        alert: dict[str, Any] = {"alert": rule.name, "expr": rule.expr}
+        if rule.for_ms:
+            alert["for"] = self.duration(rule.for_ms)
+        alert["labels"] = {"severity": rule.severity, **rule.labels}
+        annotations = {
+            "summary": rule.summary,
+            "description": rule.description,
+            "runbook_url": self.runbook_url(rule.name),
+        }
+        if rule.dashboard:
+            annotations["dashboard_url"] = self.dashboard_url(rule.dashboard)
+        alert["annotations"] = annotations
+        return alert
+
+    def render_group(self, group: Group) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": group.name}
+        if group.interval_ms:
+            out["interval"] = self.duration(group.interval_ms)
+        out["rules"] = [self.render_rule(rule) for rule in group.rules]
+        return out

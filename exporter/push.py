@@ -1,0 +1,169 @@
+"""Push receivers: delivery reports that providers push to the exporter's HTTP server.
+
+One receiver per source with a `push:` block, at `/push/<source>` by default, for Alibaba
+SmsReport, Tencent callbacks, Vonage DLR webhooks, Jasmin DLRs and Kannel `dlr-url` calls.
+
+The order is what makes a push safe: size check, secret check, parse, **commit to the state
+store**, and only then the acknowledgement the provider waits for. A crash after the commit
+and before the answer makes the provider retry; the retry is a duplicate `(message id, status)`
+and counts once. A report the receiver cannot read is refused with 400 so the provider keeps it.
+
+Push paths are open to the web config's basic auth (providers cannot all send it); each is
+protected by its own shared secret instead: `?secret=…` in the URL the bank configures, or an
+`X-Smswatch-Secret` header, compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+from exporter.config import SourceConfig
+from exporter.poller import Pipeline
+from exporter.records import SmsEvent
+from exporter.sources.client import BadPayload
+from exporter.web import Request, Response
+
+log = logging.getLogger(__name__)
+
+#: Test hook: when set, the process exits right after a push is committed, before it is
+#: acknowledged — the crash window the design must survive (tests/test_push.py).
+CRASH_AFTER_COMMIT_ENV = "SMSWATCH_TEST_CRASH_AFTER_PUSH_COMMIT"
+
+Parsed = tuple[list[SmsEvent], int]
+
+
+def _params(request: Request) -> dict[str, str]:
+    """Query and form parameters of a request (form wins), last value of each."""
+    from urllib.parse import parse_qs
+
+    params = {k: v[-1] for k, v in request.query.items() if v}
+    content_type = request.headers.get("content-type", "")
+    if request.body and "json" not in content_type:
+        try:
+            form = parse_qs(request.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError as exc:
+            raise BadPayload("form body is not UTF-8") from exc
+        params.update({k: v[-1] for k, v in form.items() if v})
+    return params
+
+
+def _single(event: SmsEvent | None) -> Parsed:
+    return ([event], 0) if event is not None else ([], 1)
+
+
+def parser_for(provider: str) -> tuple[Callable[[Request, int], Parsed], bytes, str]:
+    """(parse(request, received_ms), acknowledgement body, its content type) of a provider."""
+    if provider == "aliyun":
+        from exporter.sources import aliyun
+
+        return (
+            lambda r, _now: aliyun.parse_sms_report(r.body),
+            aliyun.REPORT_ACK,
+            "application/json",
+        )
+    if provider == "tencent":
+        from exporter.sources import tencent
+
+        return (
+            lambda r, _now: tencent.parse_callback(r.body),
+            tencent.CALLBACK_ACK,
+            "application/json",
+        )
+    if provider == "vonage":
+        from exporter.sources import vonage
+
+        def _vonage(r: Request, now: int) -> Parsed:
+            fields = vonage.dlr_fields(r.body, r.query, r.headers.get("content-type", ""))
+            return _single(vonage.parse_dlr(fields, now))
+
+        return _vonage, b"", "text/plain; charset=utf-8"
+    if provider == "jasmin":
+        from exporter.sources import jasmin
+
+        return (
+            lambda r, now: _single(jasmin.parse_dlr(_params(r), now)),
+            jasmin.ACK,
+            "text/plain; charset=utf-8",
+        )
+    if provider == "kannel":
+        from exporter.sources import kannel
+
+        return (
+            lambda r, now: _single(kannel.parse_dlr(_params(r), now)),
+            b"ok\n",
+            "text/plain; charset=utf-8",
+        )
+    raise ValueError(f"provider {provider} has no push receiver")
+
+
+class PushReceiver:
+    """The route of one source's push receiver."""
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        pipeline: Pipeline,
+        clock: Callable[[], float] = time.time,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        assert source.push is not None
+        self.source = source
+        self.push = source.push
+        self.pipeline = pipeline
+        self.clock = clock
+        self.parse, self.ack, self.ack_type = parser_for(source.provider)
+        self.crash_after_commit = bool(environ.get(CRASH_AFTER_COMMIT_ENV))
+        if not self.push.secret:
+            log.warning(
+                "push receiver without a secret: anyone who can reach it can post reports",
+                extra={"source": source.name, "path": self.push.path},
+            )
+
+    def _count(self, result: str) -> None:
+        self.pipeline.store.add_counters(
+            Counter({("smswatch_push_requests_total", (self.source.name, result)): 1})
+        )
+
+    def _authorized(self, request: Request) -> bool:
+        if not self.push.secret:
+            return True
+        given = (
+            request.headers.get("x-smswatch-secret") or (request.query.get("secret") or [""])[-1]
+        )
+        return hmac.compare_digest(given.encode(), self.push.secret.encode())
+
+    def __call__(self, request: Request) -> Response:
+        if request.method not in ("GET", "POST"):
+            return Response(405, b"method not allowed\n", headers={"Allow": "GET, POST"})
+        if len(request.body) > self.push.max_body_bytes:
+            self._count("too_large")
+            return Response(413, b"request body too large\n")
+        if not self._authorized(request):
+            self._count("unauthorized")
+            log.warning("push refused: bad secret", extra={"source": self.source.name})
+            return Response(403, b"forbidden\n")
+        received_ms = int(self.clock() * 1000)
+        try:
+            events, invalid = self.parse(request, received_ms)
+        except BadPayload as exc:
+            self._count("bad_payload")
+            log.warning("push refused", extra={"source": self.source.name, "detail": str(exc)})
+            return Response(400, f"bad report: {exc}\n".encode())
+        if not events and invalid:
+            self._count("bad_payload")
+            return Response(400, b"no readable report\n")
+        self.pipeline.commit_push(self.source, events, invalid)
+        self._count("accepted")
+        if self.crash_after_commit:
+            log.error("test hook: exiting after commit, before the acknowledgement")
+            os._exit(70)
+        log.debug(
+            "push committed",
+            extra={"source": self.source.name, "events": len(events), "invalid": invalid},
+        )
+        return Response(200, self.ack, self.ack_type)

@@ -1,0 +1,72 @@
+"""`smswatch report`: turn command-line options into a report request and run it."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+
+from exporter.errors import ConfigError
+from exporter.reports.objectives import Objectives
+from exporter.reports.periods import load_zone, parse_time, resolve_period
+from exporter.reports.report import ReportRequest, check_lang, generate_report, parse_formats
+from exporter.timestamps import parse_duration_ms
+
+
+def request_from_args(args: argparse.Namespace, *, now: datetime) -> ReportRequest:
+    """Validate the options of `smswatch report`; a bad one is a `ConfigError` naming it."""
+    zone = load_zone(args.timezone, path="--timezone")
+    lang = check_lang(args.lang, path="--lang")
+    formats = parse_formats(args.formats, path="--format")
+    if args.period == "custom":
+        if args.end:
+            raise ConfigError("a custom period takes --from and --to, not --end", path="--end")
+        if not args.from_time or not args.to_time:
+            raise ConfigError("a custom period needs both --from and --to", path="--period")
+    elif args.to_time:
+        raise ConfigError(
+            f"--to only goes with --period custom (use --end with {args.period})", path="--to"
+        )
+    start = parse_time(args.from_time, zone, path="--from", now=now) if args.from_time else None
+    end_text = args.to_time if args.period == "custom" else args.end
+    end_path = "--to" if args.period == "custom" else "--end"
+    end = parse_time(end_text, zone, path=end_path, now=now) if end_text else None
+    period = resolve_period(args.period, zone, start=start, end=end, now=now)
+    for value, flag in (
+        (args.delivered_ratio, "--objective.delivered"),
+        (args.within_ratio, "--objective.within-latency"),
+    ):
+        if not 0 < value <= 1:
+            raise ConfigError(
+                f"must be a fraction in (0, 1], such as 0.995, got {value}", path=flag
+            )
+    try:
+        timeout = parse_duration_ms(args.timeout) / 1000
+    except ValueError as exc:
+        raise ConfigError(str(exc), path="--prometheus.timeout") from exc
+    if not args.prometheus_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"must be an http(s) URL, got {args.prometheus_url!r}", path="--prometheus.url"
+        )
+    return ReportRequest(
+        prometheus_url=args.prometheus_url,
+        period=period,
+        out_dir=Path(args.out),
+        lang=lang,
+        formats=formats,
+        objectives=Objectives(
+            delivered_ratio=args.delivered_ratio, within_latency_ratio=args.within_ratio
+        ),
+        matchers=args.matchers,
+        alert_matchers=args.alert_matchers,
+        timeout_seconds=timeout,
+    )
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """The `smswatch report` command: write one report, print its directory."""
+    now = datetime.now(UTC)
+    request = request_from_args(args, now=now)
+    path = generate_report(request)
+    print(path, flush=True)
+    return 0

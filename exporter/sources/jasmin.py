@@ -1,0 +1,59 @@
+"""Jasmin SMS gateway DLR pushes (reference sms-providers.md §7).
+
+Facts used [V jookies/jasmin receiving-dlr.rst]: the bank sends with `dlr=yes&dlr-url=…&
+dlr-level=1|2|3&dlr-method=GET|POST`; the receiver must answer 200 with the body `ACK/Jasmin`,
+else Jasmin retries (`retry_delay=30`, `max_retries=3`). Level 1 carries `id, message_status`
+(the `submit_sm_resp` status, e.g. `ESME_ROK`) and `level`; levels 2/3 add `id_smsc, subdate,
+donedate` (YYMMDDhhmm), `sub, dlvrd, err, text`. Unconfirmed [R]: that on levels 2/3
+`message_status` is the SMPP stat (DELIVRD, UNDELIV, …); smswatch reads it so.
+
+Jasmin's `id` is its own message id, the same on every level: it is the message id here. The
+bank adds its transaction reference to the dlr-url it sets (`?ref=…`, optionally `carrier`,
+`area`). Level 1 `ESME_ROK` is the submission (timed on receipt); any other `ESME_R*` is a
+refused submission (status rejected, the ESME status as code). Done dates have no zone and
+minute precision: finals are timed when smswatch received them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from exporter.classify import normalize_status
+from exporter.privacy import mask_phone
+from exporter.records import SmsEvent
+
+#: The acknowledgement Jasmin waits for [V].
+ACK = b"ACK/Jasmin"
+
+
+def parse_dlr(params: Mapping[str, str], received_ms: int) -> SmsEvent | None:
+    """One DLR's parameters → an event, or None when it is not a usable DLR."""
+    message_id = params.get("id", "")
+    word = params.get("message_status", "").strip()
+    if not message_id or not word:
+        return None
+    code = params.get("err", "")
+    upper = word.upper()
+    if upper == "ESME_ROK":
+        status: str | None = "submitted"
+        code = ""
+    elif upper.startswith("ESME_"):
+        status, code = "rejected", upper
+    else:
+        status = normalize_status(word)
+        if status is None:
+            return None
+    if status is None:
+        return None
+    return SmsEvent(
+        message_id=message_id,
+        txn_ref=params.get("ref", ""),
+        phone=mask_phone(params.get("to", "")),
+        carrier=params.get("carrier", "") or "unknown",
+        area=params.get("area", "") or "unknown",
+        status=status,
+        error_code="" if code in ("000", "0") else code,
+        submitted_ms=received_ms,
+        status_ms=received_ms,
+        submit_known=status == "submitted",
+    )

@@ -1,0 +1,183 @@
+"""Vonage (Nexmo): the Reports API records (pull) and the SMS API DLR webhook (push)
+(reference sms-providers.md §2).
+
+Facts used: sync `GET https://api.nexmo.com/v2/reports/records?account_id=…&product=SMS&
+direction=outbound&date_start=ISO&date_end=ISO`, window at most 24 h, Basic auth
+`api_key:api_secret` [V]; DLR webhook fields `err-code, message-timestamp, messageId, msisdn,
+network-code, price, scts, status, to` and its status words [V]; DLR err-code table [V] (15+ [R]).
+Unconfirmed and relied on [R]: the record field names (`message_id, client_ref, to, network,
+date_received, date_finalized, status, error_code`), ISO 8601 dates with an offset, the paging
+link at `_links.next.href` (HAL, as Vonage's other APIs) with the records under `records`; the
+DLR `client-ref` field; `scts` being a `YYMMDDhhmm` done time without a zone.
+
+Latency honesty: a record's `date_received`/`date_finalized` carry a zone and are used as they
+are. A DLR's `scts` has no zone and minute precision, and `message-timestamp` is when Vonage
+pushed it: a pushed final status is timed when smswatch received it, and carries no submit time
+(`submit_known=False`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from exporter.classify import VONAGE_STATUSES
+from exporter.config import SourceConfig
+from exporter.privacy import mask_phone
+from exporter.records import Page, SmsEvent
+from exporter.sources.client import BadPayload, SourceClient
+from exporter.sources.pulling import (
+    NO_WATERMARK,
+    PullContext,
+    Unchanged,
+    UpstreamClock,
+    dotted,
+    horizon_ms,
+    iso_ms,
+    sms_key,
+)
+
+WINDOW_MS = 24 * 3_600_000  # the sync API answers at most 24 h per request [V]
+
+
+def iso_text(ms: int) -> str:
+    """Unix ms → `2026-11-26T12:00:00Z` (whole seconds, as the API takes them)."""
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_records(payload: Any) -> tuple[list[SmsEvent], int, str | None]:
+    """One Reports API answer → (events, invalid records, next page URL or None)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
+        raise BadPayload("Reports answer without a 'records' list")
+    events: list[SmsEvent] = []
+    invalid = 0
+    for record in payload["records"]:
+        try:
+            if not isinstance(record, dict):
+                raise ValueError("not an object")
+            message_id = record.get("message_id")
+            status = VONAGE_STATUSES.get(str(record.get("status") or "").lower())
+            if not isinstance(message_id, str) or not message_id or status is None:
+                raise ValueError("no message_id or unknown status")
+            received = iso_ms(record.get("date_received"))
+            finalized = record.get("date_finalized")
+            done = iso_ms(finalized) if finalized else received
+            code = record.get("error_code")
+            events.append(
+                SmsEvent(
+                    message_id=message_id,
+                    txn_ref=str(record.get("client_ref") or ""),
+                    phone=mask_phone(str(record.get("to") or "")),
+                    carrier="unknown",
+                    area="unknown",
+                    status=status,
+                    error_code="" if code in (None, "0", 0) else str(code),
+                    submitted_ms=received,
+                    status_ms=max(received, done),
+                )
+            )
+        except (ValueError, TypeError):
+            invalid += 1
+    link = dotted(payload, "_links.next.href")
+    return events, invalid, link if isinstance(link, str) and link else None
+
+
+class VonagePuller:
+    """Re-reads the window of records that may still change, in windows of at most 24 h."""
+
+    def __init__(self, source: SourceConfig, clock: Callable[[], float] = time.time) -> None:
+        self.source = source
+        self.clock = UpstreamClock(clock)
+        self.lookback_ms: int = source.options["lookback"]
+        self.lag_ms: int = source.options["list_lag"]
+        self.unchanged = Unchanged()
+
+    def pages(
+        self, client: SourceClient, ctx: PullContext, deadline: float
+    ) -> Iterator[Page[SmsEvent]]:
+        end = self.clock.now_ms()
+        start = max(horizon_ms(ctx, end, self.lookback_ms), 0)
+        windows = []
+        while start < end:
+            windows.append((start, min(end, start + WINDOW_MS)))
+            start += WINDOW_MS
+        if not windows:
+            return
+        pages = 0
+        for index, (low, high) in enumerate(windows):
+            path = self.source.path
+            params: dict[str, str | int] = {
+                "account_id": self.source.options["account_id"],
+                "product": "SMS",
+                "direction": "outbound",
+                "date_start": iso_text(low),
+                "date_end": iso_text(high),
+            }
+            while True:
+                pages += 1
+                reply = client.request("GET", path, params, deadline)
+                upstream_now = self.clock.observe(reply.date_ms)
+                events, invalid, next_url = parse_records(reply.payload)
+                events = self.unchanged.fresh(events, sms_key)
+                last = next_url is None and index == len(windows) - 1
+                if last:
+                    # Complete up to the end of the window, and no later than its clock says.
+                    watermark = min(end - end % 1000, upstream_now) - self.lag_ms
+                    yield Page(events, invalid, "", False, watermark)
+                    self.unchanged.remember(events, sms_key)
+                    self.unchanged.forget_before(windows[0][0])
+                    return
+                yield Page(events, invalid, "", True, NO_WATERMARK)
+                self.unchanged.remember(events, sms_key)
+                if next_url is None or pages >= self.source.max_pages:
+                    break
+                path, params = next_url, {}
+
+
+# --------------------------------------------------------------------------- DLR webhook
+
+
+def dlr_fields(body: bytes, query: Mapping[str, list[str]], content_type: str) -> dict[str, str]:
+    """The DLR's fields from a GET query, a form body or a JSON body."""
+    fields = {k: v[-1] for k, v in query.items() if v}
+    if body:
+        if "json" in content_type:
+            try:
+                data = json.loads(body)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise BadPayload(f"not JSON: {exc}") from exc
+            if not isinstance(data, dict):
+                raise BadPayload("DLR body is not a JSON object")
+            fields.update({k: str(v) for k, v in data.items() if v is not None})
+        else:
+            try:
+                form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+            except UnicodeDecodeError as exc:
+                raise BadPayload("form body is not UTF-8") from exc
+            fields.update({k: v[-1] for k, v in form.items() if v})
+    return fields
+
+
+def parse_dlr(fields: Mapping[str, str], received_ms: int) -> SmsEvent | None:
+    """One DLR → an event timed when smswatch received it; None if it is not a DLR."""
+    message_id = fields.get("messageId") or fields.get("message_id")
+    status = VONAGE_STATUSES.get((fields.get("status") or "").lower())
+    if not message_id or status is None:
+        return None
+    code = fields.get("err-code", "")
+    return SmsEvent(
+        message_id=message_id,
+        txn_ref=fields.get("client-ref", ""),
+        phone=mask_phone(fields.get("msisdn", "") or fields.get("to", "")),
+        carrier="unknown",
+        area="unknown",
+        status=status,
+        error_code="" if code in ("0", "") else code,
+        submitted_ms=received_ms,
+        status_ms=received_ms,
+        submit_known=False,
+    )

@@ -1,0 +1,32 @@
+"""The objectives have one home in the package; the alerting spec must state the same numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from exporter import objectives
+from exporter.config import Objectives
+from exporter.dashboards import objectives as dashboard_objectives
+from exporter.reports.objectives import DEFAULT_OBJECTIVES
+
+SPEC = Path(__file__).resolve().parent.parent / "alerts" / "spec.yaml"
+
+
+def test_the_alerting_spec_states_the_package_objectives() -> None:
+    spec = yaml.safe_load(SPEC.read_text())["slo"]
+    slos = spec["objectives"]
+    assert slos["sms-delivery"]["objective"] / 100 == objectives.DELIVERY_RATIO
+    assert slos["receipt-notification"]["objective"] / 100 == objectives.DELIVERY_RATIO
+    assert slos["receipt-latency"]["objective"] / 100 == objectives.NOTIFY_WITHIN_RATIO
+    assert slos["receipt-latency"]["latency_seconds"] == objectives.NOTIFY_WITHIN_SECONDS
+    assert spec["period"] == f"{objectives.PERIOD_DAYS}d"
+
+
+def test_config_reports_and_dashboards_default_to_them() -> None:
+    assert Objectives().sms_delivery_ratio == objectives.DELIVERY_RATIO
+    assert Objectives().receipt_notify_within_60s_ratio == objectives.NOTIFY_WITHIN_RATIO
+    assert DEFAULT_OBJECTIVES.delivered_ratio == objectives.DELIVERY_RATIO
+    assert DEFAULT_OBJECTIVES.latency_seconds == objectives.NOTIFY_WITHIN_SECONDS
+    assert dashboard_objectives.NOTIFY_OBJECTIVE == objectives.NOTIFY_WITHIN_RATIO
