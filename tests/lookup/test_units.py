@@ -254,6 +254,8 @@ def test_every_cause_and_situation_has_its_words_in_both_languages() -> None:
             words = advice_for(situation, lang)
             assert words.title and words.explanation and words.advice, (situation, lang)
             assert not any(ch.isdigit() for ch in words.advice + words.explanation)
+            if lang == "zh":  # folded YAML lines must not leave spaces between sentences
+                assert "。 " not in words.advice + words.explanation
     assert set(WORDS["en"]) == set(WORDS["zh"])
     advice = (Path(__file__).parents[2] / "exporter/lookup/advice.yaml").read_text()
     assert set(yaml.safe_load(advice)["situations"]) == set(SITUATIONS)
