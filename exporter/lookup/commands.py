@@ -18,6 +18,7 @@ import socket
 import sys
 import tempfile
 import textwrap
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,8 +183,8 @@ def render_text(result: LookupResult, settings: LookupSettings, lang: str) -> st
     if result.truncated:
         head += " " + ui["truncated"].format(n=count)
     lines.append(f"{q.kind} {q.audit_key if q.kind == 'phone_last4' else q.value}: {head}")
-    now = result.results[0].transaction.txn_ms if result.results else 0
-    lines.append(ui["times_in"].format(zone=zone_label(zone, now)))
+    at = result.results[0].transaction.txn_ms if result.results else int(time.time() * 1000)
+    lines.append(ui["times_in"].format(zone=zone_label(zone, at)))
     for explained in result.results:
         lines.append("")
         lines.extend(_text_card(explained, result, settings, lang))

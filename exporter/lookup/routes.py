@@ -114,9 +114,11 @@ class LookupRoutes:
             "lookup refused", extra={"path": request.path, "remote": request.remote, "why": reason}
         )
 
-    def _challenge(self) -> dict[str, str]:
+    def _challenge(self, page: bool = False) -> dict[str, str]:
+        """The 401's challenge; the page's leaves Basic out so browsers show its sign-in form
+        rather than their own password dialog."""
         schemes = ['Bearer realm="smswatch lookup"']
-        if self.access.allowed_users and self.access.basic is not None:
+        if not page and self.access.allowed_users and self.access.basic is not None:
             schemes.append('Basic realm="smswatch lookup"')
         return {"WWW-Authenticate": ", ".join(schemes)}
 
@@ -178,7 +180,7 @@ class LookupRoutes:
         lang = _lang(params.pop("lang", ""), request.headers.get("accept-language", ""))
         identity = self._page_identity(request)
         if identity is None:
-            return _html(401, login_page(lang, failed=False), self._challenge())
+            return _html(401, login_page(lang, failed=False), self._challenge(page=True))
         if request.method not in ("GET", "HEAD"):
             return _html(405, "use GET", {"Allow": "GET, HEAD"})
         now_ms = int(self._clock() * 1000)
@@ -204,11 +206,11 @@ class LookupRoutes:
         lang = _lang(form.get("lang", ""), request.headers.get("accept-language", ""))
         if not self._same_origin(request):
             self._refused(request, "cross-origin sign-in")
-            return _html(401, login_page(lang, failed=True), self._challenge())
+            return _html(401, login_page(lang, failed=True), self._challenge(page=True))
         identity, sid, reason = self.access.sign_in(form)
         if identity is None:
             self._refused(request, reason)
-            return _html(401, login_page(lang, failed=True), self._challenge())
+            return _html(401, login_page(lang, failed=True), self._challenge(page=True))
         log.info("lookup sign-in", extra={"user": identity.user, "remote": request.remote})
         max_age = int(self.access.sessions.ttl_s)
         return Response(

@@ -162,3 +162,12 @@ def test_the_page_explains_bad_input(guarded: tuple[str, Path, str]) -> None:
     assert status == 400 and "give each parameter once" in page
     status, page, _ = fetch(f"{base}/lookup?rrn=000000000000&lang=zh", basic=dora)
     assert status == 200 and "未找到交易" in page and 'lang="zh-Hans"' in page
+
+
+def test_the_page_asks_for_its_own_sign_in_not_the_browser_dialog(
+    guarded: tuple[str, Path, str],
+) -> None:
+    base, _, _ = guarded
+    status, page, headers = fetch(f"{base}/lookup")
+    assert status == 401 and 'name="token"' in page and 'name="password"' in page
+    assert "Basic" not in headers["WWW-Authenticate"]  # a Basic challenge pops up a dialog
