@@ -65,8 +65,13 @@ def test_unreachable_sources_are_reported_not_fatal(plain: Exporter) -> None:
     metrics = parse_exposition(fetch(f"{base}/metrics")[1])
     assert metrics[("smswatch_source_up", frozenset({("source", "sms")}))] == 0
     assert fetch(f"{base}/ready")[0] == 503
-    status, page = fetch(f"{base}/")
-    assert status == 200 and "connection" in page and "acquirer" in page
+    # the landing page shows the error once the failed poll has ended
+    page = wait_until(
+        lambda: (p := fetch(f"{base}/"))[0] == 200 and "connection" in p[1] and p[1],
+        10,
+        "the landing page to show the connection error",
+    )
+    assert "acquirer" in page
     # every configured acquirer is exported from the start, with zeros
     assert (
         metrics[
