@@ -26,6 +26,7 @@ from typing import Any
 from exporter.config import SourceConfig
 from exporter.records import Page, Transaction
 from exporter.sources.client import BadPayload, SourceClient
+from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
     NO_WATERMARK,
     PullContext,
@@ -105,13 +106,8 @@ def parse_payments(payload: Any, join_field: str) -> tuple[list[Transaction], in
     payments = payload.get("payments", [])
     if not isinstance(payments, list):
         raise BadPayload("'payments' is not a list")
-    records: list[Transaction] = []
-    invalid = 0
-    for payment in payments:
-        try:
-            records.extend(payment_records(payment, join_field))
-        except (ValueError, TypeError):
-            invalid += 1
+    batches, invalid = read_each(payments, lambda payment: payment_records(payment, join_field))
+    records = [record for batch in batches for record in batch]
     cursor = payload.get("cursor")
     return records, invalid, cursor if isinstance(cursor, str) else ""
 
