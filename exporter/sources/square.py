@@ -28,7 +28,6 @@ from exporter.records import Page, Transaction
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
-    NO_WATERMARK,
     PullContext,
     Unchanged,
     UpstreamClock,
@@ -121,7 +120,7 @@ class SquarePuller:
         self.join_field: str = source.options["join_field"]
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged()
+        self.unchanged = Unchanged(transaction_key)
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -142,12 +141,10 @@ class SquarePuller:
             now = self.clock.observe(reply.date_ms)
             started = now if started is None else started
             records, invalid, cursor = parse_payments(reply.payload, self.join_field)
-            records = self.unchanged.fresh(records, transaction_key)
-            if not cursor:
-                yield Page(records, invalid, "", False, started - self.lag_ms)
-                self.unchanged.remember(records, transaction_key)
-                self.unchanged.forget_before(horizon)
+            last = not cursor
+            yield from self.unchanged.hand_over(
+                records, invalid, last=last, watermark_ms=started - self.lag_ms, horizon=horizon
+            )
+            if last:
                 return
-            yield Page(records, invalid, "", True, NO_WATERMARK)
-            self.unchanged.remember(records, transaction_key)
             params = {**params, "cursor": cursor}

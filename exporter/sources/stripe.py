@@ -33,7 +33,6 @@ from exporter.records import Page, Terminal, Transaction
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
-    NO_WATERMARK,
     PullContext,
     Unchanged,
     UpstreamClock,
@@ -176,7 +175,7 @@ class StripePuller:
         self.terminal_field: str = source.options["terminal_field"]
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged()
+        self.unchanged = Unchanged(transaction_key)
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -196,14 +195,12 @@ class StripePuller:
             records, invalid, more, last_id, _ = parse_payment_intents(
                 reply.payload, self.join_field, self.terminal_field
             )
-            records = self.unchanged.fresh(records, transaction_key)
-            if not more or not last_id:
-                yield Page(records, invalid, "", False, started - self.lag_ms)
-                self.unchanged.remember(records, transaction_key)
-                self.unchanged.forget_before(horizon)
+            last = not more or not last_id
+            yield from self.unchanged.hand_over(
+                records, invalid, last=last, watermark_ms=started - self.lag_ms, horizon=horizon
+            )
+            if last:
                 return
-            yield Page(records, invalid, "", True, NO_WATERMARK)
-            self.unchanged.remember(records, transaction_key)
             params = {**params, "starting_after": last_id}
 
     def terminals(self, client: SourceClient, deadline: float) -> tuple[list[Terminal], int, int]:

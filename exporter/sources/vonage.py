@@ -30,7 +30,6 @@ from exporter.records import Page, SmsEvent
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.payloads import form_fields, json_body, read_each
 from exporter.sources.pulling import (
-    NO_WATERMARK,
     PullContext,
     Unchanged,
     UpstreamClock,
@@ -88,7 +87,7 @@ class VonagePuller:
         self.clock = UpstreamClock(clock)
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged()
+        self.unchanged = Unchanged(sms_key)
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -116,17 +115,14 @@ class VonagePuller:
                 reply = client.request("GET", path, params, deadline)
                 upstream_now = self.clock.observe(reply.date_ms)
                 events, invalid, next_url = parse_records(reply.payload)
-                events = self.unchanged.fresh(events, sms_key)
                 last = next_url is None and index == len(windows) - 1
+                # Complete up to the end of the window, and no later than its clock says.
+                watermark = min(end - end % 1000, upstream_now) - self.lag_ms
+                yield from self.unchanged.hand_over(
+                    events, invalid, last=last, watermark_ms=watermark, horizon=windows[0][0]
+                )
                 if last:
-                    # Complete up to the end of the window, and no later than its clock says.
-                    watermark = min(end - end % 1000, upstream_now) - self.lag_ms
-                    yield Page(events, invalid, "", False, watermark)
-                    self.unchanged.remember(events, sms_key)
-                    self.unchanged.forget_before(windows[0][0])
                     return
-                yield Page(events, invalid, "", True, NO_WATERMARK)
-                self.unchanged.remember(events, sms_key)
                 if next_url is None or pages >= self.source.max_pages:
                     break
                 path, params = next_url, {}
