@@ -130,6 +130,29 @@ class Context:
                 raise ValueError(f"{name} has no label {label!r}")
         return ", ".join(("job", *labels))
 
+    def alert(
+        self,
+        name: str,
+        expr: str,
+        *,
+        severity: str,
+        summary: str,
+        description: str,
+        labels: dict[str, str] | None = None,
+        dashboard: str | None = None,
+    ) -> Alert:
+        """An alert of the spec's `alerts:`, with the `for:` the spec gives it."""
+        return Alert(
+            name=name,
+            expr=expr,
+            for_ms=self.spec.alerts[name].for_ms,
+            severity=severity,
+            summary=summary,
+            description=description,
+            labels=labels or {},
+            dashboard=dashboard,
+        )
+
     def runbook_url(self, alert: str) -> str:
         return f"{self.spec.runbook_base_url}/{alert}.md"
 
