@@ -201,22 +201,12 @@ def _trends() -> list[p.PanelBuilder]:
 def _causes() -> list[p.PanelBuilder]:
     not_delivered = 'outcome!="delivered"'
     return [
-        p.timeseries(
+        p.per_minute_breakdown(
             "Cardholders without their SMS, by cause",
             "Receipts whose SMS failed, never came or has no delivery report, per minute, "
             "stacked by cause. The causes are explained below.",
-            "cpm",
-            [
-                p.query(
-                    q.per_minute(
-                        q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, not_delivered, by="cause"
-                    ),
-                    "{{cause}}",
-                )
-            ],
-            stacked=True,
-            bars=True,
-            min_value=0,
+            q.per_minute(q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, not_delivered, by="cause"),
+            "cause",
             overrides=p.cause_overrides(),
             span=14,
         ),

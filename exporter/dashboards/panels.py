@@ -294,6 +294,30 @@ def timeseries(
     return _with_targets(panel, targets)
 
 
+def per_minute_breakdown(
+    title: str,
+    description: str,
+    expr: str,
+    label: str,
+    *,
+    overrides: Iterable[Override] = (),
+    span: int = 12,
+) -> timeseries_builder.Panel:
+    """Events per minute over time as stacked bars, one per value of `label` (`expr` sums by
+    it): how a volume splits, e.g. receipts without SMS by cause."""
+    return timeseries(
+        title,
+        description,
+        "cpm",
+        [query(expr, f"{{{{{label}}}}}")],
+        stacked=True,
+        bars=True,
+        min_value=0,
+        overrides=overrides,
+        span=span,
+    )
+
+
 def bars(
     title: str,
     description: str,

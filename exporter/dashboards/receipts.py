@@ -106,38 +106,18 @@ def _receipts_without_sms() -> list[p.PanelBuilder]:
             sparkline=True,
             span=6,
         ),
-        p.timeseries(
+        p.per_minute_breakdown(
             "Receipts without SMS, by cause",
             "Receipts without SMS per minute, split between terminal setup and integration faults.",
-            "cpm",
-            [
-                p.query(
-                    q.per_minute(
-                        q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, _MISSING, by="cause"
-                    ),
-                    "{{cause}}",
-                )
-            ],
-            stacked=True,
-            bars=True,
-            min_value=0,
+            q.per_minute(q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, _MISSING, by="cause"),
+            "cause",
             overrides=p.cause_overrides(),
         ),
-        p.timeseries(
+        p.per_minute_breakdown(
             "Receipts without SMS, by acquirer",
             "Receipts without SMS per minute, per acquirer.",
-            "cpm",
-            [
-                p.query(
-                    q.per_minute(
-                        q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, _MISSING, by="acquirer"
-                    ),
-                    "{{acquirer}}",
-                )
-            ],
-            stacked=True,
-            bars=True,
-            min_value=0,
+            q.per_minute(q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, _MISSING, by="acquirer"),
+            "acquirer",
         ),
         p.timeseries(
             "Receipts vs SMS sent",
