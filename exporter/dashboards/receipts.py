@@ -260,11 +260,8 @@ def build() -> dashboard_model.Dashboard:
         time_from="now-24h",
         refresh="5m",
     )
-    for title, section in (
+    sections = (
         ("Receipts without SMS", _receipts_without_sms()),
         ("POS terminal inventory", _terminals()),
-    ):
-        dashboard.with_row(p.row(title))
-        for panel in section:
-            dashboard.with_panel(panel)
-    return finish(dashboard)
+    )
+    return finish(dashboard, sections)
