@@ -73,11 +73,16 @@ class Completeness:
     counter_gaps: int
 
     @property
+    def availabilities(self) -> tuple[Availability, ...]:
+        """The sources', then the exporter targets'."""
+        return (*self.sources, *self.exporters)
+
+    @property
     def complete(self) -> bool:
         return (
             bool(self.sources)
             and bool(self.exporters)
-            and all(a.complete for a in (*self.sources, *self.exporters))
+            and all(a.complete for a in self.availabilities)
         )
 
 
