@@ -42,19 +42,23 @@ def _add_common(parser: argparse.ArgumentParser, address: str) -> None:
         default=address,
         help=f"address to serve HTTP on, HOST:PORT (default {address})",
     )
-    parser.add_argument(
-        "--log.level",
-        dest="log_level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="log level (default info)",
-    )
+    _add_log_level(parser, "info")
     parser.add_argument(
         "--log.format",
         dest="log_format",
         default="logfmt",
         choices=["logfmt", "json"],
         help="log line format (default logfmt)",
+    )
+
+
+def _add_log_level(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        default=default,
+        choices=["debug", "info", "warning", "error"],
+        help=f"log level (default {default})",
     )
 
 
@@ -214,13 +218,7 @@ def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         default="2m",
         help="timeout of each Prometheus request (default 2m)",
     )
-    report.add_argument(
-        "--log.level",
-        dest="log_level",
-        default="warning",
-        choices=["debug", "info", "warning", "error"],
-        help="log level (default warning)",
-    )
+    _add_log_level(report, "warning")
 
     def _cmd_report(args: argparse.Namespace) -> int:
         from exporter.reports.command import run_report
