@@ -115,6 +115,18 @@ def diff(expected: dict[Series, float], actual: dict[Series, float]) -> list[str
     return lines
 
 
+def stop_processes(*processes: subprocess.Popen[bytes]) -> None:
+    """SIGTERM every process, then wait for each; one still running after 10 s is killed."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Process:
     """A real `smswatch` process, its output captured to a file."""
 
