@@ -90,6 +90,17 @@ def truth_series(truth: dict[str, Any]) -> dict[Series, float]:
     return out
 
 
+def finished_truth(simulator_url: str) -> dict[str, Any]:
+    """The simulator's ground truth, once its traffic is over (`complete`)."""
+    truth: dict[str, Any] = wait_until(
+        lambda: (t := get_json(f"{simulator_url}/sim/v1/truth"))["complete"] and t,
+        120,
+        "the simulator to finish its traffic",
+        interval=0.5,
+    )
+    return truth
+
+
 def _le(text: str) -> str:
     return "+Inf" if text in ("+Inf", "inf") else repr(float(text))
 
