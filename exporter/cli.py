@@ -44,19 +44,23 @@ def _add_common(parser: argparse.ArgumentParser, address: str) -> None:
         default=address,
         help=f"address to serve HTTP on, HOST:PORT (default {address})",
     )
-    parser.add_argument(
-        "--log.level",
-        dest="log_level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="log level (default info)",
-    )
+    _add_log_level(parser, "info")
     parser.add_argument(
         "--log.format",
         dest="log_format",
         default="logfmt",
         choices=["logfmt", "json"],
         help="log line format (default logfmt)",
+    )
+
+
+def _add_log_level(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        default=default,
+        choices=["debug", "info", "warning", "error"],
+        help=f"log level (default {default})",
     )
 
 
@@ -71,8 +75,18 @@ def _add_state(parser: argparse.ArgumentParser, default: str | None) -> None:
 
 
 def _add_simulator(parser: argparse.ArgumentParser, speed: float) -> None:
+    """The simulator's flags; their defaults are the simulator's own (SimulatorSettings)."""
+    from exporter.simulator.settings import SimulatorSettings
+    from exporter.simulator.shapes import SHAPES
+    from exporter.timestamps import format_duration_ms
+
+    defaults = SimulatorSettings()
+    missing_after = format_duration_ms(defaults.missing_after_ms)
+    give_up_after = format_duration_ms(defaults.give_up_after_ms)
     group = parser.add_argument_group("simulator")
-    group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    group.add_argument(
+        "--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})"
+    )
     group.add_argument(
         "--speed",
         type=float,
@@ -97,22 +111,23 @@ def _add_simulator(parser: argparse.ArgumentParser, speed: float) -> None:
     group.add_argument(
         "--rate",
         type=float,
-        default=2.0,
-        help="card transactions per simulated second at the daily peak (default 2)",
+        default=defaults.rate,
+        help="card transactions per simulated second at the daily peak "
+        f"(default {defaults.rate:g})",
     )
     group.add_argument(
         "--missing-after",
         dest="missing_after",
-        default="5m",
-        help="grace before a receipt without SMS is missing (default 5m)",
+        default=missing_after,
+        help=f"grace before a receipt without SMS is missing (default {missing_after})",
     )
     group.add_argument(
         "--sms-api",
         dest="sms_api",
-        default="generic",
-        choices=["generic", "twilio", "vonage", "tencent", "aliyun"],
+        default=defaults.sms_api,
+        choices=list(SHAPES),
         help="the shape of the SMS gateway API served: the generic feed or a provider's API "
-        "(default generic)",
+        f"(default {defaults.sms_api})",
     )
     group.add_argument(
         "--sms-push-url",
@@ -124,8 +139,9 @@ def _add_simulator(parser: argparse.ArgumentParser, speed: float) -> None:
     group.add_argument(
         "--give-up-after",
         dest="give_up_after",
-        default="30m",
-        help="time after submit when a message without final status is unknown (default 30m)",
+        default=give_up_after,
+        help="time after submit when a message without final status is unknown "
+        f"(default {give_up_after})",
     )
 
 
@@ -216,13 +232,7 @@ def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         default="2m",
         help="timeout of each Prometheus request (default 2m)",
     )
-    report.add_argument(
-        "--log.level",
-        dest="log_level",
-        default="warning",
-        choices=["debug", "info", "warning", "error"],
-        help="log level (default warning)",
-    )
+    _add_log_level(report, "warning")
 
     def _cmd_report(args: argparse.Namespace) -> int:
         from exporter.reports.command import run_report

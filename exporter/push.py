@@ -26,6 +26,7 @@ from exporter.config import SourceConfig
 from exporter.poller import Pipeline
 from exporter.records import SmsEvent
 from exporter.sources.client import BadPayload
+from exporter.sources.payloads import form_fields
 from exporter.web import Request, Response
 
 log = logging.getLogger(__name__)
@@ -39,16 +40,10 @@ Parsed = tuple[list[SmsEvent], int]
 
 def _params(request: Request) -> dict[str, str]:
     """Query and form parameters of a request (form wins), last value of each."""
-    from urllib.parse import parse_qs
-
     params = {k: v[-1] for k, v in request.query.items() if v}
     content_type = request.headers.get("content-type", "")
     if request.body and "json" not in content_type:
-        try:
-            form = parse_qs(request.body.decode("utf-8"), keep_blank_values=True)
-        except UnicodeDecodeError as exc:
-            raise BadPayload("form body is not UTF-8") from exc
-        params.update({k: v[-1] for k, v in form.items() if v})
+        params.update(form_fields(request.body))
     return params
 
 

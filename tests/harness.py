@@ -90,6 +90,17 @@ def truth_series(truth: dict[str, Any]) -> dict[Series, float]:
     return out
 
 
+def finished_truth(simulator_url: str) -> dict[str, Any]:
+    """The simulator's ground truth, once its traffic is over (`complete`)."""
+    truth: dict[str, Any] = wait_until(
+        lambda: (t := get_json(f"{simulator_url}/sim/v1/truth"))["complete"] and t,
+        120,
+        "the simulator to finish its traffic",
+        interval=0.5,
+    )
+    return truth
+
+
 def _le(text: str) -> str:
     return "+Inf" if text in ("+Inf", "inf") else repr(float(text))
 
@@ -113,6 +124,18 @@ def diff(expected: dict[Series, float], actual: dict[Series, float]) -> list[str
             shown = ",".join(f"{k}={v}" for k, v in sorted(labels))
             lines.append(f"{name}{{{shown}}}: truth={expected.get(key)} exported={actual.get(key)}")
     return lines
+
+
+def stop_processes(*processes: subprocess.Popen[bytes]) -> None:
+    """SIGTERM every process, then wait for each; one still running after 10 s is killed."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class Process:

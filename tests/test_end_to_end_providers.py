@@ -27,8 +27,8 @@ from harness import (
     Series,
     diff,
     exported_like,
+    finished_truth,
     free_port,
-    get_json,
     scrape,
     truth_series,
     wait_until,
@@ -135,12 +135,7 @@ def test_provider_shape_exported_counters_equal_the_truth(
     exporter.start()
     metrics_url = f"http://127.0.0.1:{exporter.port}/metrics"
     try:
-        truth = wait_until(
-            lambda: (t := get_json(f"{shaped_sim.url}/sim/v1/truth"))["complete"] and t,
-            120,
-            "the simulator to finish its traffic",
-            interval=0.5,
-        )
+        truth = finished_truth(shaped_sim.url)
         assert truth["parameters"]["sms_api"] == shape
         expected = summed(truth_series(truth), EXACT)
         last: list[str] = []
@@ -245,12 +240,7 @@ def test_outcome_only_shapes_agree_with_the_truth_on_everything_they_can_tell(
     exporter.start()
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     try:
-        truth = wait_until(
-            lambda: (t := get_json(f"{sim.url}/sim/v1/truth"))["complete"] and t,
-            120,
-            "the simulator to finish its traffic",
-            interval=0.5,
-        )
+        truth = finished_truth(sim.url)
         everything = truth_series(truth)
         told = {k: v for k, v in everything.items() if ("status", "unknown") not in k[1]}
         exact = (

@@ -26,6 +26,7 @@ from harness import (
     Process,
     diff,
     exported_like,
+    finished_truth,
     free_port,
     get_json,
     http_get,
@@ -97,12 +98,7 @@ def start_exporter(tmp_path: Path, config: Path, port: int) -> Process:
 
 def wait_for_exact_agreement(sim: SimulatorServer, metrics_url: str) -> dict[str, Any]:
     """Wait for the truth to be complete, then for the exporter to agree with it exactly."""
-    truth = wait_until(
-        lambda: (t := get_json(f"{sim.url}/sim/v1/truth"))["complete"] and t,
-        120,
-        "the simulator to finish its traffic",
-        interval=0.5,
-    )
+    truth = finished_truth(sim.url)
     expected = truth_series(truth)
     last: list[str] = []
 

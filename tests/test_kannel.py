@@ -16,7 +16,7 @@ import pytest
 from exporter.app import Exporter
 from exporter.config import parse_config, simulator_config_document
 
-from harness import free_port, http_get, scrape, wait_until
+from harness import free_port, http_get, scrape, stop_processes, wait_until
 
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
 
@@ -103,14 +103,7 @@ def kannel(tmp_path: Path) -> Iterator[int]:
         )
         yield sendsms
     finally:
-        for process in reversed(started):  # only what this fixture started, by pid
-            process.terminate()
-        for process in reversed(started):
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(*reversed(started))  # only what this fixture started, by pid
         log.close()
 
 

@@ -4,6 +4,7 @@ paging to the end, signing, 429/5xx, malformed and partial pages, the watermark 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import responses
 
 from exporter.errors import SourceError
 from exporter.poller import Pipeline, Poller
-from exporter.records import SmsEvent
+from exporter.records import Page, SmsEvent
 from exporter.sources.aliyun import AliyunPuller
 from exporter.sources.client import SourceClient
 from exporter.sources.pulling import PullContext, rfc2822_ms
@@ -42,8 +43,30 @@ def client(source: Any, errors: list[str] | None = None) -> SourceClient:
     return SourceClient(source, seen.append)
 
 
-def drain(pages: Iterator[Any]) -> list[Any]:
-    return list(pages)
+def recorded(method: str, url: str, provider: str, name: str) -> None:
+    """`url` answers with a recorded payload, dated NOON by the upstream's clock."""
+    responses.add(method, url, json=fixture(provider, name), headers={"Date": NOON})
+
+
+def pull(
+    puller: Any, source: Any, ctx: PullContext = FRESH, errors: list[str] | None = None
+) -> list[Page[Any]]:
+    """Every page of one poll of `puller` (failed attempts' error kinds go to `errors`)."""
+    return list(puller.pages(client(source, errors), ctx, deadline=1e12))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    state = Store(str(tmp_path / "state.sqlite"))
+    yield state
+    state.close()
+
+
+def poll_once(config: Any, source: Any, store: Store) -> Poller:
+    """One poll of `source` through the real pipeline into `store`."""
+    poller = Poller(source, Pipeline(config, store), threading.Event())
+    poller.poll()
+    return poller
 
 
 # --------------------------------------------------------------------------- Twilio
@@ -68,13 +91,9 @@ TWILIO_LIST = (
 @responses.activate
 def test_twilio_follows_next_page_uri_to_the_end() -> None:
     source = config_with(sms=TWILIO).sources[0]
-    responses.get(
-        TWILIO_LIST, json=fixture("twilio", "messages_page0.json"), headers={"Date": NOON}
-    )
-    responses.get(
-        TWILIO_LIST, json=fixture("twilio", "messages_page1.json"), headers={"Date": NOON}
-    )
-    pages = drain(TwilioPuller(source).pages(client(source), FRESH, deadline=1e12))
+    recorded(responses.GET, TWILIO_LIST, "twilio", "messages_page0.json")
+    recorded(responses.GET, TWILIO_LIST, "twilio", "messages_page1.json")
+    pages = pull(TwilioPuller(source), source)
     assert [p.has_more for p in pages] == [True, False]
     assert pages[0].watermark_ms == -1  # a window is complete only once fully read
     assert pages[1].watermark_ms == NOON_MS - 60_000  # its clock minus the list lag
@@ -96,12 +115,10 @@ def test_twilio_follows_next_page_uri_to_the_end() -> None:
 @responses.activate
 def test_twilio_stops_at_the_window_already_decided() -> None:
     source = config_with(sms=TWILIO).sources[0]
-    responses.get(
-        TWILIO_LIST, json=fixture("twilio", "messages_page0.json"), headers={"Date": NOON}
-    )
+    recorded(responses.GET, TWILIO_LIST, "twilio", "messages_page0.json")
     # Everything created before watermark − give_up_after is decided: no second page.
     ctx = PullContext("", rfc2822_ms("Thu, 26 Nov 2026 12:29:00 GMT"), 1_800_000)
-    pages = drain(TwilioPuller(source).pages(client(source), ctx, deadline=1e12))
+    pages = pull(TwilioPuller(source), source, ctx)
     assert len(pages) == 1 and not pages[0].has_more and len(responses.calls) == 1
 
 
@@ -111,10 +128,8 @@ def test_twilio_429_waits_retry_after_then_succeeds() -> None:
     errors: list[str] = []
     responses.get(TWILIO_LIST, status=429, json={"code": 20429}, headers={"Retry-After": "0"})
     responses.get(TWILIO_LIST, status=503)
-    responses.get(
-        TWILIO_LIST, json=fixture("twilio", "messages_page1.json"), headers={"Date": NOON}
-    )
-    pages = drain(TwilioPuller(source).pages(client(source, errors), FRESH, deadline=1e12))
+    recorded(responses.GET, TWILIO_LIST, "twilio", "messages_page1.json")
+    pages = pull(TwilioPuller(source), source, errors=errors)
     assert errors == ["throttled", "http_5xx"]
     assert len(pages) == 1 and len(pages[0].records) == 2
 
@@ -128,24 +143,17 @@ ALIYUN = {
     "retries": 0,
     "auth": {"type": "aliyun", "access_key_id": "testid", "access_key_secret": "${SECRET}"},
 }
+ALIYUN_API = "https://dysmsapi.aliyuncs.com/"
 
 
 @responses.activate
 def test_aliyun_pages_one_number_by_current_page_with_signed_requests() -> None:
     source = config_with(sms=ALIYUN).sources[0]
     assert source.pull and source.page_size == 2
-    responses.get(
-        "https://dysmsapi.aliyuncs.com/",
-        json=fixture("aliyun", "query_send_details_page1.json"),
-        headers={"Date": NOON},
-    )
-    responses.get(
-        "https://dysmsapi.aliyuncs.com/",
-        json=fixture("aliyun", "query_send_details_page2.json"),
-        headers={"Date": NOON},
-    )
+    recorded(responses.GET, ALIYUN_API, "aliyun", "query_send_details_page1.json")
+    recorded(responses.GET, ALIYUN_API, "aliyun", "query_send_details_page2.json")
     puller = AliyunPuller(source, clock=lambda: NOON_MS / 1000)
-    pages = drain(puller.pages(client(source), FRESH, deadline=1e12))
+    pages = pull(puller, source)
     events = [e for p in pages for e in p.records]
     assert [(e.status, e.error_code, e.txn_ref) for e in events] == [
         ("delivered", "", "633012345678"),
@@ -188,9 +196,9 @@ def test_aliyun_signature_matches_the_official_sdk_for_a_known_key_and_time() ->
 def test_aliyun_flow_control_is_counted_as_throttled() -> None:
     source = config_with(sms=ALIYUN).sources[0]
     errors: list[str] = []
-    responses.get("https://dysmsapi.aliyuncs.com/", json=fixture("aliyun", "throttled.json"))
+    responses.get(ALIYUN_API, json=fixture("aliyun", "throttled.json"))
     with pytest.raises(SourceError) as info:
-        drain(AliyunPuller(source).pages(client(source, errors), FRESH, deadline=1e12))
+        pull(AliyunPuller(source), source, errors=errors)
     assert info.value.kind == "throttled" and errors == ["throttled"]
 
 
@@ -204,6 +212,7 @@ TENCENT = {
     "backoff": "10ms",
     "auth": {"type": "tc3", "secret_id": "AKIDEXAMPLE", "secret_key": "${SECRET}"},
 }
+TENCENT_API = "https://sms.tencentcloudapi.com/"
 
 
 def test_tc3_signature_matches_the_official_sdk_for_a_known_key_and_time() -> None:
@@ -227,28 +236,20 @@ def test_tc3_signature_matches_the_official_sdk_for_a_known_key_and_time() -> No
 
 @responses.activate
 def test_tencent_consuming_pull_commits_each_answer_before_the_next_request(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
     config = config_with(sms=TENCENT)
-    source = config.sources[0]
-    store = Store(str(tmp_path / "state.sqlite"))
-    pipeline = Pipeline(config, store)
     seen_before_second: list[int] = []
 
     def second(request: Any) -> tuple[int, dict[str, str], str]:
         seen_before_second.append(len(store.messages(["5000:104571059915310823281"])))
         return 200, {"Date": NOON}, (FIXTURES / "tencent" / "pull_page2.json").read_text()
 
-    responses.post(
-        "https://sms.tencentcloudapi.com/",
-        json=fixture("tencent", "pull_page1.json"),
-        headers={"Date": NOON},
-    )
-    responses.add_callback(responses.POST, "https://sms.tencentcloudapi.com/", callback=second)
+    recorded(responses.POST, TENCENT_API, "tencent", "pull_page1.json")
+    responses.add_callback(responses.POST, TENCENT_API, callback=second)
     empty = {"Response": {"PullSmsSendStatusSet": [], "RequestId": "d0"}}
-    responses.post("https://sms.tencentcloudapi.com/", json=empty, headers={"Date": NOON})
-    poller = Poller(source, pipeline, __import__("threading").Event())
-    poller.poll()
+    responses.post(TENCENT_API, json=empty, headers={"Date": NOON})
+    poller = poll_once(config, config.sources[0], store)
     assert poller.health.up, poller.health.last_error
     assert seen_before_second == [1]  # the first answer was in the store before the second ask
     request = responses.calls[0].request
@@ -262,27 +263,26 @@ def test_tencent_consuming_pull_commits_each_answer_before_the_next_request(
     assert len(responses.calls) == 3  # a short (here empty) answer: the queue is drained
     # Outcomes only: complete up to its clock − report_lag − give_up_after.
     assert store.source_state("sms").watermark_ms == NOON_MS - 60_000 - 1_800_000
-    store.close()
 
 
 @responses.activate
 def test_tencent_error_in_a_200_answer_is_counted_and_a_timeout_is_not_retried() -> None:
     source = config_with(sms=TENCENT).sources[0]
     errors: list[str] = []
-    responses.post("https://sms.tencentcloudapi.com/", json=fixture("tencent", "error_limit.json"))
+    responses.post(TENCENT_API, json=fixture("tencent", "error_limit.json"))
     with pytest.raises(SourceError) as info:
-        drain(TencentPuller(source).pages(client(source, errors), FRESH, deadline=1e12))
+        pull(TencentPuller(source), source, errors=errors)
     assert info.value.kind == "throttled"
     import requests
 
     responses.replace(
         responses.POST,
-        "https://sms.tencentcloudapi.com/",
+        TENCENT_API,
         body=requests.exceptions.ReadTimeout("slow"),
     )
     errors.clear()
     with pytest.raises(SourceError):
-        drain(TencentPuller(source).pages(client(source, errors), FRESH, deadline=1e12))
+        pull(TencentPuller(source), source, errors=errors)
     assert errors == ["timeout"]  # one attempt: a retry could hide consumed reports
 
 
@@ -290,11 +290,9 @@ def test_tencent_error_in_a_200_answer_is_counted_and_a_timeout_is_not_retried()
 def test_tencent_unreadable_consumed_answer_fails_loudly() -> None:
     source = config_with(sms=TENCENT).sources[0]
     errors: list[str] = []
-    responses.post(
-        "https://sms.tencentcloudapi.com/", body='{"Response": {"PullSmsSendStatusSet": '
-    )
+    responses.post(TENCENT_API, body='{"Response": {"PullSmsSendStatusSet": ')
     with pytest.raises(SourceError):
-        drain(TencentPuller(source).pages(client(source, errors), FRESH, deadline=1e12))
+        pull(TencentPuller(source), source, errors=errors)
     assert errors[0] == "bad_payload"
 
 
@@ -312,11 +310,11 @@ RECORDS = "https://api.nexmo.com/v2/reports/records"
 @responses.activate
 def test_vonage_reports_follow_the_next_link_and_read_iso_dates() -> None:
     source = config_with(sms=VONAGE).sources[0]
-    responses.get(RECORDS, json=fixture("vonage", "records_page1.json"), headers={"Date": NOON})
-    responses.get(RECORDS, json=fixture("vonage", "records_page2.json"), headers={"Date": NOON})
+    recorded(responses.GET, RECORDS, "vonage", "records_page1.json")
+    recorded(responses.GET, RECORDS, "vonage", "records_page2.json")
     puller = VonagePuller(source, clock=lambda: NOON_MS / 1000)
     ctx = PullContext("", NOON_MS - 600_000, 1_800_000)
-    pages = drain(puller.pages(client(source), ctx, deadline=1e12))
+    pages = pull(puller, source, ctx)
     events = [e for p in pages for e in p.records]
     assert [(e.status, e.error_code, e.txn_ref) for e in events] == [
         ("delivered", "", "633012345678"),
@@ -338,7 +336,7 @@ def test_vonage_windows_are_at_most_24_hours() -> None:
     with responses.RequestsMock() as mock:
         for _ in range(3):
             mock.get(RECORDS, json={"records": []}, headers={"Date": NOON})
-        pages = drain(puller.pages(client(source), FRESH, deadline=1e12))
+        pages = pull(puller, source)
         spans = [
             parse_rfc3339_ms(c.request.params["date_end"])
             - parse_rfc3339_ms(c.request.params["date_start"])
@@ -354,24 +352,18 @@ STRIPE = {
     "auth": {"type": "bearer", "token": "${SECRET}"},
     "acquirers": ["stripe"],
 }
+STRIPE_INTENTS = "https://api.stripe.com/v1/payment_intents"
+STRIPE_READERS = "https://api.stripe.com/v1/terminal/readers"
 
 
 @responses.activate
 def test_stripe_payment_intents_and_readers() -> None:
     source = config_with(acquirer=STRIPE).sources[1]
     assert source.terminals_path == "/v1/terminal/readers"
-    responses.get(
-        "https://api.stripe.com/v1/payment_intents",
-        json=fixture("stripe", "payment_intents.json"),
-        headers={"Date": NOON},
-    )
-    responses.get(
-        "https://api.stripe.com/v1/terminal/readers",
-        json=fixture("stripe", "readers.json"),
-        headers={"Date": NOON},
-    )
+    recorded(responses.GET, STRIPE_INTENTS, "stripe", "payment_intents.json")
+    recorded(responses.GET, STRIPE_READERS, "stripe", "readers.json")
     puller = StripePuller(source)
-    pages = drain(puller.pages(client(source), FRESH, deadline=1e12))
+    pages = pull(puller, source)
     records = pages[0].records
     assert [(t.txn_id, t.result, t.rrn, t.terminal_id, t.sms_expected) for t in records] == [
         ("pi_3Ok1", "approved", "633012345678", "tmr_FDOt2wlRZEdpd7", True),
@@ -404,9 +396,9 @@ SQUARE = {
 def test_square_payments_by_cursor_with_device_details() -> None:
     source = config_with(acquirer=SQUARE).sources[1]
     url = "https://connect.squareup.com/v2/payments"
-    responses.get(url, json=fixture("square", "payments_page1.json"), headers={"Date": NOON})
-    responses.get(url, json=fixture("square", "payments_page2.json"), headers={"Date": NOON})
-    pages = drain(SquarePuller(source).pages(client(source), FRESH, deadline=1e12))
+    recorded(responses.GET, url, "square", "payments_page1.json")
+    recorded(responses.GET, url, "square", "payments_page2.json")
+    pages = pull(SquarePuller(source), source)
     records = [t for p in pages for t in p.records]
     assert [(t.txn_id, t.result, t.rrn, t.terminal_id) for t in records] == [
         ("bP9mAsEMYPUGjjGNaNO5ZDVyLhSZY", "approved", "633012345678", "121CS145A5000029"),
@@ -429,52 +421,37 @@ def test_a_re_read_hands_over_only_what_changed_since_the_last_commit() -> None:
     for _ in range(2):
         responses.get(TWILIO_LIST, json=page, headers={"Date": NOON})
     puller = TwilioPuller(source)
-    first = drain(puller.pages(client(source), FRESH, deadline=1e12))
-    again = drain(puller.pages(client(source), FRESH, deadline=1e12))
+    first = pull(puller, source)
+    again = pull(puller, source)
     assert len(first[0].records) == 2 and again[0].records == []  # nothing changed
     changed = json.loads(json.dumps(page))
     changed["messages"][0].update(
         status="delivered", date_updated="Thu, 26 Nov 2026 11:57:09 +0000"
     )
     responses.get(TWILIO_LIST, json=changed, headers={"Date": NOON})
-    third = drain(puller.pages(client(source), FRESH, deadline=1e12))
+    third = pull(puller, source)
     assert [(e.message_id[-1], e.status) for e in third[0].records] == [("4", "delivered")]
 
 
 @responses.activate
-def test_a_malformed_provider_page_is_counted_and_moves_nothing(tmp_path: Path) -> None:
+def test_a_malformed_provider_page_is_counted_and_moves_nothing(store: Store) -> None:
     config = config_with(sms=TWILIO)
-    store = Store(str(tmp_path / "state.sqlite"))
-    pipeline = Pipeline(config, store)
     responses.get(TWILIO_LIST, json={"unexpected": True}, headers={"Date": NOON})
-    poller = Poller(config.sources[0], pipeline, __import__("threading").Event())
-    poller.poll()
+    poller = poll_once(config, config.sources[0], store)
     assert not poller.health.up and poller.health.last_error == "bad_payload"
     assert store.source_state("sms").watermark_ms == -1
     counters, _, _ = store.snapshot()
     assert ("smswatch_source_errors_total", "sms\x1fbad_payload", 1.0) in counters
-    store.close()
 
 
 @responses.activate
 def test_stripe_through_the_poller_commits_transactions_and_the_terminal_inventory(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
     config = config_with(acquirer=STRIPE)
-    store = Store(str(tmp_path / "state.sqlite"))
-    pipeline = Pipeline(config, store)
-    responses.get(
-        "https://api.stripe.com/v1/terminal/readers",
-        json=fixture("stripe", "readers.json"),
-        headers={"Date": NOON},
-    )
-    responses.get(
-        "https://api.stripe.com/v1/payment_intents",
-        json=fixture("stripe", "payment_intents.json"),
-        headers={"Date": NOON},
-    )
-    poller = Poller(config.sources[1], pipeline, __import__("threading").Event())
-    poller.poll()
+    recorded(responses.GET, STRIPE_READERS, "stripe", "readers.json")
+    recorded(responses.GET, STRIPE_INTENTS, "stripe", "payment_intents.json")
+    poller = poll_once(config, config.sources[1], store)
     assert poller.health.up, poller.health.last_error
     _, gauges, sources = store.snapshot()
     assert ("smswatch_pos_terminals", "stripe\x1fdisabled\x1foutdated", 1.0) in gauges  # < 5.0.0
@@ -484,4 +461,3 @@ def test_stripe_through_the_poller_commits_transactions_and_the_terminal_invento
     assert store.receipts(["pi_3Ok3"])["pi_3Ok3"].reversed_ms is not None
     state = next(s for s in sources if s.name == "acquirer")
     assert state.watermark_ms == NOON_MS - 30_000 and state.terminals_watermark_ms == NOON_MS
-    store.close()

@@ -37,6 +37,37 @@ def _words(t: Thresholds) -> str:
     return f"over the last {format_duration(t.window_ms)} (threshold {percent} %)"
 
 
+def _share_alert(
+    ctx: Context,
+    name: str,
+    metric: str,
+    dims: tuple[str, ...],
+    *,
+    cause: str,
+    outcome: str | None = None,
+    unless: str = "",
+    severity: str,
+    summary: str,
+    description: str,
+    dashboard: str,
+) -> Alert:
+    """An alert on the share of `metric` put down to `cause` (and `outcome`), with the spec's
+    thresholds for `name`; its `cause` label is the cause it selects. `unless` is a clause
+    appended to the expression."""
+    part = {"cause": f'="{cause}"'}
+    if outcome is not None:
+        part = {"outcome": f'="{outcome}"', **part}
+    return ctx.alert(
+        name,
+        _share(ctx, metric, dims, part, ctx.spec.alerts[name]) + unless,
+        severity=severity,
+        labels={"cause": cause},
+        summary=summary,
+        description=description,
+        dashboard=dashboard,
+    )
+
+
 def total_failure(ctx: Context) -> list[Alert]:
     """Nothing delivered at all while some traffic is there: pages even at 3 a.m."""
     out = []
@@ -58,14 +89,11 @@ def total_failure(ctx: Context) -> list[Alert]:
         failed = ctx.metric(metric, **{label: "!=" + value})
         delivered = ctx.metric(metric, **{label: "=" + value})
         out.append(
-            Alert(
-                name=name,
-                expr=(
-                    f"sum by ({by}) (increase({failed}[{window}])) >= {t.min_events}\n"
-                    f"unless on ({by})\n"
-                    f"sum by ({by}) (increase({delivered}[{window}])) > 0\n"
-                ),
-                for_ms=t.for_ms,
+            ctx.alert(
+                name,
+                f"sum by ({by}) (increase({failed}[{window}])) >= {t.min_events}\n"
+                f"unless on ({by})\n"
+                f"sum by ({by}) (increase({delivered}[{window}])) > 0\n",
                 severity="critical",
                 summary=f"No {what} delivered at all: total outage.",
                 description=(
@@ -97,15 +125,12 @@ def gateway(ctx: Context) -> list[Alert]:
     api_expr = "(\n  " + "\nor\n  ".join(api_parts) + "\n) == 0\n"
     errors = spec.alerts["SMSGatewayErrors"]
     return [
-        Alert(
-            name="SMSGatewayOutage",
-            expr=(
-                f"sum by (job) (increase({approved}[{window}]))\n"
-                "  * on (job) group_right ()\n"
-                f"(sum by ({by_gw}) (rate({submitted}[{window}])) == bool 0)\n"
-                f">= {outage.min_events}\n"
-            ),
-            for_ms=outage.for_ms,
+        ctx.alert(
+            "SMSGatewayOutage",
+            f"sum by (job) (increase({approved}[{window}]))\n"
+            "  * on (job) group_right ()\n"
+            f"(sum by ({by_gw}) (rate({submitted}[{window}])) == bool 0)\n"
+            f">= {outage.min_events}\n",
             severity="critical",
             labels=labels,
             summary="SMS gateway submits nothing while card transactions are approved.",
@@ -116,10 +141,9 @@ def gateway(ctx: Context) -> list[Alert]:
             ),
             dashboard="oncall",
         ),
-        Alert(
-            name="SMSGatewayAPIDown",
-            expr=api_expr,
-            for_ms=spec.alerts["SMSGatewayAPIDown"].for_ms,
+        ctx.alert(
+            "SMSGatewayAPIDown",
+            api_expr,
             severity="critical",
             labels=labels,
             summary="The bank SMS platform's API cannot be polled.",
@@ -131,12 +155,13 @@ def gateway(ctx: Context) -> list[Alert]:
             ),
             dashboard="oncall",
         ),
-        Alert(
-            name="SMSGatewayErrors",
-            expr=_share(ctx, SMS, ("gateway",), {"cause": '="gateway"'}, errors),
-            for_ms=errors.for_ms,
+        _share_alert(
+            ctx,
+            "SMSGatewayErrors",
+            SMS,
+            ("gateway",),
+            cause="gateway",
             severity="critical",
-            labels=labels,
             summary="The SMS gateway fails messages across carriers.",
             description=(
                 "{{ $value | humanizePercentage }} of the messages of gateway "
@@ -170,19 +195,15 @@ def receipts(ctx: Context) -> list[Alert]:
     old = ctx.metric(terminals, software='="outdated"')
     trail = format_duration(spec.missing_after_ms)
     return [
-        Alert(
-            name="ReceiptsWithoutSMS",
-            expr=_share(
-                ctx,
-                RECEIPTS,
-                ("acquirer",),
-                {"outcome": '="missing"', "cause": '="integration"'},
-                integ,
-            )
-            + quiet,
-            for_ms=integ.for_ms,
+        _share_alert(
+            ctx,
+            "ReceiptsWithoutSMS",
+            RECEIPTS,
+            ("acquirer",),
+            outcome="missing",
+            cause="integration",
+            unless=quiet,
             severity="critical",
-            labels={"cause": "integration"},
             summary="Receipts are printed but their SMS never reaches the SMS platform.",
             description=(
                 "{{ $value | humanizePercentage }} of the receipts of acquirer "
@@ -193,18 +214,14 @@ def receipts(ctx: Context) -> list[Alert]:
             ),
             dashboard="receipts",
         ),
-        Alert(
-            name="ReceiptsWithoutSMSTerminalConfig",
-            expr=_share(
-                ctx,
-                RECEIPTS,
-                ("acquirer",),
-                {"outcome": '="missing"', "cause": '="terminal_config"'},
-                term,
-            ),
-            for_ms=term.for_ms,
+        _share_alert(
+            ctx,
+            "ReceiptsWithoutSMSTerminalConfig",
+            RECEIPTS,
+            ("acquirer",),
+            outcome="missing",
+            cause="terminal_config",
             severity="warning",
-            labels={"cause": "terminal_config"},
             summary="Receipts without SMS from terminals with SMS notice off or old software.",
             description=(
                 "{{ $value | humanizePercentage }} of the receipts of acquirer "
@@ -213,18 +230,15 @@ def receipts(ctx: Context) -> list[Alert]:
             ),
             dashboard="receipts",
         ),
-        Alert(
-            name="POSTerminalsNotNotifying",
-            expr=(
-                "(\n"
-                f"  sum by ({by_acq}) ({off} or {old})\n"
-                "/\n"
-                f"  sum by ({by_acq}) ({ctx.metric(terminals)})\n"
-                f") > {format_number(inv.ratio)}\n"
-                "and\n"
-                f"sum by ({by_acq}) ({ctx.metric(terminals)}) >= {inv.min_events}\n"
-            ),
-            for_ms=inv.for_ms,
+        ctx.alert(
+            "POSTerminalsNotNotifying",
+            "(\n"
+            f"  sum by ({by_acq}) ({off} or {old})\n"
+            "/\n"
+            f"  sum by ({by_acq}) ({ctx.metric(terminals)})\n"
+            f") > {format_number(inv.ratio)}\n"
+            "and\n"
+            f"sum by ({by_acq}) ({ctx.metric(terminals)}) >= {inv.min_events}\n",
             severity="warning",
             labels={"cause": "terminal_config"},
             summary="Many POS terminals have SMS notice off or outdated software.",
@@ -247,18 +261,14 @@ def hot_spots(ctx: Context) -> list[Alert]:
     throttle = spec.alerts["SMSThrottled"]
     filtered = spec.alerts["SMSCarrierFiltering"]
     return [
-        Alert(
-            name="SMSInvalidNumberHotSpot",
-            expr=_share(
-                ctx,
-                RECEIPTS,
-                ("acquirer",),
-                {"outcome": '="failed"', "cause": '="invalid_number"'},
-                invalid,
-            ),
-            for_ms=invalid.for_ms,
+        _share_alert(
+            ctx,
+            "SMSInvalidNumberHotSpot",
+            RECEIPTS,
+            ("acquirer",),
+            outcome="failed",
+            cause="invalid_number",
             severity="warning",
-            labels={"cause": "invalid_number"},
             summary="Many receipts' SMS fail on a wrong or invalid phone number.",
             description=(
                 "{{ $value | humanizePercentage }} of the receipts of acquirer "
@@ -267,14 +277,13 @@ def hot_spots(ctx: Context) -> list[Alert]:
             ),
             dashboard="receipts",
         ),
-        Alert(
-            name="SMSUnreachableHotSpot",
-            expr=_share(
-                ctx, SMS, ("gateway", "carrier", "area"), {"cause": '="unreachable"'}, unreach
-            ),
-            for_ms=unreach.for_ms,
+        _share_alert(
+            ctx,
+            "SMSUnreachableHotSpot",
+            SMS,
+            ("gateway", "carrier", "area"),
+            cause="unreachable",
             severity="warning",
-            labels={"cause": "unreachable"},
             summary="Handsets of one carrier and area cannot be reached.",
             description=(
                 "{{ $value | humanizePercentage }} of the messages of gateway "
@@ -284,12 +293,13 @@ def hot_spots(ctx: Context) -> list[Alert]:
             ),
             dashboard="oncall",
         ),
-        Alert(
-            name="SMSThrottled",
-            expr=_share(ctx, SMS, ("gateway",), {"cause": '="throttled"'}, throttle),
-            for_ms=throttle.for_ms,
+        _share_alert(
+            ctx,
+            "SMSThrottled",
+            SMS,
+            ("gateway",),
+            cause="throttled",
             severity="warning",
-            labels={"cause": "throttled"},
             summary="The SMS gateway or carriers throttle transaction SMS.",
             description=(
                 "{{ $value | humanizePercentage }} of the messages of gateway "
@@ -298,12 +308,13 @@ def hot_spots(ctx: Context) -> list[Alert]:
             ),
             dashboard="oncall",
         ),
-        Alert(
-            name="SMSCarrierFiltering",
-            expr=_share(ctx, SMS, ("gateway", "carrier"), {"cause": '="filtered"'}, filtered),
-            for_ms=filtered.for_ms,
+        _share_alert(
+            ctx,
+            "SMSCarrierFiltering",
+            SMS,
+            ("gateway", "carrier"),
+            cause="filtered",
             severity="warning",
-            labels={"cause": "filtered"},
             summary="A carrier filters transaction SMS as spam or blocks them.",
             description=(
                 "{{ $value | humanizePercentage }} of the messages of gateway "

@@ -17,10 +17,9 @@ def health_alerts(ctx: Context) -> list[Alert]:
     up = f"up{{{spec.selector}}}"
     lag_text = format_duration(lag.threshold_ms)
     return [
-        Alert(
-            name="SmswatchSourceDown",
-            expr=f"{ctx.metric('smswatch_source_up')} == 0\n",
-            for_ms=alerts["SmswatchSourceDown"].for_ms,
+        ctx.alert(
+            "SmswatchSourceDown",
+            f"{ctx.metric('smswatch_source_up')} == 0\n",
             severity="warning",
             summary="An upstream API of smswatch cannot be polled.",
             description=(
@@ -30,13 +29,12 @@ def health_alerts(ctx: Context) -> list[Alert]:
             ),
             dashboard="oncall",
         ),
-        Alert(
-            name="SmswatchSourceStale",
-            expr=(
+        ctx.alert(
+            "SmswatchSourceStale",
+            (
                 f"time() - {ctx.metric('smswatch_source_last_success_timestamp_seconds')}\n"
                 f"> {ctx.seconds(stale_ms)}\n"
             ),
-            for_ms=alerts["SmswatchSourceStale"].for_ms,
             severity="warning",
             summary="An upstream API of smswatch has not been polled successfully for a while.",
             description=(
@@ -47,13 +45,12 @@ def health_alerts(ctx: Context) -> list[Alert]:
             ),
             dashboard="oncall",
         ),
-        Alert(
-            name="SmswatchSourceLagging",
-            expr=(
+        ctx.alert(
+            "SmswatchSourceLagging",
+            (
                 f"{ctx.metric('smswatch_source_lag_seconds')}\n"
                 f"> {format_number(lag.threshold_ms // 1000)}\n"
             ),
-            for_ms=lag.for_ms,
             severity="warning",
             summary="An upstream feed is complete only up to a time far in the past.",
             description=(
@@ -63,10 +60,9 @@ def health_alerts(ctx: Context) -> list[Alert]:
             ),
             dashboard="oncall",
         ),
-        Alert(
-            name="SmswatchExporterDown",
-            expr=f"{up} == 0\n",
-            for_ms=alerts["SmswatchExporterDown"].for_ms,
+        ctx.alert(
+            "SmswatchExporterDown",
+            f"{up} == 0\n",
             severity="critical",
             summary="Prometheus cannot scrape the smswatch exporter.",
             description=(
@@ -76,10 +72,9 @@ def health_alerts(ctx: Context) -> list[Alert]:
             ),
             dashboard="oncall",
         ),
-        Alert(
-            name="SmswatchExporterAbsent",
-            expr=f"absent({up})\n",
-            for_ms=alerts["SmswatchExporterAbsent"].for_ms,
+        ctx.alert(
+            "SmswatchExporterAbsent",
+            f"absent({up})\n",
             severity="critical",
             summary="Prometheus has no smswatch exporter target at all.",
             description=(

@@ -15,29 +15,18 @@ from typing import Any
 
 from exporter.alerting.spec import AlertSpec
 from exporter.catalogue import METRICS_BY_NAME
-
-_UNITS_MS: tuple[tuple[str, int], ...] = (
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-)
+from exporter.timestamps import format_duration_ms
 
 #: Suffixes of the series a histogram exposes.
 _HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 
 
 def format_duration(ms: int) -> str:
-    """Milliseconds as a Prometheus duration in the largest exact units (90000 → 1m30s)."""
+    """Milliseconds as a Prometheus duration in the largest exact units (90000 → 1m30s); the
+    durations of rules are positive."""
     if ms <= 0:
         raise ValueError(f"duration must be positive: {ms} ms")
-    parts = []
-    for unit, size in _UNITS_MS:
-        if ms >= size:
-            parts.append(f"{ms // size}{unit}")
-            ms %= size
-    return "".join(parts)
+    return format_duration_ms(ms)
 
 
 def format_number(value: Decimal | int) -> str:
@@ -129,6 +118,29 @@ class Context:
             if label not in spec.labels:
                 raise ValueError(f"{name} has no label {label!r}")
         return ", ".join(("job", *labels))
+
+    def alert(
+        self,
+        name: str,
+        expr: str,
+        *,
+        severity: str,
+        summary: str,
+        description: str,
+        labels: dict[str, str] | None = None,
+        dashboard: str | None = None,
+    ) -> Alert:
+        """An alert of the spec's `alerts:`, with the `for:` the spec gives it."""
+        return Alert(
+            name=name,
+            expr=expr,
+            for_ms=self.spec.alerts[name].for_ms,
+            severity=severity,
+            summary=summary,
+            description=description,
+            labels=labels or {},
+            dashboard=dashboard,
+        )
 
     def runbook_url(self, alert: str) -> str:
         return f"{self.spec.runbook_base_url}/{alert}.md"

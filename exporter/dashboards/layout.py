@@ -1,12 +1,13 @@
 """What every smswatch dashboard has in common: variables, annotations, links, ids, JSON.
 
-`new_dashboard` starts a dashboard with the standard header; `finish` builds it and numbers the
-panels in reading order, so ids are stable as long as the layout is.
+`new_dashboard` starts a dashboard with the standard header; `finish` lays out its sections,
+builds it and numbers the panels in reading order, so ids are stable as long as the layout is.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -88,8 +89,16 @@ def new_dashboard(
     )
 
 
-def finish(dashboard: dashboard_builder.Dashboard) -> dashboard_model.Dashboard:
-    """Build the dashboard and number its panels 1, 2, … in reading order."""
+def finish(
+    dashboard: dashboard_builder.Dashboard,
+    sections: Iterable[tuple[str, Iterable[p.PanelBuilder]]],
+) -> dashboard_model.Dashboard:
+    """Lay out the (title, panels) sections, a row each, then build the dashboard and number
+    its panels 1, 2, … in reading order."""
+    for title, panels in sections:
+        dashboard.with_row(p.row(title))
+        for builder in panels:
+            dashboard.with_panel(builder)
     model = dashboard.build()
     next_id = 1
     for panel in model.panels or []:

@@ -430,8 +430,4 @@ def build() -> dashboard_model.Dashboard:
         ("Backlog and receipts", _backlog()),
         ("Data sources — is the data fresh?", _sources()),
     )
-    for title, section in sections:
-        dashboard.with_row(p.row(title))
-        for panel in section:
-            dashboard.with_panel(panel)
-    return finish(dashboard)
+    return finish(dashboard, sections)

@@ -201,22 +201,12 @@ def _trends() -> list[p.PanelBuilder]:
 def _causes() -> list[p.PanelBuilder]:
     not_delivered = 'outcome!="delivered"'
     return [
-        p.timeseries(
+        p.per_minute_breakdown(
             "Cardholders without their SMS, by cause",
             "Receipts whose SMS failed, never came or has no delivery report, per minute, "
             "stacked by cause. The causes are explained below.",
-            "cpm",
-            [
-                p.query(
-                    q.per_minute(
-                        q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, not_delivered, by="cause"
-                    ),
-                    "{{cause}}",
-                )
-            ],
-            stacked=True,
-            bars=True,
-            min_value=0,
+            q.per_minute(q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, not_delivered, by="cause"),
+            "cause",
             overrides=p.cause_overrides(),
             span=14,
         ),
@@ -297,19 +287,11 @@ def build() -> dashboard_model.Dashboard:
         time_from="now-24h",
         refresh="5m",
     )
-    dashboard.with_row(p.row("Are cardholders getting their SMS?"))
-    for panel in _service_level():
-        dashboard.with_panel(panel)
-    dashboard.with_row(p.row("Trends"))
-    for trend in _trends():
-        dashboard.with_panel(trend)
-    dashboard.with_row(p.row("Volumes"))
-    for volume in _volumes():
-        dashboard.with_panel(volume)
-    dashboard.with_row(p.row("Why SMS did not arrive"))
-    for cause in _causes():
-        dashboard.with_panel(cause)
-    dashboard.with_row(p.row("Where it fails — worst first"))
-    for worst in _worst_offenders():
-        dashboard.with_panel(worst)
-    return finish(dashboard)
+    sections = (
+        ("Are cardholders getting their SMS?", _service_level()),
+        ("Trends", _trends()),
+        ("Volumes", _volumes()),
+        ("Why SMS did not arrive", _causes()),
+        ("Where it fails — worst first", _worst_offenders()),
+    )
+    return finish(dashboard, sections)

@@ -70,15 +70,51 @@ def query(
     return target.instant() if instant else target.range()
 
 
-class _QueryPanel(Protocol):
-    """What every SDK panel builder with targets offers (they share no base class)."""
+class _Panel(Protocol):
+    """What every SDK panel builder offers (they share no base class)."""
+
+    def title(self, title: str, /) -> Self: ...
+
+    def description(self, description: str, /) -> Self: ...
+
+    def span(self, w: int, /) -> Self: ...
+
+    def height(self, h: int, /) -> Self: ...
+
+    def min(self, min_val: float, /) -> Self: ...
+
+    def max(self, max_val: float, /) -> Self: ...
+
+
+class _QueryPanel(_Panel, Protocol):
+    """What every SDK panel builder with targets offers besides."""
 
     def datasource(self, datasource: dashboard_model.DataSourceRef) -> Self: ...
 
     def with_target(self, target: cogbuilder.Builder[cogvariants.Dataquery]) -> Self: ...
 
 
+F = TypeVar("F", bound=_Panel)
 P = TypeVar("P", bound=_QueryPanel)
+
+
+def _framed(panel: F, title: str, description: str, span: int, height: int) -> F:
+    """What every panel has: a title, a description and its size."""
+    return panel.title(title).description(description).span(span).height(height)
+
+
+def _value_range(panel: F, min_value: float | None, max_value: float | None) -> F:
+    """The lowest and highest value shown, where they are given."""
+    if min_value is not None:
+        panel.min(min_value)
+    if max_value is not None:
+        panel.max(max_value)
+    return panel
+
+
+def _last_value() -> common_builder.ReduceDataOptions:
+    """One value per series, its last non-null one: for big numbers and bars."""
+    return common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
 
 
 def _with_targets(panel: P, targets: Sequence[Query]) -> P:
@@ -198,16 +234,12 @@ def stat(
 ) -> stat_builder.Panel:
     """A big number (last value of each series), coloured by its thresholds."""
     panel = (
-        stat_builder.Panel()
-        .title(title)
-        .description(description)
+        _framed(stat_builder.Panel(), title, description, span, height)
         .unit(unit)
         .thresholds(thresholds or neutral_thresholds())
         .graph_mode(common.BigValueGraphMode.AREA if sparkline else common.BigValueGraphMode.NONE)
         .color_mode(common.BigValueColorMode.VALUE)
-        .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
-        .span(span)
-        .height(height)
+        .reduce_options(_last_value())
     )
     if decimals is not None:
         panel.decimals(decimals)
@@ -233,9 +265,7 @@ def timeseries(
 ) -> timeseries_builder.Panel:
     """A graph over time; thresholds are drawn as dashed lines (e.g. the objective)."""
     panel = (
-        timeseries_builder.Panel()
-        .title(title)
-        .description(description)
+        _framed(timeseries_builder.Panel(), title, description, span, height)
         .unit(unit)
         .line_width(1)
         .fill_opacity(40 if stacked or bars else 10)
@@ -253,8 +283,6 @@ def timeseries(
             .mode(common.TooltipDisplayMode.MULTI)
             .sort(common.SortOrder.DESCENDING)
         )
-        .span(span)
-        .height(height)
     )
     if stacked:
         panel.stacking(common_builder.StackingConfig().mode(common.StackingMode.NORMAL))
@@ -262,12 +290,32 @@ def timeseries(
         panel.thresholds(thresholds).thresholds_style(
             common_builder.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)
         )
-    if min_value is not None:
-        panel.min(min_value)
-    if max_value is not None:
-        panel.max(max_value)
-    panel.overrides(list(overrides))
+    _value_range(panel, min_value, max_value).overrides(list(overrides))
     return _with_targets(panel, targets)
+
+
+def per_minute_breakdown(
+    title: str,
+    description: str,
+    expr: str,
+    label: str,
+    *,
+    overrides: Iterable[Override] = (),
+    span: int = 12,
+) -> timeseries_builder.Panel:
+    """Events per minute over time as stacked bars, one per value of `label` (`expr` sums by
+    it): how a volume splits, e.g. receipts without SMS by cause."""
+    return timeseries(
+        title,
+        description,
+        "cpm",
+        [query(expr, f"{{{{{label}}}}}")],
+        stacked=True,
+        bars=True,
+        min_value=0,
+        overrides=overrides,
+        span=span,
+    )
 
 
 def bars(
@@ -285,24 +333,16 @@ def bars(
 ) -> bargauge_builder.Panel:
     """Horizontal bars, one per series: rankings (worst first) and breakdowns."""
     panel = (
-        bargauge_builder.Panel()
-        .title(title)
-        .description(description)
+        _framed(bargauge_builder.Panel(), title, description, span, height)
         .unit(unit)
         .thresholds(thresholds or neutral_thresholds())
         .orientation(common.VizOrientation.HORIZONTAL)
         .display_mode(common.BarGaugeDisplayMode.BASIC)
         .value_mode(common.BarGaugeValueMode.COLOR)
         .show_unfilled(True)
-        .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
-        .span(span)
-        .height(height)
+        .reduce_options(_last_value())
     )
-    if min_value is not None:
-        panel.min(min_value)
-    if max_value is not None:
-        panel.max(max_value)
-    panel.overrides(list(overrides))
+    _value_range(panel, min_value, max_value).overrides(list(overrides))
     return _with_targets(panel, targets)
 
 
@@ -311,9 +351,7 @@ def heatmap(
 ) -> heatmap_builder.Panel:
     """A latency heatmap straight from histogram buckets (`format: heatmap`, no recalculation)."""
     panel = (
-        heatmap_builder.Panel()
-        .title(title)
-        .description(description)
+        _framed(heatmap_builder.Panel(), title, description, span, height)
         .unit(unit)
         .calculate(False)
         .y_axis(heatmap_builder.YAxisConfig().unit(unit))
@@ -329,8 +367,6 @@ def heatmap(
         .rows_frame(heatmap_builder.RowsHeatmapOptions().layout(common.HeatmapCellLayout.LE))
         .cell_values(heatmap_builder.CellValues().unit("short"))
         .show_value(common.VisibilityMode.NEVER)
-        .span(span)
-        .height(height)
     )
     return _with_targets(panel, [target])
 
@@ -348,13 +384,9 @@ def table(
 ) -> table_builder.Panel:
     """A table of instant results (one row per series)."""
     panel = (
-        table_builder.Panel()
-        .title(title)
-        .description(description)
+        _framed(table_builder.Panel(), title, description, span, height)
         .unit(unit)
         .thresholds(neutral_thresholds())
-        .span(span)
-        .height(height)
     )
     for transformation in transformations:
         panel.with_transformation(transformation)
@@ -367,13 +399,9 @@ def text(
 ) -> text_builder.Panel:
     """A Markdown panel: explanations for readers who do not read PromQL."""
     return (
-        text_builder.Panel()
-        .title(title)
-        .description(description)
+        _framed(text_builder.Panel(), title, description, span, height)
         .mode(text_model.TextMode.MARKDOWN)
         .content(content)
-        .span(span)
-        .height(height)
     )
 
 

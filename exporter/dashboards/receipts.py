@@ -106,38 +106,18 @@ def _receipts_without_sms() -> list[p.PanelBuilder]:
             sparkline=True,
             span=6,
         ),
-        p.timeseries(
+        p.per_minute_breakdown(
             "Receipts without SMS, by cause",
             "Receipts without SMS per minute, split between terminal setup and integration faults.",
-            "cpm",
-            [
-                p.query(
-                    q.per_minute(
-                        q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, _MISSING, by="cause"
-                    ),
-                    "{{cause}}",
-                )
-            ],
-            stacked=True,
-            bars=True,
-            min_value=0,
+            q.per_minute(q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, _MISSING, by="cause"),
+            "cause",
             overrides=p.cause_overrides(),
         ),
-        p.timeseries(
+        p.per_minute_breakdown(
             "Receipts without SMS, by acquirer",
             "Receipts without SMS per minute, per acquirer.",
-            "cpm",
-            [
-                p.query(
-                    q.per_minute(
-                        q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, _MISSING, by="acquirer"
-                    ),
-                    "{{acquirer}}",
-                )
-            ],
-            stacked=True,
-            bars=True,
-            min_value=0,
+            q.per_minute(q.RECEIPTS, p.RATE_WINDOW, p.ACQUIRER_MATCHERS, _MISSING, by="acquirer"),
+            "acquirer",
         ),
         p.timeseries(
             "Receipts vs SMS sent",
@@ -280,11 +260,8 @@ def build() -> dashboard_model.Dashboard:
         time_from="now-24h",
         refresh="5m",
     )
-    for title, section in (
+    sections = (
         ("Receipts without SMS", _receipts_without_sms()),
         ("POS terminal inventory", _terminals()),
-    ):
-        dashboard.with_row(p.row(title))
-        for panel in section:
-            dashboard.with_panel(panel)
-    return finish(dashboard)
+    )
+    return finish(dashboard, sections)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from typing import Any
 
@@ -16,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from exporter.catalogue import CAUSES
@@ -46,10 +49,24 @@ _COLOURS = {
 }
 
 
+@contextmanager
+def _chart() -> Iterator[tuple[Figure, Axes]]:
+    """A figure of the report's size with one plot, in the report's style; render it with
+    `_svg` inside the `with`, where the style (fonts as paths, a fixed id salt) holds."""
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=_SIZE)
+        yield figure, figure.add_subplot()
+
+
 def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     return buffer.getvalue()
+
+
+def _no_data(axes: Axes, t: Texts) -> None:
+    """Say so in the middle of a plot that has nothing to show."""
+    axes.text(0.5, 0.5, t("chart.no_data"), transform=axes.transAxes, ha="center")
 
 
 def _labels(data: ReportData) -> list[str]:
@@ -64,11 +81,15 @@ def _sparse_ticks(count: int, most: int = 12) -> list[int]:
     return list(range(0, count, every))
 
 
+def _time_ticks(axes: Axes, labels: list[str]) -> None:
+    """Label the bucket axis with at most a dozen of the buckets' start times."""
+    ticks = _sparse_ticks(len(labels))
+    axes.set_xticks(ticks, [labels[i] for i in ticks])
+
+
 def success_chart(data: ReportData, t: Texts) -> str:
     """Receipt and SMS success rate per bucket, against the delivery objective."""
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=_SIZE)
-        axes = figure.add_subplot()
+    with _chart() as (figure, axes):
         labels = _labels(data)
         xs = list(range(len(labels)))
         objective = data.objectives.delivered_ratio * 100
@@ -91,12 +112,11 @@ def success_chart(data: ReportData, t: Texts) -> str:
         low = min([*values, objective]) if values else objective
         axes.set_ylim(max(0.0, low - max(0.5, (100 - low) * 0.15)), 100.2)
         axes.set_ylabel(t("chart.success"))
-        ticks = _sparse_ticks(len(xs))
-        axes.set_xticks(ticks, [labels[i] for i in ticks])
+        _time_ticks(axes, labels)
         axes.grid(axis="y", linewidth=0.3)
         axes.legend(loc="lower left", fontsize=7, frameon=False, ncols=3)
         if not values:
-            axes.text(0.5, 0.5, t("chart.no_data"), transform=axes.transAxes, ha="center")
+            _no_data(axes, t)
         return _svg(figure)
 
 
@@ -104,9 +124,7 @@ def latency_chart(data: ReportData, t: Texts) -> str:
     """Receipts per notify-latency bucket (not cumulative), with the latency target marked."""
     summary = data.notify_latency[0]
     limit = data.objectives.latency_seconds
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=_SIZE)
-        axes = figure.add_subplot()
+    with _chart() as (figure, axes):
         buckets = summary.per_bucket()
         labels = [
             f"≤{upper:g}" if not math.isinf(upper) else f">{lower:g}" for lower, upper, _ in buckets
@@ -130,16 +148,14 @@ def latency_chart(data: ReportData, t: Texts) -> str:
                 ha="right",
             )
         else:
-            axes.text(0.5, 0.5, t("chart.no_data"), transform=axes.transAxes, ha="center")
+            _no_data(axes, t)
         axes.grid(axis="y", linewidth=0.3)
         return _svg(figure)
 
 
 def causes_chart(data: ReportData, t: Texts) -> str:
     """Receipts not notified per bucket, stacked by cause."""
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=_SIZE)
-        axes = figure.add_subplot()
+    with _chart() as (figure, axes):
         labels = _labels(data)
         xs = list(range(len(labels)))
         present = [c for c in CAUSES if any(b.not_notified_by_cause.get(c) for b in data.buckets)]
@@ -149,12 +165,11 @@ def causes_chart(data: ReportData, t: Texts) -> str:
             heights = [b.not_notified_by_cause.get(cause, 0) for b in data.buckets]
             axes.bar(xs, heights, bottom=bottom, label=cause, color=_COLOURS.get(cause, "#17becf"))
             bottom = [a + b for a, b in zip(bottom, heights, strict=True)]
-        ticks = _sparse_ticks(len(xs))
-        axes.set_xticks(ticks, [labels[i] for i in ticks])
+        _time_ticks(axes, labels)
         axes.set_ylabel(t("chart.count"))
         axes.grid(axis="y", linewidth=0.3)
         if present or others:
             axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
         else:
-            axes.text(0.5, 0.5, t("chart.no_data"), transform=axes.transAxes, ha="center")
+            _no_data(axes, t)
         return _svg(figure)

@@ -73,11 +73,16 @@ class Completeness:
     counter_gaps: int
 
     @property
+    def availabilities(self) -> tuple[Availability, ...]:
+        """The sources', then the exporter targets'."""
+        return (*self.sources, *self.exporters)
+
+    @property
     def complete(self) -> bool:
         return (
             bool(self.sources)
             and bool(self.exporters)
-            and all(a.complete for a in (*self.sources, *self.exporters))
+            and all(a.complete for a in self.availabilities)
         )
 
 
@@ -110,16 +115,11 @@ def gather_completeness(
         ("source",),
         max,
     )
-    jobs = sorted(
-        {
-            dict(s.labels).get("job", "")
-            for s in client.instant(
-                f"count by (job) (last_over_time({selector('smswatch_source_up', matchers)}"
-                f"[{int(period.seconds * 1000)}ms]))",
-                period.end.timestamp(),
-            )
-        }
-        - {""}
+    jobs = client.label_values(
+        f"count by (job) (last_over_time({selector('smswatch_source_up', matchers)}"
+        f"[{int(period.seconds * 1000)}ms]))",
+        period.end.timestamp(),
+        "job",
     )
     exporters: dict[tuple[str, ...], list[float | None]] = {}
     if jobs:

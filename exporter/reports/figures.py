@@ -222,16 +222,11 @@ def gather(
     )
     build = optional(client.build_info) or {}
     runtime = optional(client.runtime_info) or {}
-    versions = sorted(
-        {
-            dict(s.labels).get("version", "")
-            for s in client.instant(
-                f"last_over_time({selector(metric('smswatch_build_info'), matchers)}"
-                f"[{int(period.seconds * 1000)}ms])",
-                period.end.timestamp(),
-            )
-        }
-        - {""}
+    versions = client.label_values(
+        f"last_over_time({selector(metric('smswatch_build_info'), matchers)}"
+        f"[{int(period.seconds * 1000)}ms])",
+        period.end.timestamp(),
+        "version",
     )
 
     per_bucket_receipts = receipts.sum_by(("outcome", "cause"))

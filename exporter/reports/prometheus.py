@@ -100,6 +100,10 @@ class PrometheusClient:
             for item in data["result"]
         ]
 
+    def label_values(self, query: str, at: float, label: str) -> list[str]:
+        """The values of `label` in the answer of an instant query, sorted, empty left out."""
+        return sorted({dict(s.labels).get(label, "") for s in self.instant(query, at)} - {""})
+
     def raw(self, query: str, at: float) -> list[Series]:
         """Evaluate a range selector (`x[1h]`) at `at`: the raw samples, staleness excluded."""
         data = self._call("/api/v1/query", {"query": query, "time": _ts(at)}, query)

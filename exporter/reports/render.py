@@ -116,7 +116,7 @@ def render_html(
         problems.append(t("complete.no_sources"))
     if not completeness.exporters:
         problems.append(t("complete.no_exporter"))
-    for availability in (*completeness.sources, *completeness.exporters):
+    for availability in completeness.availabilities:
         by_reason: dict[str, float] = {}
         for gap in availability.gaps:
             by_reason[gap.reason] = by_reason.get(gap.reason, 0.0) + gap.seconds

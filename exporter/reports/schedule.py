@@ -107,12 +107,7 @@ def parse_reports_section(
     ``reports.schedules[1].at``. Relative `out_dir` paths are taken from `base`."""
     if not isinstance(raw, Mapping):
         raise ConfigError("must be a mapping", path=path)
-    unknown = sorted(set(raw) - _SECTION_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_SECTION_KEYS))})",
-            path=f"{path}.{unknown[0]}",
-        )
+    _refuse_unknown_keys(raw, _SECTION_KEYS, path)
     url = _string(raw, "prometheus_url", path, required=True)
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -149,6 +144,16 @@ def parse_reports_section(
         timeout_seconds=timeout,
         schedules=schedules,
     )
+
+
+def _refuse_unknown_keys(raw: Mapping[str, Any], known: set[str], path: str) -> None:
+    """ConfigError at the first unknown key (in sorted order), listing the known ones."""
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})",
+            path=f"{path}.{unknown[0]}",
+        )
 
 
 def _string(
@@ -201,12 +206,7 @@ def _keep(value: object, path: str) -> float | None:
 def _schedule(raw: object, path: str) -> ReportSchedule:
     if not isinstance(raw, Mapping):
         raise ConfigError('must be a mapping such as {period: daily, at: "01:00"}', path=path)
-    unknown = sorted(set(raw) - _SCHEDULE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_SCHEDULE_KEYS))})",
-            path=f"{path}.{unknown[0]}",
-        )
+    _refuse_unknown_keys(raw, _SCHEDULE_KEYS, path)
     period = raw.get("period")
     if period not in SCHEDULED_PERIODS:
         raise ConfigError(

@@ -17,7 +17,6 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from exporter.catalogue import CAUSES, SMS_FINAL_STATUSES
-from exporter.reports.completeness import Availability
 from exporter.reports.figures import Delivery, ReportData
 from exporter.reports.latency import QUANTILES, LatencySummary, Quantile
 from exporter.reports.objectives import Objectives
@@ -166,6 +165,26 @@ def _key(value: str) -> Cell:
     return Cell(value, "key")
 
 
+def _figures(name: str, title: str, rows: Sequence[tuple[Cell, Cell]], t: Texts) -> Table:
+    """A two-column table of named figures: item, value."""
+    columns = (Column("item", t("col.item"), "item"), Column("value", t("col.value")))
+    return Table(name, title, columns, tuple(rows))
+
+
+def _when_columns(t: Texts) -> tuple[Column, ...]:
+    """When something was the case: start and end (local times) and how long it lasted."""
+    return (
+        Column("start", t("col.start"), "time"),
+        Column("end", t("col.end"), "time"),
+        Column("duration", t("col.duration"), "duration"),
+    )
+
+
+def _availability_columns(t: Texts) -> tuple[Column, ...]:
+    """Which source or exporter target a row of the completeness section is about."""
+    return (Column("kind", t("col.kind"), "label"), Column("name", t("col.source"), "text"))
+
+
 def _coverage(data: ReportData, t: Texts) -> Table:
     rows = [
         (Cell("approved", "item"), Cell(str(data.transactions.get("approved", 0)))),
@@ -177,12 +196,7 @@ def _coverage(data: ReportData, t: Texts) -> Table:
         (Cell("sms_submitted", "item"), Cell(str(data.sms_submitted))),
         (Cell("coverage", "item"), Cell(pct(data.coverage), "pct")),
     ]
-    return Table(
-        "coverage",
-        t("s1"),
-        (Column("item", t("col.item"), "item"), Column("value", t("col.value"))),
-        tuple(rows),
-    )
+    return _figures("coverage", t("s1"), rows, t)
 
 
 def _delivery(
@@ -306,9 +320,7 @@ def _incidents(data: ReportData, t: Texts) -> Table:
         Column("alert", t("col.alert"), "text"),
         Column("cause", t("col.cause"), "key"),
         Column("severity", t("col.severity"), "text"),
-        Column("start", t("col.start"), "time"),
-        Column("end", t("col.end"), "time"),
-        Column("duration", t("col.duration"), "duration"),
+        *_when_columns(t),
         Column("affected", t("col.affected"), "text"),
         Column("note", t("col.note"), "label"),
     )
@@ -350,12 +362,7 @@ def _incident_totals(data: ReportData, t: Texts) -> Table:
         (Cell("firing", "item"), Cell(duration(summary.firing_seconds(data.period)), "duration"))
     )
     rows.append((Cell("mttr", "item"), Cell(duration(summary.mttr()), "duration")))
-    return Table(
-        "incident_totals",
-        t("s5.totals"),
-        (Column("item", t("col.item"), "item"), Column("value", t("col.value"))),
-        tuple(rows),
-    )
+    return _figures("incident_totals", t("s5.totals"), rows, t)
 
 
 def _terminals(data: ReportData, t: Texts) -> Table:
@@ -385,13 +392,11 @@ def _share(part: float, whole: float) -> str:
 
 def _completeness(data: ReportData, t: Texts) -> Table:
     columns = (
-        Column("kind", t("col.kind"), "label"),
-        Column("name", t("col.source"), "text"),
+        *_availability_columns(t),
         Column("up_pct", t("col.up"), "pct"),
         Column("current_pct", t("col.current"), "pct"),
         Column("gaps", t("col.gaps")),
     )
-    everything: list[Availability] = [*data.completeness.sources, *data.completeness.exporters]
     rows = tuple(
         (
             Cell(a.kind),
@@ -400,7 +405,7 @@ def _completeness(data: ReportData, t: Texts) -> Table:
             Cell(_share(a.current_seconds, a.total_seconds)),
             Cell(str(len(a.gaps))),
         )
-        for a in everything
+        for a in data.completeness.availabilities
     )
     return Table("completeness", t("s7"), columns, rows)
 
@@ -408,12 +413,9 @@ def _completeness(data: ReportData, t: Texts) -> Table:
 def _gaps(data: ReportData, t: Texts) -> Table:
     zone = data.period.zone
     columns = (
-        Column("kind", t("col.kind"), "label"),
-        Column("name", t("col.source"), "text"),
+        *_availability_columns(t),
         Column("reason", t("col.reason"), "label"),
-        Column("start", t("col.start"), "time"),
-        Column("end", t("col.end"), "time"),
-        Column("duration", t("col.duration"), "duration"),
+        *_when_columns(t),
     )
     rows = tuple(
         (
@@ -424,7 +426,7 @@ def _gaps(data: ReportData, t: Texts) -> Table:
             Cell(moment(gap.end, zone)),
             Cell(duration(gap.seconds)),
         )
-        for a in (*data.completeness.sources, *data.completeness.exporters)
+        for a in data.completeness.availabilities
         for gap in a.gaps
     )
     return Table("gaps", t("s7.gaps"), columns, rows)

@@ -199,6 +199,15 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(hit.fault.slow_ms / 1000)
         return False, mode
 
+    def _page(self, body: bytes, mode: str | None, now_ms: int | None = None) -> None:
+        """Answer with a page, cut in half by a `truncated` fault; `now_ms` dates a
+        provider-shaped answer (its `Date` header)."""
+        if mode == "truncated":
+            body = body[: max(1, len(body) // 2)]
+        if now_ms is not None:
+            self._date_ms = now_ms
+        self._send(200, body)
+
     def _feed(self, path: str, query: str) -> None:
         feed, target = FEEDS[path]
         simulation = self.server.simulation
@@ -217,9 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         except FeedRequestError as exc:
             self._error(400, str(exc))
             return
-        if mode == "truncated":
-            body = body[: max(1, len(body) // 2)]
-        self._send(200, body)
+        self._page(body, mode)
 
     def _tencent(self) -> None:
         length_text = self.headers.get("Content-Length", "0")
@@ -254,10 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
         if answered:
             return
         payload, now_ms = self.server.simulation.pull_reports(limit)
-        if mode == "truncated":  # the reports are consumed all the same, as upstream
-            payload = payload[: max(1, len(payload) // 2)]
-        self._date_ms = now_ms
-        self._send(200, payload)
+        self._page(payload, mode, now_ms)  # truncated: consumed all the same, as upstream
 
     def _vonage(self, query: str) -> None:
         try:
@@ -273,10 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
         except FeedRequestError as exc:
             self._error(400, str(exc))
             return
-        if mode == "truncated":
-            body = body[: max(1, len(body) // 2)]
-        self._date_ms = now_ms
-        self._send(200, body)
+        self._page(body, mode, now_ms)
 
     def _twilio(self, query: str) -> None:
         params = parse_qs(query, keep_blank_values=True)
@@ -294,10 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         except FeedRequestError as exc:
             self._error(400, str(exc))
             return
-        if mode == "truncated":
-            body = body[: max(1, len(body) // 2)]
-        self._date_ms = now_ms
-        self._send(200, body)
+        self._page(body, mode, now_ms)
 
 
 def _vonage_query(query: str) -> dict[str, int]:

@@ -37,6 +37,7 @@ from exporter.errors import SourceError
 from exporter.privacy import mask_phone
 from exporter.records import Page, SmsEvent
 from exporter.sources.client import BadPayload, SourceClient
+from exporter.sources.payloads import json_reports, read_each
 from exporter.sources.pulling import (
     BEIJING,
     NO_WATERMARK,
@@ -107,37 +108,32 @@ def parse_details(payload: Any, secret: str) -> tuple[list[SmsEvent], int, int]:
     if not isinstance(rows, list):
         raise BadPayload("no SmsSendDetailDTOs.SmsSendDetailDTO list")
     total = payload.get("TotalCount", len(rows))
-    events: list[SmsEvent] = []
-    invalid = 0
-    for row in rows:
-        try:
-            if not isinstance(row, dict):
-                raise ValueError("not an object")
-            status = ALIYUN_SEND_STATUS.get(int(row.get("SendStatus", 0)))
-            if status is None:
-                raise ValueError("unknown SendStatus")
-            submitted = local_time_ms(row.get("SendDate"), BEIJING)
-            received = row.get("ReceiveDate")
-            done = local_time_ms(received, BEIJING) if received else submitted
-            phone = str(row.get("PhoneNum") or "")
-            out_id = str(row.get("OutId") or "")
-            code = str(row.get("ErrCode") or "")
-            events.append(
-                SmsEvent(
-                    message_id=message_key(secret, phone, str(row.get("SendDate")), out_id),
-                    txn_ref=out_id,
-                    phone=mask_phone(phone),
-                    carrier="unknown",
-                    area="unknown",
-                    status=status,
-                    error_code="" if code == "DELIVERED" else code,
-                    submitted_ms=submitted,
-                    status_ms=max(submitted, done),
-                )
-            )
-        except (ValueError, TypeError):
-            invalid += 1
+    events, invalid = read_each(rows, lambda row: _detail_event(row, secret))
     return events, invalid, int(total) if isinstance(total, int | str) else len(rows)
+
+
+def _detail_event(row: dict[str, Any], secret: str) -> SmsEvent:
+    """One SmsSendDetailDTO row → its event (ValueError when malformed)."""
+    status = ALIYUN_SEND_STATUS.get(int(row.get("SendStatus", 0)))
+    if status is None:
+        raise ValueError("unknown SendStatus")
+    submitted = local_time_ms(row.get("SendDate"), BEIJING)
+    received = row.get("ReceiveDate")
+    done = local_time_ms(received, BEIJING) if received else submitted
+    phone = str(row.get("PhoneNum") or "")
+    out_id = str(row.get("OutId") or "")
+    code = str(row.get("ErrCode") or "")
+    return SmsEvent(
+        message_id=message_key(secret, phone, str(row.get("SendDate")), out_id),
+        txn_ref=out_id,
+        phone=mask_phone(phone),
+        carrier="unknown",
+        area="unknown",
+        status=status,
+        error_code="" if code == "DELIVERED" else code,
+        submitted_ms=submitted,
+        status_ms=max(submitted, done),
+    )
 
 
 class ApiError(BadPayload):
@@ -229,47 +225,33 @@ def parse_sms_report(body: bytes) -> tuple[list[SmsEvent], int]:
     `send_time` (to the carrier) and `report_time` (receipt received) are Beijing time [V];
     both carry a zone and seconds, so latency uses them as they are.
     """
-    try:
-        reports = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadPayload(f"not JSON: {exc}") from exc
-    if isinstance(reports, dict):
-        reports = [reports]
-    if not isinstance(reports, list):
-        raise BadPayload("SmsReport body is not a JSON array")
-    events: list[SmsEvent] = []
-    invalid = 0
-    for report in reports:
-        try:
-            if not isinstance(report, dict):
-                raise ValueError("not an object")
-            biz_id = report.get("biz_id")
-            if not isinstance(biz_id, str) or not biz_id:
-                raise ValueError("no biz_id")
-            success = report.get("success")
-            if isinstance(success, str):
-                success = success.lower() == "true"
-            if not isinstance(success, bool):
-                raise ValueError("success is not a boolean")
-            sent = local_time_ms(report.get("send_time"), BEIJING)
-            done = local_time_ms(report.get("report_time"), BEIJING)
-            code = str(report.get("err_code") or "")
-            events.append(
-                SmsEvent(
-                    message_id=biz_id,
-                    txn_ref=str(report.get("out_id") or ""),
-                    phone=mask_phone(str(report.get("phone_number") or "")),
-                    carrier="unknown",
-                    area="unknown",
-                    status="delivered" if success else "undelivered",
-                    error_code="" if code == "DELIVERED" else code,
-                    submitted_ms=sent,
-                    status_ms=max(sent, done),
-                )
-            )
-        except (ValueError, TypeError):
-            invalid += 1
-    return events, invalid
+    return read_each(json_reports(body, "SmsReport body"), _report_event)
+
+
+def _report_event(report: dict[str, Any]) -> SmsEvent:
+    """One SmsReport → its event (ValueError when malformed)."""
+    biz_id = report.get("biz_id")
+    if not isinstance(biz_id, str) or not biz_id:
+        raise ValueError("no biz_id")
+    success = report.get("success")
+    if isinstance(success, str):
+        success = success.lower() == "true"
+    if not isinstance(success, bool):
+        raise ValueError("success is not a boolean")
+    sent = local_time_ms(report.get("send_time"), BEIJING)
+    done = local_time_ms(report.get("report_time"), BEIJING)
+    code = str(report.get("err_code") or "")
+    return SmsEvent(
+        message_id=biz_id,
+        txn_ref=str(report.get("out_id") or ""),
+        phone=mask_phone(str(report.get("phone_number") or "")),
+        carrier="unknown",
+        area="unknown",
+        status="delivered" if success else "undelivered",
+        error_code="" if code == "DELIVERED" else code,
+        submitted_ms=sent,
+        status_ms=max(sent, done),
+    )
 
 
 def raise_for_kind(client: SourceClient, kind: str, message: str) -> SourceError:

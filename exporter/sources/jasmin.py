@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.classify import normalize_status
-from exporter.privacy import mask_phone
 from exporter.records import SmsEvent
+from exporter.sources.smpp import dlr_url_event
 
 #: The acknowledgement Jasmin waits for [V].
 ACK = b"ACK/Jasmin"
@@ -45,15 +45,4 @@ def parse_dlr(params: Mapping[str, str], received_ms: int) -> SmsEvent | None:
             return None
     if status is None:
         return None
-    return SmsEvent(
-        message_id=message_id,
-        txn_ref=params.get("ref", ""),
-        phone=mask_phone(params.get("to", "")),
-        carrier=params.get("carrier", "") or "unknown",
-        area=params.get("area", "") or "unknown",
-        status=status,
-        error_code="" if code in ("000", "0") else code,
-        submitted_ms=received_ms,
-        status_ms=received_ms,
-        submit_known=status == "submitted",
-    )
+    return dlr_url_event(params, message_id, status, code, received_ms)

@@ -29,9 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.classify import normalize_status
-from exporter.privacy import mask_phone
 from exporter.records import SmsEvent
-from exporter.sources.smpp import parse_receipt
+from exporter.sources.smpp import dlr_url_event, parse_receipt
 
 #: Kannel DLR type → normalized status (None: read the stat of the receipt text).
 DLR_TYPES: dict[int, str | None] = {
@@ -69,18 +68,6 @@ def parse_dlr(params: Mapping[str, str], received_ms: int) -> SmsEvent | None:
             status = "undelivered"
     if dlr_type == 16:
         code = code or "NACK"
-    submitted = status == "submitted"
     if status is None:
         return None
-    return SmsEvent(
-        message_id=message_id,
-        txn_ref=params.get("ref", ""),
-        phone=mask_phone(params.get("to", "")),
-        carrier=params.get("carrier", "") or "unknown",
-        area=params.get("area", "") or "unknown",
-        status=status,
-        error_code="" if code in ("000", "0") else code,
-        submitted_ms=received_ms,
-        status_ms=received_ms,
-        submit_known=submitted,
-    )
+    return dlr_url_event(params, message_id, status, code, received_ms)

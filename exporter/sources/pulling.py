@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from exporter.config import SourceConfig
 from exporter.records import Page, SmsEvent, Terminal, Transaction
@@ -134,30 +134,44 @@ def source_option(source: SourceConfig, key: str) -> Any:
     return source.options[key]
 
 
-class Unchanged:
+class Unchanged(Generic[T]):
     """What a window re-read already handed over, so that only changes are handed over again.
 
     Re-reading a window shows every record again; handing each over would count it as a
     `duplicate` on every poll. A record is remembered only once the page that carried it was
     committed (`remember` after the poller took the page), and forgotten once it is older than
     the window: after a restart the first re-read is counted as duplicates, nothing is lost.
+    `key` tells a record's (id, state, time).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, key: Callable[[T], tuple[str, str, int]]) -> None:
+        self.key = key
         self._seen: dict[str, tuple[str, int]] = {}
 
-    def fresh(self, records: list[T], key: Callable[[T], tuple[str, str, int]]) -> list[T]:
+    def fresh(self, records: list[T]) -> list[T]:
         """The records whose (id, state) was not handed over before."""
-        seen = self._seen
+        seen, key = self._seen, self.key
         return [r for r in records if seen.get(key(r)[0], ("", 0))[0] != key(r)[1]]
 
-    def remember(self, records: list[T], key: Callable[[T], tuple[str, str, int]]) -> None:
+    def remember(self, records: list[T]) -> None:
         for record in records:
-            ident, state, at = key(record)
+            ident, state, at = self.key(record)
             self._seen[ident] = (state, at)
 
     def forget_before(self, horizon: int) -> None:
         self._seen = {k: v for k, v in self._seen.items() if v[1] >= horizon}
+
+    def hand_over(
+        self, records: list[T], invalid: int, *, last: bool, watermark_ms: int, horizon: int
+    ) -> Iterator[Page[T]]:
+        """The page of a re-read with only the fresh records; a page before the last carries no
+        watermark. Once the poller took the page its records are remembered, and after the last
+        page of the read what is older than `horizon` is forgotten."""
+        records = self.fresh(records)
+        yield Page(records, invalid, "", not last, watermark_ms if last else NO_WATERMARK)
+        self.remember(records)
+        if last:
+            self.forget_before(horizon)
 
 
 def sms_key(event: SmsEvent) -> tuple[str, str, int]:

@@ -1,4 +1,5 @@
-"""SMPP delivery-receipt text and CMPP status reports: pure parsers, no I/O.
+"""SMPP delivery-receipt text, SMPP gateways' dlr-url callbacks and CMPP status reports: pure
+parsers, no I/O.
 
 SMPP 3.4 puts the receipt in the `short_message` of a `deliver_sm` as de-facto text
 (reference sms-providers.md §5 [V] 8x8): ``id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm
@@ -19,10 +20,12 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from exporter.privacy import mask_phone
+from exporter.records import SmsEvent
 
 #: One `key:value` pair of a receipt; keys may contain a space (`submit date`).
 _FIELD = re.compile(
@@ -117,6 +120,33 @@ def parse_receipt(text: str) -> DeliveryReceipt | None:
         done=parse_smsc_date(fields.get("donedate", "")),
         sub=_count(fields.get("sub")),
         dlvrd=_count(fields.get("dlvrd")),
+    )
+
+
+# --------------------------------------------------------------------------- dlr-url callbacks
+
+
+def dlr_url_event(
+    params: Mapping[str, str], message_id: str, status: str, code: str, received_ms: int
+) -> SmsEvent:
+    """The event of an SMPP gateway's `dlr-url` callback (Jasmin, Kannel), timed on receipt.
+
+    The bank adds its own parameters to the dlr-url it sets: `ref` (the transaction reference),
+    `to`, and optionally `carrier` and `area`. An SMPP `err` of 000 or 0 is no error. The
+    gateways' dates have no zone and minute precision, so the event is timed when smswatch
+    received it; only a submission's own time is a known submit time.
+    """
+    return SmsEvent(
+        message_id=message_id,
+        txn_ref=params.get("ref", ""),
+        phone=mask_phone(params.get("to", "")),
+        carrier=params.get("carrier", "") or "unknown",
+        area=params.get("area", "") or "unknown",
+        status=status,
+        error_code="" if code in ("000", "0") else code,
+        submitted_ms=received_ms,
+        status_ms=received_ms,
+        submit_known=status == "submitted",
     )
 
 

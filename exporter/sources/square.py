@@ -26,8 +26,8 @@ from typing import Any
 from exporter.config import SourceConfig
 from exporter.records import Page, Transaction
 from exporter.sources.client import BadPayload, SourceClient
+from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
-    NO_WATERMARK,
     PullContext,
     Unchanged,
     UpstreamClock,
@@ -105,13 +105,8 @@ def parse_payments(payload: Any, join_field: str) -> tuple[list[Transaction], in
     payments = payload.get("payments", [])
     if not isinstance(payments, list):
         raise BadPayload("'payments' is not a list")
-    records: list[Transaction] = []
-    invalid = 0
-    for payment in payments:
-        try:
-            records.extend(payment_records(payment, join_field))
-        except (ValueError, TypeError):
-            invalid += 1
+    batches, invalid = read_each(payments, lambda payment: payment_records(payment, join_field))
+    records = [record for batch in batches for record in batch]
     cursor = payload.get("cursor")
     return records, invalid, cursor if isinstance(cursor, str) else ""
 
@@ -125,7 +120,7 @@ class SquarePuller:
         self.join_field: str = source.options["join_field"]
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged()
+        self.unchanged = Unchanged(transaction_key)
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -146,12 +141,10 @@ class SquarePuller:
             now = self.clock.observe(reply.date_ms)
             started = now if started is None else started
             records, invalid, cursor = parse_payments(reply.payload, self.join_field)
-            records = self.unchanged.fresh(records, transaction_key)
-            if not cursor:
-                yield Page(records, invalid, "", False, started - self.lag_ms)
-                self.unchanged.remember(records, transaction_key)
-                self.unchanged.forget_before(horizon)
+            last = not cursor
+            yield from self.unchanged.hand_over(
+                records, invalid, last=last, watermark_ms=started - self.lag_ms, horizon=horizon
+            )
+            if last:
                 return
-            yield Page(records, invalid, "", True, NO_WATERMARK)
-            self.unchanged.remember(records, transaction_key)
             params = {**params, "cursor": cursor}

@@ -31,8 +31,8 @@ from typing import Any
 from exporter.config import SourceConfig
 from exporter.records import Page, Terminal, Transaction
 from exporter.sources.client import BadPayload, SourceClient
+from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
-    NO_WATERMARK,
     PullContext,
     Unchanged,
     UpstreamClock,
@@ -106,57 +106,63 @@ def parse_payment_intents(
     payload: Any, join_field: str, terminal_field: str
 ) -> tuple[list[Transaction], int, bool, str, int]:
     """A list answer → (records, invalid, has_more, last id, oldest created ms or -1)."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-        raise BadPayload("Stripe answer without a 'data' list")
-    records: list[Transaction] = []
-    invalid = 0
-    last_id = ""
-    oldest = -1
-    for pi in payload["data"]:
-        if isinstance(pi, dict) and isinstance(pi.get("id"), str):
-            last_id = pi["id"]
-            if isinstance(pi.get("created"), int):
-                created = pi["created"] * 1000
-                oldest = created if oldest < 0 else min(oldest, created)
-        try:
-            records.extend(payment_intent_records(pi, join_field, terminal_field))
-        except (ValueError, TypeError):
-            invalid += 1
-    return records, invalid, payload.get("has_more") is True, last_id, oldest
+    intents = _data(payload)
+    batches, invalid = read_each(
+        intents, lambda pi: payment_intent_records(pi, join_field, terminal_field)
+    )
+    records = [record for batch in batches for record in batch]
+    created = [
+        pi["created"] * 1000 for pi in _identified(intents) if isinstance(pi.get("created"), int)
+    ]
+    oldest = min(created, default=-1)
+    return records, invalid, payload.get("has_more") is True, _last_id(intents), oldest
 
 
 def parse_readers(payload: Any, now_ms: int) -> tuple[list[Terminal], int, bool, str]:
     """A readers list answer → (terminals, invalid, has_more, last id)."""
+    readers = _data(payload)
+    terminals, invalid = read_each(readers, lambda reader: _reader_terminal(reader, now_ms))
+    return terminals, invalid, payload.get("has_more") is True, _last_id(readers)
+
+
+def _data(payload: Any) -> list[Any]:
+    """The `data` list of a Stripe list answer."""
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         raise BadPayload("Stripe answer without a 'data' list")
-    terminals: list[Terminal] = []
-    invalid = 0
-    last_id = ""
-    for reader in payload["data"]:
-        try:
-            if not isinstance(reader, dict) or not isinstance(reader.get("id"), str):
-                raise ValueError("not a reader")
-            last_id = reader["id"]
-            seen = reader.get("last_seen_at")
-            seen_ms = 0
-            if isinstance(seen, int) and not isinstance(seen, bool):
-                seen_ms = seen if seen > 100_000_000_000 else seen * 1000
-            notice = str(dotted(reader, "metadata.sms_notice") or "on").lower()
-            terminals.append(
-                Terminal(
-                    terminal_id=reader["id"],
-                    merchant_id="",
-                    acquirer="",
-                    area=str(reader.get("location") or ""),
-                    software_version=str(reader.get("device_sw_version") or ""),
-                    sms_notice_enabled=notice not in ("off", "false", "disabled"),
-                    changed_ms=now_ms,
-                    last_seen_ms=seen_ms,
-                )
-            )
-        except (ValueError, TypeError):
-            invalid += 1
-    return terminals, invalid, payload.get("has_more") is True, last_id
+    data: list[Any] = payload["data"]
+    return data
+
+
+def _identified(items: list[Any]) -> list[dict[str, Any]]:
+    """The objects of a list answer that have an id."""
+    return [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+def _last_id(items: list[Any]) -> str:
+    """The id of the last object with one: where the next page starts (`starting_after`)."""
+    identified = _identified(items)
+    return str(identified[-1]["id"]) if identified else ""
+
+
+def _reader_terminal(reader: dict[str, Any], now_ms: int) -> Terminal:
+    """One terminal reader → its terminal record (ValueError when malformed)."""
+    if not isinstance(reader.get("id"), str):
+        raise ValueError("not a reader")
+    seen = reader.get("last_seen_at")
+    seen_ms = 0
+    if isinstance(seen, int) and not isinstance(seen, bool):
+        seen_ms = seen if seen > 100_000_000_000 else seen * 1000
+    notice = str(dotted(reader, "metadata.sms_notice") or "on").lower()
+    return Terminal(
+        terminal_id=reader["id"],
+        merchant_id="",
+        acquirer="",
+        area=str(reader.get("location") or ""),
+        software_version=str(reader.get("device_sw_version") or ""),
+        sms_notice_enabled=notice not in ("off", "false", "disabled"),
+        changed_ms=now_ms,
+        last_seen_ms=seen_ms,
+    )
 
 
 class StripePuller:
@@ -169,7 +175,7 @@ class StripePuller:
         self.terminal_field: str = source.options["terminal_field"]
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged()
+        self.unchanged = Unchanged(transaction_key)
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -189,14 +195,12 @@ class StripePuller:
             records, invalid, more, last_id, _ = parse_payment_intents(
                 reply.payload, self.join_field, self.terminal_field
             )
-            records = self.unchanged.fresh(records, transaction_key)
-            if not more or not last_id:
-                yield Page(records, invalid, "", False, started - self.lag_ms)
-                self.unchanged.remember(records, transaction_key)
-                self.unchanged.forget_before(horizon)
+            last = not more or not last_id
+            yield from self.unchanged.hand_over(
+                records, invalid, last=last, watermark_ms=started - self.lag_ms, horizon=horizon
+            )
+            if last:
                 return
-            yield Page(records, invalid, "", True, NO_WATERMARK)
-            self.unchanged.remember(records, transaction_key)
             params = {**params, "starting_after": last_id}
 
     def terminals(self, client: SourceClient, deadline: float) -> tuple[list[Terminal], int, int]:

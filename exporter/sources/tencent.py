@@ -40,6 +40,7 @@ from exporter.config import SourceConfig
 from exporter.privacy import mask_phone
 from exporter.records import Page, SmsEvent
 from exporter.sources.client import BadPayload, SourceClient
+from exporter.sources.payloads import json_reports, read_each
 from exporter.sources.pulling import (
     BEIJING,
     NO_WATERMARK,
@@ -128,41 +129,34 @@ def parse_pull(payload: Any) -> tuple[list[SmsEvent], int, int]:
     reports = response.get("PullSmsSendStatusSet")
     if not isinstance(reports, list):
         raise BadPayload("no 'PullSmsSendStatusSet' list")
-    events: list[SmsEvent] = []
-    invalid = 0
-    for report in reports:
-        try:
-            if not isinstance(report, dict):
-                raise ValueError("not an object")
-            serial = report.get("SerialNo")
-            status = tencent_status(
-                str(report.get("ReportStatus") or ""), str(report.get("Description") or "")
-            )
-            received = report.get("UserReceiveTime")
-            if not isinstance(serial, str) or not serial or status is None:
-                raise ValueError("no SerialNo or unknown ReportStatus")
-            if isinstance(received, bool) or not isinstance(received, int | float):
-                raise ValueError("UserReceiveTime is not a number")
-            at = int(received) * 1000
-            events.append(
-                SmsEvent(
-                    message_id=serial,
-                    txn_ref=str(report.get("SessionContext") or ""),
-                    phone=mask_phone(
-                        str(report.get("SubscriberNumber") or report.get("PhoneNumber") or "")
-                    ),
-                    carrier="unknown",
-                    area="unknown",
-                    status=status,
-                    error_code=str(report.get("Description") or ""),
-                    submitted_ms=at,
-                    status_ms=at,
-                    submit_known=False,
-                )
-            )
-        except (ValueError, TypeError):
-            invalid += 1
+    events, invalid = read_each(reports, _pulled_event)
     return events, invalid, len(reports)
+
+
+def _pulled_event(report: dict[str, Any]) -> SmsEvent:
+    """One PullSmsSendStatusSet report → its event (ValueError when malformed)."""
+    serial = report.get("SerialNo")
+    status = tencent_status(
+        str(report.get("ReportStatus") or ""), str(report.get("Description") or "")
+    )
+    received = report.get("UserReceiveTime")
+    if not isinstance(serial, str) or not serial or status is None:
+        raise ValueError("no SerialNo or unknown ReportStatus")
+    if isinstance(received, bool) or not isinstance(received, int | float):
+        raise ValueError("UserReceiveTime is not a number")
+    at = int(received) * 1000
+    return SmsEvent(
+        message_id=serial,
+        txn_ref=str(report.get("SessionContext") or ""),
+        phone=mask_phone(str(report.get("SubscriberNumber") or report.get("PhoneNumber") or "")),
+        carrier="unknown",
+        area="unknown",
+        status=status,
+        error_code=str(report.get("Description") or ""),
+        submitted_ms=at,
+        status_ms=at,
+        submit_known=False,
+    )
 
 
 class TencentPuller:
@@ -241,45 +235,29 @@ def parse_callback(body: bytes) -> tuple[list[SmsEvent], int]:
     The callback has no session context [V field list]; a `session_context`/`ext` field is
     read when present.
     """
-    try:
-        reports = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadPayload(f"not JSON: {exc}") from exc
-    if isinstance(reports, dict):
-        reports = [reports]
-    if not isinstance(reports, list):
-        raise BadPayload("callback body is not a JSON array")
-    events: list[SmsEvent] = []
-    invalid = 0
-    for report in reports:
-        try:
-            if not isinstance(report, dict):
-                raise ValueError("not an object")
-            sid = report.get("sid")
-            status = tencent_status(
-                str(report.get("report_status") or ""), str(report.get("errmsg") or "")
-            )
-            if not isinstance(sid, str) or not sid or status is None:
-                raise ValueError("no sid or unknown report_status")
-            received = report.get("user_receive_time")
-            if isinstance(received, int) and not isinstance(received, bool):
-                at = received * 1000
-            else:
-                at = local_time_ms(received, BEIJING)
-            events.append(
-                SmsEvent(
-                    message_id=sid,
-                    txn_ref=str(report.get("session_context") or report.get("ext") or ""),
-                    phone=mask_phone(str(report.get("mobile") or "")),
-                    carrier="unknown",
-                    area="unknown",
-                    status=status,
-                    error_code=str(report.get("errmsg") or ""),
-                    submitted_ms=at,
-                    status_ms=at,
-                    submit_known=False,
-                )
-            )
-        except (ValueError, TypeError):
-            invalid += 1
-    return events, invalid
+    return read_each(json_reports(body, "callback body"), _callback_event)
+
+
+def _callback_event(report: dict[str, Any]) -> SmsEvent:
+    """One callback report → its event (ValueError when malformed)."""
+    sid = report.get("sid")
+    status = tencent_status(str(report.get("report_status") or ""), str(report.get("errmsg") or ""))
+    if not isinstance(sid, str) or not sid or status is None:
+        raise ValueError("no sid or unknown report_status")
+    received = report.get("user_receive_time")
+    if isinstance(received, int) and not isinstance(received, bool):
+        at = received * 1000
+    else:
+        at = local_time_ms(received, BEIJING)
+    return SmsEvent(
+        message_id=sid,
+        txn_ref=str(report.get("session_context") or report.get("ext") or ""),
+        phone=mask_phone(str(report.get("mobile") or "")),
+        carrier="unknown",
+        area="unknown",
+        status=status,
+        error_code=str(report.get("errmsg") or ""),
+        submitted_ms=at,
+        status_ms=at,
+        submit_known=False,
+    )

@@ -28,7 +28,6 @@ from exporter.privacy import mask_phone
 from exporter.records import Page, SmsEvent
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.pulling import (
-    NO_WATERMARK,
     PullContext,
     Unchanged,
     UpstreamClock,
@@ -93,7 +92,7 @@ class TwilioPuller:
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
         self.clock = UpstreamClock()
-        self.unchanged = Unchanged()
+        self.unchanged = Unchanged(sms_key)
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -108,16 +107,13 @@ class TwilioPuller:
                 started = now
             horizon = horizon_ms(ctx, started, self.lookback_ms)
             events, invalid, oldest = parse_messages(reply.payload, self.pattern)
-            events = self.unchanged.fresh(events, sms_key)
             next_uri = reply.payload.get("next_page_uri")
             done = not next_uri or (0 <= oldest < horizon)
+            yield from self.unchanged.hand_over(
+                events, invalid, last=done, watermark_ms=started - self.lag_ms, horizon=horizon
+            )
             if done:
-                yield Page(events, invalid, "", False, started - self.lag_ms)
-                self.unchanged.remember(events, sms_key)
-                self.unchanged.forget_before(horizon)
                 return
-            yield Page(events, invalid, "", True, NO_WATERMARK)
-            self.unchanged.remember(events, sms_key)
             if not isinstance(next_uri, str):
                 raise BadPayload("next_page_uri is not a string")
             path, params = next_uri, {}

@@ -18,20 +18,18 @@ pushed it: a pushed final status is timed when smswatch received it, and carries
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from exporter.classify import VONAGE_STATUSES
 from exporter.config import SourceConfig
 from exporter.privacy import mask_phone
 from exporter.records import Page, SmsEvent
 from exporter.sources.client import BadPayload, SourceClient
+from exporter.sources.payloads import form_fields, json_body, read_each
 from exporter.sources.pulling import (
-    NO_WATERMARK,
     PullContext,
     Unchanged,
     UpstreamClock,
@@ -53,37 +51,32 @@ def parse_records(payload: Any) -> tuple[list[SmsEvent], int, str | None]:
     """One Reports API answer → (events, invalid records, next page URL or None)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
         raise BadPayload("Reports answer without a 'records' list")
-    events: list[SmsEvent] = []
-    invalid = 0
-    for record in payload["records"]:
-        try:
-            if not isinstance(record, dict):
-                raise ValueError("not an object")
-            message_id = record.get("message_id")
-            status = VONAGE_STATUSES.get(str(record.get("status") or "").lower())
-            if not isinstance(message_id, str) or not message_id or status is None:
-                raise ValueError("no message_id or unknown status")
-            received = iso_ms(record.get("date_received"))
-            finalized = record.get("date_finalized")
-            done = iso_ms(finalized) if finalized else received
-            code = record.get("error_code")
-            events.append(
-                SmsEvent(
-                    message_id=message_id,
-                    txn_ref=str(record.get("client_ref") or ""),
-                    phone=mask_phone(str(record.get("to") or "")),
-                    carrier="unknown",
-                    area="unknown",
-                    status=status,
-                    error_code="" if code in (None, "0", 0) else str(code),
-                    submitted_ms=received,
-                    status_ms=max(received, done),
-                )
-            )
-        except (ValueError, TypeError):
-            invalid += 1
+    events, invalid = read_each(payload["records"], _record_event)
     link = dotted(payload, "_links.next.href")
     return events, invalid, link if isinstance(link, str) and link else None
+
+
+def _record_event(record: dict[str, Any]) -> SmsEvent:
+    """One Reports API record → its event (ValueError when malformed)."""
+    message_id = record.get("message_id")
+    status = VONAGE_STATUSES.get(str(record.get("status") or "").lower())
+    if not isinstance(message_id, str) or not message_id or status is None:
+        raise ValueError("no message_id or unknown status")
+    received = iso_ms(record.get("date_received"))
+    finalized = record.get("date_finalized")
+    done = iso_ms(finalized) if finalized else received
+    code = record.get("error_code")
+    return SmsEvent(
+        message_id=message_id,
+        txn_ref=str(record.get("client_ref") or ""),
+        phone=mask_phone(str(record.get("to") or "")),
+        carrier="unknown",
+        area="unknown",
+        status=status,
+        error_code="" if code in (None, "0", 0) else str(code),
+        submitted_ms=received,
+        status_ms=max(received, done),
+    )
 
 
 class VonagePuller:
@@ -94,7 +87,7 @@ class VonagePuller:
         self.clock = UpstreamClock(clock)
         self.lookback_ms: int = source.options["lookback"]
         self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged()
+        self.unchanged = Unchanged(sms_key)
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
@@ -122,17 +115,14 @@ class VonagePuller:
                 reply = client.request("GET", path, params, deadline)
                 upstream_now = self.clock.observe(reply.date_ms)
                 events, invalid, next_url = parse_records(reply.payload)
-                events = self.unchanged.fresh(events, sms_key)
                 last = next_url is None and index == len(windows) - 1
+                # Complete up to the end of the window, and no later than its clock says.
+                watermark = min(end - end % 1000, upstream_now) - self.lag_ms
+                yield from self.unchanged.hand_over(
+                    events, invalid, last=last, watermark_ms=watermark, horizon=windows[0][0]
+                )
                 if last:
-                    # Complete up to the end of the window, and no later than its clock says.
-                    watermark = min(end - end % 1000, upstream_now) - self.lag_ms
-                    yield Page(events, invalid, "", False, watermark)
-                    self.unchanged.remember(events, sms_key)
-                    self.unchanged.forget_before(windows[0][0])
                     return
-                yield Page(events, invalid, "", True, NO_WATERMARK)
-                self.unchanged.remember(events, sms_key)
                 if next_url is None or pages >= self.source.max_pages:
                     break
                 path, params = next_url, {}
@@ -146,19 +136,12 @@ def dlr_fields(body: bytes, query: Mapping[str, list[str]], content_type: str) -
     fields = {k: v[-1] for k, v in query.items() if v}
     if body:
         if "json" in content_type:
-            try:
-                data = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise BadPayload(f"not JSON: {exc}") from exc
+            data = json_body(body)
             if not isinstance(data, dict):
                 raise BadPayload("DLR body is not a JSON object")
             fields.update({k: str(v) for k, v in data.items() if v is not None})
         else:
-            try:
-                form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-            except UnicodeDecodeError as exc:
-                raise BadPayload("form body is not UTF-8") from exc
-            fields.update({k: v[-1] for k, v in form.items() if v})
+            fields.update(form_fields(body))
     return fields
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from alert_files import ALERTMANAGER_CONFIG
 
-from harness import free_port, http_get, wait_until
+from harness import free_port, http_get, stop_processes, wait_until
 
 
 @dataclass
@@ -105,40 +105,42 @@ def local_alertmanager_config(
     return config
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextmanager
-def alertmanager(binary: str, config: dict[str, Any], workdir: Path) -> Iterator[str]:
-    """Start Alertmanager (no cluster) with `config`; yields its base URL."""
+def _serve(
+    name: str, binary: str, config: dict[str, Any], workdir: Path, flags: list[str], ready_s: int
+) -> Iterator[str]:
+    """Start `binary` on a free loopback port with `config` written to `workdir/<name>.yml` and
+    its output in `workdir/<name>.log`; yields its base URL once `/-/ready` answers."""
     workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "alertmanager.yml"
+    config_path = workdir / f"{name}.yml"
     config_path.write_text(yaml.safe_dump(config))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with open(workdir / "alertmanager.log", "wb") as log:
+    with open(workdir / f"{name}.log", "wb") as log:
         proc = subprocess.Popen(
             [
                 binary,
                 f"--config.file={config_path}",
-                f"--storage.path={workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
+                *flags,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_until(lambda: http_get(f"{url}/-/ready")[0] == 200, 20, "Alertmanager ready")
+            ready = f"{name.capitalize()} ready"
+            wait_until(lambda: http_get(f"{url}/-/ready")[0] == 200, ready_s, ready)
             yield url
         finally:
-            _stop(proc)
+            stop_processes(proc)
+
+
+@contextmanager
+def alertmanager(binary: str, config: dict[str, Any], workdir: Path) -> Iterator[str]:
+    """Start Alertmanager (no cluster) with `config`; yields its base URL."""
+    flags = [f"--storage.path={workdir / 'data'}", "--cluster.listen-address="]
+    with _serve("alertmanager", binary, config, workdir, flags, 20) as url:
+        yield url
 
 
 @contextmanager
@@ -147,7 +149,6 @@ def prometheus(
 ) -> Iterator[str]:
     """Start Prometheus scraping `targets` as job smswatch every second, with the rules of
     `rule_dir` evaluated every second and alerts resent every second."""
-    workdir.mkdir(parents=True, exist_ok=True)
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rule_dir / "*.yaml")],
@@ -158,27 +159,9 @@ def prometheus(
         },
         "scrape_configs": [{"job_name": "smswatch", "static_configs": [{"targets": targets}]}],
     }
-    config_path = workdir / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(workdir / "prometheus.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--rules.alert.resend-delay=1s",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until(lambda: http_get(f"{url}/-/ready")[0] == 200, 30, "Prometheus ready")
-            yield url
-        finally:
-            _stop(proc)
+    flags = [f"--storage.tsdb.path={workdir / 'data'}", "--rules.alert.resend-delay=1s"]
+    with _serve("prometheus", binary, config, workdir, flags, 30) as url:
+        yield url
 
 
 def get_json(url: str) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exporter.dashboards import generate  # noqa: E402
+
+from harness import free_port, stop_processes  # noqa: E402
 
 #: Grafana's built-in variables, as the query test substitutes them.
 BUILTINS = {"__rate_interval": "1m", "__range": "5m", "__interval": "15s"}
@@ -110,13 +111,6 @@ def substitute_variables() -> Callable[[str, dict[str, str]], str]:
     return substitute
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def wait_for(
     check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.2
 ) -> None:
@@ -198,12 +192,7 @@ class Prometheus:
         return float(result[0]["value"][1]) if result else 0.0
 
     def stop(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_processes(self._process)
         self._log.close()
 
 

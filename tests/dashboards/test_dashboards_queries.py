@@ -36,6 +36,8 @@ from prometheus_client.utils import floatToGoString
 
 from exporter import catalogue
 
+from harness import stop_processes
+
 GATEWAYS = ("bank-sms",)
 CARRIERS = ("china-mobile", "china-unicom", "china-telecom")
 AREAS = ("east", "north", "south")
@@ -403,10 +405,5 @@ def test_every_panel_query_runs_on_the_demo(
         )
         print(f"\nsmswatch demo: {len(targets)} targets, {ran} queries ran")
     finally:
-        demo.terminate()
-        try:
-            demo.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-            demo.wait()
+        stop_processes(demo)
         log.close()

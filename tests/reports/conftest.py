@@ -14,7 +14,7 @@ from report_harness import GENERATED_AT, LoadedPrometheus, daily_request
 
 from exporter.reports.report import generate_report
 
-from harness import free_port, get_json, wait_until
+from harness import free_port, get_json, stop_processes, wait_until
 
 PROMETHEUS_CONFIG = """\
 global:
@@ -83,12 +83,7 @@ def prometheus(
         )
         yield LoadedPrometheus(url, dataset)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes(process)
         log.close()
 
 

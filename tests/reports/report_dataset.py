@@ -231,6 +231,14 @@ MESSAGE_KINDS = (
 LATENCY_WEIGHTS = (300, 500, 1200, 900, 500, 300, 150, 60, 30, 15, 6, 3, 2)
 
 
+#: Which series of a metric a figure takes, by their labels.
+Where = Callable[[Mapping[str, str]], bool]
+
+
+def everywhere(labels: Mapping[str, str]) -> bool:
+    return True
+
+
 @dataclass
 class Dataset:
     counters: list[CounterSeries]
@@ -241,7 +249,7 @@ class Dataset:
         name: str,
         start: float = PERIOD_START,
         end: float = PERIOD_END,
-        where: Callable[[Mapping[str, str]], bool] = lambda labels: True,
+        where: Where = everywhere,
     ) -> int:
         return sum(
             s.increase(start, end) for s in self.counters if s.name == name and where(s.labels)
@@ -253,7 +261,7 @@ class Dataset:
         label: str,
         start: float = PERIOD_START,
         end: float = PERIOD_END,
-        where: Callable[[Mapping[str, str]], bool] = lambda labels: True,
+        where: Where = everywhere,
     ) -> dict[str, int]:
         out: dict[str, int] = {}
         for s in self.counters:
@@ -267,7 +275,7 @@ class Dataset:
         name: str,
         start: float = PERIOD_START,
         end: float = PERIOD_END,
-        where: Callable[[Mapping[str, str]], bool] = lambda labels: True,
+        where: Where = everywhere,
     ) -> list[tuple[float, int]]:
         """Cumulative (le, count) over the window, +Inf last."""
         per_le = self.by(f"{name}_bucket", "le", start, end, where)
@@ -292,10 +300,15 @@ def _counter_steps(
 def build() -> Dataset:
     """The whole history (deterministic)."""
     rng = random.Random(20260310)
-    plans: list[tuple[str, dict[str, str], Callable[[float], int], Callable[[float], bool]]] = []
+    counters: list[CounterSeries] = []
 
-    def never(_: float) -> bool:
-        return False
+    def count(
+        name: str,
+        labels: dict[str, str],
+        step: Callable[[float], int],
+        reset: Callable[[float], bool] = _never,
+    ) -> None:
+        counters.append(_counter(name, labels, step, reset))
 
     for acquirer in ACQUIRERS:
         for result, peak, chance in (
@@ -303,75 +316,51 @@ def build() -> Dataset:
             ("declined", 2, 0.3),
             ("reversed", 1, 0.05),
         ):
-            plans.append(
-                (
-                    "smswatch_pos_transactions_total",
-                    {"acquirer": acquirer, "result": result},
-                    _counter_steps(rng, peak, chance),
-                    never,
-                )
+            count(
+                "smswatch_pos_transactions_total",
+                {"acquirer": acquirer, "result": result},
+                _counter_steps(rng, peak, chance),
             )
         for outcome, cause, peak, chance in RECEIPT_KINDS:
-            plans.append(
-                (
-                    "smswatch_receipts_total",
-                    {"acquirer": acquirer, "outcome": outcome, "cause": cause},
-                    _counter_steps(rng, peak, chance),
-                    never,
-                )
-            )
-        plans.append(
-            (
+            count(
                 "smswatch_receipts_total",
-                {"acquirer": acquirer, "outcome": "failed", "cause": "gateway"},
-                _counter_steps(
-                    rng, 12, active=lambda t: GATEWAY_OUTAGE[0] <= t < GATEWAY_OUTAGE[1]
-                ),
-                never,
+                {"acquirer": acquirer, "outcome": outcome, "cause": cause},
+                _counter_steps(rng, peak, chance),
             )
-        )
-    plans.append(
-        (
+        count(
             "smswatch_receipts_total",
-            {"acquirer": "acq-b", "outcome": "failed", "cause": "filtered"},
-            _counter_steps(rng, 1, 0.3, active=lambda t: t >= NEW_SERIES_FROM),
-            never,
+            {"acquirer": acquirer, "outcome": "failed", "cause": "gateway"},
+            _counter_steps(rng, 12, active=lambda t: GATEWAY_OUTAGE[0] <= t < GATEWAY_OUTAGE[1]),
         )
+    count(
+        "smswatch_receipts_total",
+        {"acquirer": "acq-b", "outcome": "failed", "cause": "filtered"},
+        _counter_steps(rng, 1, 0.3, active=lambda t: t >= NEW_SERIES_FROM),
     )
     for gateway in GATEWAYS:
         for carrier in CARRIERS:
             base = {"gateway": gateway, "carrier": carrier, "area": "north"}
-            plans.append(
-                ("smswatch_sms_submitted_total", dict(base), _counter_steps(rng, 22), never)
-            )
+            count("smswatch_sms_submitted_total", dict(base), _counter_steps(rng, 22))
             for status, cause, peak, chance in MESSAGE_KINDS:
                 resets_after_gap = (gateway, carrier, status) == ("bank-b", "cu", "delivered")
-                plans.append(
-                    (
-                        "smswatch_sms_messages_total",
-                        {**base, "status": status, "cause": cause},
-                        _counter_steps(rng, peak, chance),
-                        (lambda t: t == _first_after_down()) if resets_after_gap else never,
-                    )
-                )
-            plans.append(
-                (
+                count(
                     "smswatch_sms_messages_total",
-                    {**base, "status": "failed", "cause": "gateway"},
-                    _counter_steps(
-                        rng,
-                        8,
-                        active=lambda t, g=gateway: (
-                            g == "bank-a" and GATEWAY_OUTAGE[0] <= t < GATEWAY_OUTAGE[1]
-                        ),
-                    ),
-                    never,
+                    {**base, "status": status, "cause": cause},
+                    _counter_steps(rng, peak, chance),
+                    (lambda t: t == _first_after_down()) if resets_after_gap else _never,
                 )
+            count(
+                "smswatch_sms_messages_total",
+                {**base, "status": "failed", "cause": "gateway"},
+                _counter_steps(
+                    rng,
+                    8,
+                    active=lambda t, g=gateway: (
+                        g == "bank-a" and GATEWAY_OUTAGE[0] <= t < GATEWAY_OUTAGE[1]
+                    ),
+                ),
             )
 
-    counters: list[CounterSeries] = []
-    for name, labels, step, reset in plans:
-        counters.append(_counter(name, labels, step, reset))
     for acquirer in ACQUIRERS:
         counters.extend(
             _histogram(rng, "smswatch_receipt_notify_seconds", {"acquirer": acquirer}, 40)
@@ -438,12 +427,19 @@ def _every(first: float, last: float) -> list[float]:
     return out
 
 
+def _never(moment: float) -> bool:
+    return False
+
+
 def _first_after_down() -> float:
     return next(t for t in scrape_times() if t >= DOWN[1])
 
 
 def _counter(
-    name: str, labels: dict[str, str], step: Callable[[float], int], reset: Callable[[float], bool]
+    name: str,
+    labels: dict[str, str],
+    step: Callable[[float], int],
+    reset: Callable[[float], bool] = _never,
 ) -> CounterSeries:
     series = CounterSeries(name, {**JOB, **labels})
     value = 0
@@ -478,11 +474,9 @@ def _histogram(
     out: list[CounterSeries] = []
     for index, le in enumerate(les):
         steps = [sum(c[: index + 1]) for c in per_step]
-        out.append(
-            _counter(f"{name}_bucket", {**labels, "le": le}, _replay(steps), lambda t: False)
-        )
+        out.append(_counter(f"{name}_bucket", {**labels, "le": le}, _replay(steps)))
     totals = [sum(c) for c in per_step]
-    out.append(_counter(f"{name}_count", dict(labels), _replay(totals), lambda t: False))
+    out.append(_counter(f"{name}_count", dict(labels), _replay(totals)))
     return out
 
 
