@@ -33,7 +33,6 @@ from urllib.parse import quote
 
 from exporter.classify import ALIYUN_SEND_STATUS
 from exporter.config import SourceConfig
-from exporter.errors import SourceError
 from exporter.privacy import mask_phone
 from exporter.records import Page, SmsEvent
 from exporter.sources.client import BadPayload, SourceClient
@@ -252,8 +251,3 @@ def _report_event(report: dict[str, Any]) -> SmsEvent:
         submitted_ms=sent,
         status_ms=max(sent, done),
     )
-
-
-def raise_for_kind(client: SourceClient, kind: str, message: str) -> SourceError:
-    """Count and build a SourceError (kept for symmetry with the other adapters)."""
-    return client.fail(kind, message)
