@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
@@ -32,6 +32,8 @@ from exporter.sources.generic import (
 )
 from exporter.sources.pulling import PullContext
 from exporter.store import Store
+
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -277,38 +279,33 @@ class Poller:
         )
 
     def _drain(self, deadline: float) -> int:
+        """Drain a generic feed, committing each page before fetching the next."""
+        source = self.source
+        if source.kind == "sms_gateway":
+            return self._drain_feed(
+                lambda p: parse_sms_page(p, source), self.pipeline.commit_sms, deadline
+            )
+        return self._drain_feed(
+            lambda p: parse_transaction_page(p, source), self.pipeline.commit_transactions, deadline
+        )
+
+    def _drain_feed(
+        self,
+        parse: Callable[[Any], Page[R]],
+        commit: Callable[[SourceConfig, Page[R]], None],
+        deadline: float,
+    ) -> int:
         source = self.source
         store = self.pipeline.store
         records = 0
         for _ in range(source.max_pages):
             cursor = store.source_state(source.name).cursor
-            if source.kind == "sms_gateway":
-                sms_page = fetch_page(
-                    self.client,
-                    source.path,
-                    source.feed,
-                    cursor,
-                    source.page_size,
-                    lambda p: parse_sms_page(p, source),
-                    deadline,
-                )
-                self.pipeline.commit_sms(source, sms_page)
-                records += len(sms_page.records) + sms_page.invalid
-                more = sms_page.has_more
-            else:
-                txn_page = fetch_page(
-                    self.client,
-                    source.path,
-                    source.feed,
-                    cursor,
-                    source.page_size,
-                    lambda p: parse_transaction_page(p, source),
-                    deadline,
-                )
-                self.pipeline.commit_transactions(source, txn_page)
-                records += len(txn_page.records) + txn_page.invalid
-                more = txn_page.has_more
-            if not more or time.monotonic() >= deadline or self.client.stop.is_set():
+            page = fetch_page(
+                self.client, source.path, source.feed, cursor, source.page_size, parse, deadline
+            )
+            commit(source, page)
+            records += len(page.records) + page.invalid
+            if not page.has_more or time.monotonic() >= deadline or self.client.stop.is_set():
                 break
         return records
 
