@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.catalogue import CAUSES
 from exporter.lookup.alerts import AlertHistory, AlertsUnavailable, FiringAlert, Window
 from exporter.lookup.explain import Explained, explain, situation_of
 from exporter.lookup.query import BadLookup, LookupQuery, parse_query
@@ -26,20 +27,7 @@ from exporter.timestamps import format_rfc3339_ms
 log = logging.getLogger(__name__)
 
 #: Situations for which an incident at the time is worth showing.
-_ALERT_SITUATIONS = frozenset(
-    {
-        "gateway",
-        "invalid_number",
-        "unreachable",
-        "terminal_config",
-        "integration",
-        "throttled",
-        "filtered",
-        "unknown",
-        "on_its_way",
-        "awaiting",
-    }
-)
+_ALERT_SITUATIONS = frozenset((*CAUSES, "on_its_way", "awaiting"))
 
 
 @dataclass(frozen=True)
