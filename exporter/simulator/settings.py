@@ -23,18 +23,21 @@ class SimulatorSettings:
     push_url: str | None = None  # where pushing shapes (aliyun) send their reports
 
 
+_DEFAULTS = SimulatorSettings()
+
+
 def settings_from_options(
     *,
-    seed: int = 42,
-    speed: float = 1.0,
+    seed: int = _DEFAULTS.seed,
+    speed: float = _DEFAULTS.speed,
     start_ms: int | None = None,
-    traffic_for_ms: int | None = None,
-    scenario: str | None = None,
-    rate: float = 2.0,
-    missing_after_ms: int = 300_000,
-    give_up_after_ms: int = 1_800_000,
-    sms_api: str = "generic",
-    push_url: str | None = None,
+    traffic_for_ms: int | None = _DEFAULTS.traffic_for_ms,
+    scenario: str | None = _DEFAULTS.scenario,
+    rate: float = _DEFAULTS.rate,
+    missing_after_ms: int = _DEFAULTS.missing_after_ms,
+    give_up_after_ms: int = _DEFAULTS.give_up_after_ms,
+    sms_api: str = _DEFAULTS.sms_api,
+    push_url: str | None = _DEFAULTS.push_url,
 ) -> SimulatorSettings:
     """Build settings from CLI options; the start defaults to now, truncated to the second."""
     if start_ms is None:
