@@ -24,7 +24,7 @@ from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
 from exporter.store import Store
 from exporter.timestamps import format_rfc3339_ms
-from exporter.web import Request, Response, WebServer
+from exporter.web import ConnectionLimits, Request, Response, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,11 @@ class Exporter:
         port: int,
         web_config_file: str | None = None,
         clock: Callable[[], float] = time.time,
+        web_limits: ConnectionLimits | None = None,
     ) -> None:
         """`clock` is the exporter's now (Unix seconds): what push-only sources and push
-        receivers go by; tests against an accelerated simulator pass its clock."""
+        receivers go by; tests against an accelerated simulator pass its clock. `web_limits`
+        bound the HTTP server's connections (defaults: `ConnectionLimits()`)."""
         self.config = config
         self.store = Store(config.state_path)
         self.pipeline = Pipeline(config, self.store)
@@ -64,7 +66,7 @@ class Exporter:
         )
         try:
             self.lookup = build_lookup(config.lookup, self.store)
-            self.web = WebServer(host, port, web_config_file)
+            self.web = WebServer(host, port, web_config_file, web_limits)
         except BaseException:
             self.store.close()
             raise

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -53,6 +56,36 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
             return response.status, response.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8")
+
+
+def raw_exchange(
+    port: int, data: bytes, context: ssl.SSLContext | None = None, timeout: float = 5.0
+) -> tuple[int, dict[str, str], bytes]:
+    """Send `data` as it is (a request head, perhaps without the body it announces) on a new
+    connection that stays open, and read one answer: (status, headers lower-cased, body).
+    Raises when no answer comes within `timeout` (what a server waiting for more looks like)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if context is not None:
+        sock = context.wrap_socket(sock, server_hostname="127.0.0.1")
+    with sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+def closed_by_peer(sock: socket.socket, wait: float = 0.0) -> bool:
+    """Whether the other end closed `sock` (waiting up to `wait` seconds for it to happen)."""
+    readable, _, _ = select.select([sock], [], [], wait)
+    if not readable:
+        return False
+    try:
+        return sock.recv(1024) == b""
+    except (ConnectionError, ssl.SSLError):
+        return True
+    except (BlockingIOError, ssl.SSLWantReadError, TimeoutError):
+        return False
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:

@@ -1,0 +1,289 @@
+"""Connections of the exporter's HTTP server: TLS in each connection's own thread, deadlines on
+reading requests, and a bound on open connections.
+
+- The listening socket stays plain. Each accepted connection does its TLS handshake in its own
+  thread, within `handshake_timeout_s`: a client that connects and says nothing holds only its
+  own connection, never the accept loop (and with it `/metrics`, the push receivers and the
+  lookup page).
+- A request head must arrive whole within `head_timeout_s` of the connection being ready (or of
+  the previous answer, on a kept-alive connection). The deadline is for the whole head, not for
+  each read, so a client that sends a byte now and then is cut off all the same. A body has
+  `body_timeout_s`, an answer `write_timeout_s`.
+- At most `max_connections` are open. When one more arrives at the limit, the connection that
+  has waited longest for a request head (idle, handshaking or sending slowly) is closed to make
+  room; a connection whose request is being served never is. Slow clients therefore cannot
+  crowd out a Prometheus scrape, which sends its head at once. When every open connection is
+  being served, the new one is closed and its client retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import socket
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, cast
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How many connections the server holds open, and how long it waits on each."""
+
+    max_connections: int = 64
+    handshake_timeout_s: float = 10.0
+    head_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    write_timeout_s: float = 30.0
+
+
+class ClientConnection:
+    """One accepted connection: its socket, its read deadline, and whether it waits for a
+    request head (and may be closed to make room) or is being served."""
+
+    def __init__(self, sock: socket.socket, limits: ConnectionLimits, clock: Clock) -> None:
+        self.sock = sock
+        self.limits = limits
+        self._clock = clock
+        # A second handle on the same socket, so another thread can shut it down at any time
+        # (also while this one is being wrapped for TLS, which detaches `sock`).
+        self._handle = sock.dup()
+        self._lock = threading.Lock()
+        now = clock()
+        self.waiting_since: float | None = now  # None while a request is being served
+        self.deadline = now + limits.handshake_timeout_s
+        self.closed = False
+        self.body_unread = False  # answered without reading the request's body
+
+    def secure(self, context: ssl.SSLContext) -> None:
+        """The TLS handshake, within the handshake deadline."""
+        self.sock.settimeout(self.limits.handshake_timeout_s)
+        wrapped = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+        self.sock = wrapped
+        wrapped.do_handshake()
+
+    def wait_for_request(self) -> None:
+        """Ready for the next request head: it has `head_timeout_s` from now."""
+        with self._lock:
+            now = self._clock()
+            if self.waiting_since is None:
+                self.waiting_since = now
+            self.deadline = now + self.limits.head_timeout_s
+
+    def serve(self) -> None:
+        """A whole request head arrived: no longer closed to make room; its body has
+        `body_timeout_s`. Raises ConnectionAbortedError when it was closed just before."""
+        with self._lock:
+            if self.closed:
+                raise ConnectionAbortedError("closed to make room")
+            self.waiting_since = None
+            self.deadline = self._clock() + self.limits.body_timeout_s
+
+    def start_writing(self) -> None:
+        """Writes of the answer get `write_timeout_s` each."""
+        self.sock.settimeout(self.limits.write_timeout_s)
+
+    def close_if_waiting(self) -> bool:
+        """Close the connection if it is waiting for a request head; whether it did."""
+        with self._lock:
+            if self.waiting_since is None or self.closed:
+                return False
+            self.closed = True
+        self.shut()
+        return True
+
+    def linger(self, seconds: float = 1.0, limit: int = 1_048_576) -> None:
+        """After answering a request whose body was not read: stop sending, then discard what
+        the client still sends for a moment, so that closing does not reset the connection
+        before the client has read the answer. Meanwhile it may be closed to make room."""
+        with self._lock:
+            if self.closed:
+                return
+            self.waiting_since = self._clock()
+        try:
+            self._handle.shutdown(socket.SHUT_WR)
+            deadline, drained = self._clock() + seconds, 0
+            while drained < limit and (remaining := deadline - self._clock()) > 0:
+                self._handle.settimeout(remaining)
+                chunk = self._handle.recv(65_536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:
+            pass
+
+    def shut(self) -> None:
+        """Shut the socket down both ways (the thread reading it sees its end)."""
+        with contextlib.suppress(OSError):  # already gone
+            self._handle.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Close both handles."""
+        with self._lock:
+            self.closed = True
+        for sock in (self.sock, self._handle):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+class DeadlineReader(io.RawIOBase):
+    """Socket reads that give up at the connection's deadline, however the bytes trickle in."""
+
+    def __init__(self, connection: ClientConnection, clock: Clock) -> None:
+        super().__init__()
+        self.connection = connection
+        self._clock = clock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.connection.deadline - self._clock()
+        if remaining <= 0:
+            raise TimeoutError("read deadline passed")
+        sock = self.connection.sock
+        sock.settimeout(remaining)
+        return sock.recv_into(buffer)
+
+
+class ConnectionHandler(BaseHTTPRequestHandler):
+    """A request handler reading through the connection's deadline."""
+
+    protocol_version = "HTTP/1.1"
+    server: ConnectionServer
+    client: ClientConnection
+
+    def setup(self) -> None:
+        self.client = cast(ClientConnection, self.request)
+        self.connection = self.client.sock
+        self.rfile = io.BufferedReader(DeadlineReader(self.client, self.server.clock))
+        self.wfile = self.connection.makefile("wb")
+
+    def handle_one_request(self) -> None:
+        self.client.wait_for_request()
+        super().handle_one_request()
+
+    def handle_expect_100(self) -> bool:
+        # `100 Continue` is sent once the request is admitted (auth first): see `continue_body`.
+        return True
+
+    def continue_body(self) -> None:
+        """Tell a client that waits for `100 Continue` to send its body now."""
+        if (
+            self.headers.get("Expect", "").lower() == "100-continue"
+            and self.request_version >= "HTTP/1.1"
+        ):
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+
+
+class ConnectionServer(HTTPServer):
+    """An HTTP(S) server with one thread per connection, within `ConnectionLimits`."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[ConnectionHandler],
+        tls: ssl.SSLContext | None,
+        limits: ConnectionLimits,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        super().__init__(address, handler)
+        self.tls = tls
+        self.limits = limits
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._open: list[ClientConnection] = []
+        self._last_full_warning = -1e9
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open now."""
+        with self._lock:
+            return len(self._open)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Admit the connection (making room if needed) and serve it in its own thread."""
+        connection = self._admit(request)
+        if connection is None:
+            self.shutdown_request(request)
+            return
+        thread = threading.Thread(
+            target=self._serve,
+            args=(connection, client_address),
+            name="smswatch-http-connection",
+            daemon=True,
+        )
+        thread.start()
+
+    def _admit(self, sock: socket.socket) -> ClientConnection | None:
+        with self._lock:
+            if len(self._open) >= self.limits.max_connections and not self._make_room():
+                self._warn_full("connection limit reached, every connection busy: refusing one")
+                return None
+            connection = ClientConnection(sock, self.limits, self.clock)
+            self._open.append(connection)
+            return connection
+
+    def _make_room(self) -> bool:
+        """Close the connection that has waited longest for a request head (lock held)."""
+        waiting = sorted(
+            (c for c in self._open if c.waiting_since is not None),
+            key=lambda c: c.waiting_since or 0.0,
+        )
+        for candidate in waiting:
+            if candidate.close_if_waiting():
+                self._open.remove(candidate)
+                self._warn_full("connection limit reached: closed the longest-waiting idle one")
+                return True
+        return False
+
+    def _warn_full(self, message: str) -> None:
+        now = self.clock()
+        if now - self._last_full_warning >= 60:  # once a minute at most, under attack too
+            self._last_full_warning = now
+            log.warning(message, extra={"max_connections": self.limits.max_connections})
+
+    def _serve(self, connection: ClientConnection, client_address: Any) -> None:
+        try:
+            if self.tls is not None:
+                connection.secure(self.tls)
+            self.finish_request(connection, client_address)  # type: ignore[arg-type]
+        except OSError as exc:  # handshake refused or timed out, client gone, closed for room
+            log.debug("connection ended", extra={"error": type(exc).__name__})
+        except Exception:
+            log.exception("connection failed")
+        finally:
+            if connection.body_unread:
+                connection.linger()
+            with self._lock:
+                if connection in self._open:
+                    self._open.remove(connection)
+            connection.shut()
+            connection.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log (never print) what went wrong with a connection."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            log.debug("connection error", extra={"error": type(exc).__name__})
+        else:
+            log.exception("connection failed")
+
+    def server_close(self) -> None:
+        """Stop listening and end every open connection."""
+        super().server_close()
+        with self._lock:
+            open_now, self._open = self._open, []
+        for connection in open_now:
+            connection.shut()
