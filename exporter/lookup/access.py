@@ -18,6 +18,9 @@ then carries a session cookie (HttpOnly, SameSite=Strict), checked again on ever
 against the current tokens file and web config, so a revocation also ends open sessions.
 
 Every refusal is the same 401 whatever the reason; the reason goes to the log (never the token).
+A user who may not look up costs the same bcrypt check as a wrong password, so timing does not
+tell who may. Failed sign-ins back off per client address (`exporter.web.throttle`), shared with
+the web config's basic auth: past a few, credentials from that address get 429 unchecked.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from typing import Any
 import yaml
 
 from exporter.errors import ConfigError
+from exporter.web.basic_auth import basic_credentials
+from exporter.web.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
 
@@ -244,11 +249,13 @@ class Access:
         allowed_users: tuple[str, ...],
         basic: BasicAuth | None,
         sessions: Sessions,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self.tokens = tokens
         self.allowed_users = frozenset(allowed_users)
         self.basic = basic
         self.sessions = sessions
+        self.throttle = throttle or SignInThrottle()
 
     @property
     def configured(self) -> bool:
@@ -264,24 +271,41 @@ class Access:
     def _basic(self, header: str) -> tuple[Identity | None, str, str]:
         if self.basic is None or not self.allowed_users:
             return None, "", "basic auth not enabled for lookups"
-        try:
-            user = base64.b64decode(header[6:]).decode("utf-8").partition(":")[0]
-        except (ValueError, UnicodeDecodeError):
+        credentials = basic_credentials(header)
+        if credentials is None:
             return None, "", "malformed basic auth"
+        user = credentials[0]
+        checked = self.basic.check(header)  # bcrypt for every user, allowed or not
         if user not in self.allowed_users:
             return None, "", "user not allowed to look up"
-        if self.basic.check(header) != user:
+        if checked != user:
             return None, "", "wrong password"
         return Identity(user, "basic"), self.basic.user_hash(user) or "", ""
 
-    def authenticate(self, authorization: str | None) -> tuple[Identity | None, str, str]:
-        """(identity, credential fingerprint, refusal reason) from an Authorization header."""
+    def _checked(
+        self, remote: str, check: Callable[[], tuple[Identity | None, str, str]]
+    ) -> tuple[Identity | None, str, str]:
+        """Run a credential check unless `remote` is backing off (SignInsThrottled); a
+        refusal counts as a failure of that address."""
+        self.throttle.check(remote)
+        identity, credential, reason = check()
+        if identity is None:
+            self.throttle.failed(remote)
+        return identity, credential, reason
+
+    def authenticate(
+        self, authorization: str | None, remote: str = ""
+    ) -> tuple[Identity | None, str, str]:
+        """(identity, credential fingerprint, refusal reason) from an Authorization header;
+        raises SignInsThrottled while the client's address backs off."""
         header = (authorization or "").strip()
+        if not header:
+            return None, "", "no credentials"
         if header[:7].lower() == "bearer ":
-            return self._bearer(header[7:].strip())
+            return self._checked(remote, lambda: self._bearer(header[7:].strip()))
         if header[:6].lower() == "basic ":
-            return self._basic("Basic " + header[6:].strip())
-        return None, "", "no credentials" if not header else "unsupported authorization scheme"
+            return self._checked(remote, lambda: self._basic("Basic " + header[6:].strip()))
+        return None, "", "unsupported authorization scheme"
 
     def from_session(self, cookie_header: str) -> Identity | None:
         """The identity of a live session whose credential is still valid."""
@@ -305,18 +329,19 @@ class Access:
             return None
         return identity
 
-    def sign_in(self, form: dict[str, Any]) -> tuple[Identity | None, str, str]:
-        """Check a sign-in form (token, or username and password): (identity, session id, why)."""
+    def sign_in(self, form: dict[str, Any], remote: str = "") -> tuple[Identity | None, str, str]:
+        """Check a sign-in form (token, or username and password): (identity, session id, why);
+        raises SignInsThrottled while the client's address backs off."""
         token = str(form.get("token") or "").strip()
         if token:
-            identity, credential, reason = self._bearer(token)
+            identity, credential, reason = self._checked(remote, lambda: self._bearer(token))
         else:
             user = str(form.get("username") or "")
             password = str(form.get("password") or "")
             if not user or not password:
                 return None, "", "empty sign-in form"
             header = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-            identity, credential, reason = self._basic(header)
+            identity, credential, reason = self._checked(remote, lambda: self._basic(header))
         if identity is None:
             return None, "", reason
         return identity, self.sessions.create(identity, credential), ""

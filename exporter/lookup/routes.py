@@ -29,7 +29,7 @@ from exporter.lookup.query import BadLookup
 from exporter.lookup.service import Caller, LookupService
 from exporter.lookup.settings import LookupSettings
 from exporter.store import Store
-from exporter.web import Request, Response, WebServer
+from exporter.web import Request, Response, SignInsThrottled, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,11 @@ class LookupRoutes:
         self._clock = clock
 
     def mount(self, web: WebServer) -> None:
-        """Add the routes; they bypass the web config's basic auth and check their own."""
+        """Add the routes; they bypass the web config's basic auth and check their own (with
+        the web server's back-off on failed sign-ins)."""
         self.tls = web.tls
         self.access.basic = BasicAuth(web.basic_auth_user, web.basic_auth_hash)
+        self.access.throttle = web.sign_ins
         if not self.access.configured:
             log.info("lookup: no tokens_file nor basic_auth_users configured, nobody can sign in")
         for path, route in (
@@ -140,9 +142,18 @@ class LookupRoutes:
 
     # ------------------------------------------------------------------ API
 
+    def _throttled(self, request: Request, exc: SignInsThrottled) -> dict[str, str]:
+        self._refused(request, "too many failed sign-ins")
+        return {"Retry-After": exc.retry_after}
+
     def api(self, request: Request) -> Response:
         """`GET /api/v1/receipts?rrn=…` (or txn_id, terminal+at, phone_last4+at) → JSON."""
-        identity, _, reason = self.access.authenticate(request.headers.get("authorization"))
+        try:
+            identity, _, reason = self.access.authenticate(
+                request.headers.get("authorization"), request.remote
+            )
+        except SignInsThrottled as exc:
+            return _json(429, {"error": "too many failed sign-ins"}, self._throttled(request, exc))
         if identity is None:
             self._refused(request, reason)
             return _json(401, {"error": "unauthorized"}, self._challenge())
@@ -164,7 +175,9 @@ class LookupRoutes:
         if identity is not None:
             return identity
         if request.headers.get("authorization"):
-            found, _, reason = self.access.authenticate(request.headers.get("authorization"))
+            found, _, reason = self.access.authenticate(
+                request.headers.get("authorization"), request.remote
+            )
             if found is None:
                 self._refused(request, reason)
             return found
@@ -178,7 +191,10 @@ class LookupRoutes:
         except BadLookup as exc:
             params, repeated = {}, str(exc)
         lang = _lang(params.pop("lang", ""), request.headers.get("accept-language", ""))
-        identity = self._page_identity(request)
+        try:
+            identity = self._page_identity(request)
+        except SignInsThrottled as exc:
+            return _html(429, login_page(lang, failed=True), self._throttled(request, exc))
         if identity is None:
             return _html(401, login_page(lang, failed=False), self._challenge(page=True))
         if request.method not in ("GET", "HEAD"):
@@ -207,7 +223,10 @@ class LookupRoutes:
         if not self._same_origin(request):
             self._refused(request, "cross-origin sign-in")
             return _html(401, login_page(lang, failed=True), self._challenge(page=True))
-        identity, sid, reason = self.access.sign_in(form)
+        try:
+            identity, sid, reason = self.access.sign_in(form, request.remote)
+        except SignInsThrottled as exc:
+            return _html(429, login_page(lang, failed=True), self._throttled(request, exc))
         if identity is None:
             self._refused(request, reason)
             return _html(401, login_page(lang, failed=True), self._challenge(page=True))

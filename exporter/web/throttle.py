@@ -45,7 +45,7 @@ class SignInThrottle:
 
     def __init__(
         self,
-        free_failures: int = 5,
+        free_failures: int = 10,
         first_lockout_s: float = 1.0,
         max_lockout_s: float = 300.0,
         forget_after_s: float = 900.0,

@@ -18,6 +18,7 @@ import yaml
 from exporter.app import Exporter
 from exporter.config import parse_config, simulator_config_document
 from exporter.lookup.access import new_token
+from exporter.web import SignInThrottle
 
 
 def config(tmp_path: Path, lookup: dict[str, Any] | None) -> Any:
@@ -171,3 +172,43 @@ def test_the_page_asks_for_its_own_sign_in_not_the_browser_dialog(
     status, page, headers = fetch(f"{base}/lookup")
     assert status == 401 and 'name="token"' in page and 'name="password"' in page
     assert "Basic" not in headers["WWW-Authenticate"]  # a Basic challenge pops up a dialog
+
+
+def test_failed_sign_ins_on_the_page_and_the_api_back_off_together(
+    guarded: tuple[str, Path, str],
+) -> None:
+    """Guessing tokens on the API and passwords on the sign-in form counts against one back-off
+    per address: past the free failures even the right credentials wait (429, Retry-After)."""
+    base, _, token = guarded
+    api = f"{base}/api/v1/receipts?rrn=000000000000"
+    login = f"{base}/lookup/login"
+    free = SignInThrottle().free_failures
+    for i in range(free):
+        if i % 2:
+            assert fetch(api, bearer=f"smsw_guess{i}")[0] == 401
+        else:
+            assert fetch(login, form={"username": "dora", "password": f"guess{i}"})[0] == 401
+    assert fetch(api, basic=("dora", "guess"))[0] == 401  # the first failure past the free ones
+    status, _, headers = fetch(api, bearer=token)
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+    status, page, _ = fetch(login, form={"username": "dora", "password": "agent-pw"})
+    assert status == 429 and 'name="password"' in page
+    assert fetch(f"{base}/metrics", basic=("prometheus", "scrape-pw"))[0] == 429  # one address
+
+
+def test_who_may_look_up_does_not_show_in_the_cost_of_a_refusal(
+    guarded: tuple[str, Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, _, _ = guarded
+    checked: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    api = f"{base}/api/v1/receipts?rrn=000000000000"
+    for user in ("nobody", "prometheus", "dora"):  # unknown, not allowed, allowed
+        assert fetch(api, basic=(user, "guess"))[0] == 401
+    assert len(checked) == 3 and {h[:7] for h in checked} == {b"$2b$04$"}
