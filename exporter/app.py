@@ -81,7 +81,9 @@ class Exporter:
         )
         for source in config.sources:
             if source.push is not None:  # provider pushes: open to providers, own secret
-                self.web.routes[source.push.path] = PushReceiver(source, self.pipeline, clock)
+                receiver = PushReceiver(source, self.pipeline, clock)
+                self.web.routes[source.push.path] = receiver
+                self.web.admission[source.push.path] = receiver.admit
                 self.web.open_paths.add(source.push.path)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},

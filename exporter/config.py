@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -160,6 +161,8 @@ class PushConfig:
     secret: str = field(default="", repr=False)  # shared secret or signing key; "" = no check
     max_body_bytes: int = 262_144
     lag_ms: int = 60_000  # the watermark of a push-only source is now − lag
+    allow_from: tuple[IPv4Network | IPv6Network, ...] = ()  # peers allowed to push; () = any
+    insecure: bool = False  # neither secret nor allow_from, on purpose: anyone may push
 
 
 @dataclass(frozen=True)
@@ -526,7 +529,8 @@ def _provider_options(
 
 def _push(reader: _Reader, raw: Any, path: str, name: str, base: Path) -> PushConfig:
     data = reader.mapping(raw, path)
-    reader.known(data, {"path", "secret", "secret_file", "max_body", "lag"}, path)
+    allowed = {"path", "secret", "secret_file", "max_body", "lag", "allow_from", "insecure"}
+    reader.known(data, allowed, path)
     push_path = reader.string(data, "path", path, f"/push/{name}")
     if not push_path.startswith("/push/"):
         raise ConfigError("must start with '/push/'", path=f"{path}.path")
@@ -534,12 +538,39 @@ def _push(reader: _Reader, raw: Any, path: str, name: str, base: Path) -> PushCo
     if "secret" in data or "secret_file" in data:
         secret = reader.secret(data, "secret", path, base)
     max_body = reader.integer(data, "max_body", path, 262_144, 1024, 1_048_576)
+    allow_from = _networks(reader.names(data, "allow_from", path), f"{path}.allow_from")
+    insecure = data.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError("must be true or false", path=f"{path}.insecure")
+    if insecure and (secret or allow_from):
+        raise ConfigError(
+            "insecure: true goes with neither a secret nor allow_from", path=f"{path}.insecure"
+        )
+    if not (secret or allow_from or insecure):
+        raise ConfigError(
+            "a push receiver needs a secret (secret: ${ENV} or secret_file) or allow_from; "
+            "insecure: true accepts anyone's reports",
+            path=f"{path}.secret",
+        )
     return PushConfig(
         path=push_path,
         secret=secret,
         max_body_bytes=max_body,
         lag_ms=reader.duration(data, "lag", path, 60_000),
+        allow_from=allow_from,
+        insecure=insecure,
     )
+
+
+def _networks(values: tuple[str, ...], path: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Addresses or CIDR networks (`203.0.113.0/24`, `2001:db8::/32`)."""
+    out = []
+    for i, value in enumerate(values):
+        try:
+            out.append(ip_network(value, strict=True))
+        except ValueError as exc:
+            raise ConfigError(f"not an address or network: {exc}", path=f"{path}[{i}]") from exc
+    return tuple(out)
 
 
 def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:

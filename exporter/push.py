@@ -3,14 +3,17 @@
 One receiver per source with a `push:` block, at `/push/<source>` by default, for Alibaba
 SmsReport, Tencent callbacks, Vonage DLR webhooks, Jasmin DLRs and Kannel `dlr-url` calls.
 
-The order is what makes a push safe: size check, secret check, parse, **commit to the state
-store**, and only then the acknowledgement the provider waits for. A crash after the commit
-and before the answer makes the provider retry; the retry is a duplicate `(message id, status)`
-and counts once. A report the receiver cannot read is refused with 400 so the provider keeps it.
+The order is what makes a push safe: secret and size check on the request head (before the
+server reads the body: `admit`), parse, **commit to the state store**, and only then the
+acknowledgement the provider waits for. A crash after the commit and before the answer makes the
+provider retry; the retry is a duplicate `(message id, status)` and counts once. A report the
+receiver cannot read is refused with 400 so the provider keeps it.
 
 Push paths are open to the web config's basic auth (providers cannot all send it); each is
-protected by its own shared secret instead: `?secret=…` in the URL the bank configures, or an
-`X-Smswatch-Secret` header, compared in constant time.
+protected on its own instead, by a shared secret (`?secret=…` in the URL the bank configures,
+or an `X-Smswatch-Secret` header, compared in constant time), by the provider's addresses
+(`allow_from`), or both. A receiver with neither starts only with `insecure: true`, and says so
+in the log at every start. A forged push is refused with 403 and counted `unauthorized`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from exporter.config import SourceConfig
 from exporter.poller import Pipeline
@@ -45,6 +49,17 @@ def _params(request: Request) -> dict[str, str]:
     if request.body and "json" not in content_type:
         params.update(form_fields(request.body))
     return params
+
+
+def _address_in(remote: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    """Whether a peer address (IPv4-mapped IPv6 read as IPv4) lies in one of the networks."""
+    try:
+        address = ip_address(remote)
+    except ValueError:
+        return False
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
 
 
 def _single(event: SmsEvent | None) -> Parsed:
@@ -113,9 +128,10 @@ class PushReceiver:
         self.clock = clock
         self.parse, self.ack, self.ack_type = parser_for(source.provider)
         self.crash_after_commit = bool(environ.get(CRASH_AFTER_COMMIT_ENV))
-        if not self.push.secret:
+        if self.push.insecure:
             log.warning(
-                "push receiver without a secret: anyone who can reach it can post reports",
+                "push receiver is insecure (no secret, no allow_from): anyone who can reach it "
+                "can post reports",
                 extra={"source": source.name, "path": self.push.path},
             )
 
@@ -124,24 +140,42 @@ class PushReceiver:
             Counter({("smswatch_push_requests_total", (self.source.name, result)): 1})
         )
 
-    def _authorized(self, request: Request) -> bool:
+    def _refusal(self, request: Request) -> str:
+        """Why a request may not push ("" when it may)."""
+        if self.push.allow_from and not _address_in(request.remote, self.push.allow_from):
+            return "address not in allow_from"
         if not self.push.secret:
-            return True
+            return ""
         given = (
             request.headers.get("x-smswatch-secret") or (request.query.get("secret") or [""])[-1]
         )
-        return hmac.compare_digest(given.encode(), self.push.secret.encode())
+        if not hmac.compare_digest(given.encode(), self.push.secret.encode()):
+            return "wrong secret" if given else "no secret"
+        return ""
 
-    def __call__(self, request: Request) -> Response:
+    def admit(self, request: Request) -> Response | None:
+        """Check a push's head before its body is read: method, sender, announced size."""
         if request.method not in ("GET", "POST"):
             return Response(405, b"method not allowed\n", headers={"Allow": "GET, POST"})
-        if len(request.body) > self.push.max_body_bytes:
+        refusal = self._refusal(request)
+        if refusal:
+            self._count("unauthorized")
+            log.warning(
+                "push refused",
+                extra={"source": self.source.name, "why": refusal, "remote": request.remote},
+            )
+            return Response(403, b"forbidden\n")
+        announced = request.headers.get("content-length", "0")
+        size = max(len(request.body), int(announced) if announced.isdigit() else 0)
+        if size > self.push.max_body_bytes:
             self._count("too_large")
             return Response(413, b"request body too large\n")
-        if not self._authorized(request):
-            self._count("unauthorized")
-            log.warning("push refused: bad secret", extra={"source": self.source.name})
-            return Response(403, b"forbidden\n")
+        return None
+
+    def __call__(self, request: Request) -> Response:
+        refused = self.admit(request)  # the server ran it already; callers may not have
+        if refused is not None:
+            return refused
         received_ms = int(self.clock() * 1000)
         try:
             events, invalid = self.parse(request, received_ms)

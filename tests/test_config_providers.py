@@ -62,6 +62,15 @@ def test_provider_defaults_fill_in_the_public_endpoints() -> None:
          "sources[0].push.secret", "must not be written"),
         ({"provider": "jasmin", "push": {}, "error_codes": "morse"},
          "sources[0].error_codes", "one of"),
+        ({"provider": "kannel", "push": {}}, "sources[0].push.secret", "needs a secret"),
+        ({"provider": "kannel", "push": {"lag": "60s"}},
+         "sources[0].push.secret", "insecure: true"),
+        ({"provider": "kannel", "push": {"insecure": "yes"}},
+         "sources[0].push.insecure", "true or false"),
+        ({"provider": "kannel", "push": {"insecure": True, "secret": "${SECRET}"}},
+         "sources[0].push.insecure", "neither"),
+        ({"provider": "kannel", "push": {"allow_from": ["10.0.0.1/8"]}},
+         "sources[0].push.allow_from[0]", "not an address"),
         ({"provider": "aliyun", "pull": True, "auth": {"type": "aliyun", "access_key_id": "id",
           "access_key_secret": "${SECRET}"}}, "sources[0].phone_numbers", "one number at a time"),
         ({"provider": "tencent", "sms_sdk_app_id": "1400006666",
@@ -76,10 +85,9 @@ def test_provider_errors_name_the_field(keys: dict[str, Any], field: str, proble
 
 
 def test_two_push_receivers_cannot_share_a_path() -> None:
-    doc = sms(provider="kannel", push={"path": "/push/dlr"})
-    doc["sources"].append(
-        {"name": "j", "kind": "sms_gateway", "provider": "jasmin", "push": {"path": "/push/dlr"}}
-    )
+    push = {"path": "/push/dlr", "secret": "${SECRET}"}
+    doc = sms(provider="kannel", push=push)
+    doc["sources"].append({"name": "j", "kind": "sms_gateway", "provider": "jasmin", "push": push})
     with pytest.raises(ConfigError, match="push path"):
         parse_config(doc, env=ENV)
 

@@ -16,9 +16,18 @@ import yaml
 
 from exporter.app import Exporter
 from exporter.config import parse_config, simulator_config_document
+from exporter.errors import ConfigError
 from exporter.push import CRASH_AFTER_COMMIT_ENV
 
-from harness import Process, free_port, http_get, parse_exposition, scrape, wait_until
+from harness import (
+    Process,
+    free_port,
+    http_get,
+    parse_exposition,
+    raw_exchange,
+    scrape,
+    wait_until,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = "s3cret"
@@ -249,3 +258,87 @@ def test_the_exposition_with_push_sources_passes_promtool(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
     )
     assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout
+
+
+def test_forged_pushes_are_refused_before_their_body_is_read_and_change_nothing(
+    exporter: Exporter,
+) -> None:
+    """A wrong or missing secret is refused on the request head: the sender need not even send
+    the body it announces. Refusals are counted `unauthorized`; no report reaches the state."""
+    report = (FIXTURES / "aliyun" / "sms_report.json").read_bytes()
+    for target, header in (
+        ("/push/aliyun?secret=wrong", b""),
+        ("/push/aliyun", b""),
+        ("/push/aliyun", b"X-Smswatch-Secret: wrong\r\n"),
+        (f"/push/aliyun?secret={SECRET[:-1]}", b""),
+    ):
+        head = (
+            f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+            + header
+            + f"Content-Length: {len(report)}\r\n\r\n".encode()
+        )
+        status, headers, _ = raw_exchange(exporter.port, head)  # the body is never sent
+        assert (status, headers["connection"]) == (403, "close")
+    assert post(f"http://127.0.0.1:{exporter.port}/push/aliyun", report)[0] == 403  # whole, too
+    assert (
+        metric(exporter, "smswatch_push_requests_total", source="aliyun", result="unauthorized")
+        == 5
+    )
+    assert metric(exporter, "smswatch_push_requests_total", source="aliyun", result="accepted") == 0
+    assert metric(exporter, "smswatch_records_total", source="aliyun") == 0
+    assert metric(exporter, "smswatch_sms_submitted_total", gateway="aliyun") == 0
+    assert metric(exporter, "smswatch_sms_messages_total", gateway="aliyun") == 0
+
+
+def receiver_config(tmp_path: Path, push: dict[str, Any]) -> Any:
+    """A config with one Kannel push receiver set up as `push`."""
+    doc = document(tmp_path / "state.sqlite")
+    doc["sources"] = [
+        {
+            "name": "kannel",
+            "kind": "sms_gateway",
+            "provider": "kannel",
+            "pull": False,
+            "push": push,
+        },
+        doc["sources"][-1],
+    ]
+    return parse_config(doc, env={"PUSH_SECRET": SECRET})
+
+
+def test_a_receiver_without_a_secret_needs_insecure_and_warns_at_every_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.push\.secret: .*needs a secret"):
+        receiver_config(tmp_path, {"lag": "30s"})
+    config = receiver_config(tmp_path, {"lag": "30s", "insecure": True})
+    for _ in range(2):  # two starts of the exporter
+        app = Exporter(config, "127.0.0.1", 0)
+        app.web.start()
+        try:
+            url = f"http://127.0.0.1:{app.port}/push/kannel?type=8&reply=ACK/&msg=m-1"
+            assert http_get(url)[0] == 200  # anyone may push: that is what insecure means
+        finally:
+            app.web.stop()
+            app.store.close()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "insecure" in r.message]
+    assert len(warnings) == 2 and all(getattr(r, "source", "") == "kannel" for r in warnings)
+
+
+@pytest.mark.parametrize(
+    ("allow_from", "status"), [(["10.0.0.0/8", "2001:db8::/32"], 403), (["127.0.0.1"], 200)]
+)
+def test_an_allow_list_of_provider_addresses_guards_a_receiver(
+    tmp_path: Path, allow_from: list[str], status: int
+) -> None:
+    app = Exporter(receiver_config(tmp_path, {"allow_from": allow_from}), "127.0.0.1", 0)
+    app.web.start()
+    try:
+        url = f"http://127.0.0.1:{app.port}/push/kannel?type=8&reply=ACK/&msg=m-1"
+        assert http_get(url)[0] == status
+        result = "accepted" if status == 200 else "unauthorized"
+        assert metric(app, "smswatch_push_requests_total", source="kannel", result=result) == 1
+        assert metric(app, "smswatch_sms_submitted_total", gateway="kannel") == (status == 200)
+    finally:
+        app.web.stop()
+        app.store.close()
