@@ -301,17 +301,25 @@ def test_clients_that_dribble_or_idle_are_cut_off_at_their_deadline(tmp_path: Pa
         exporter.store.close()
 
 
-def test_slow_clients_cannot_crowd_out_a_scrape(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "stalled",
+    [
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\n",  # a head that never ends
+        b"POST /lookup/login HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\ntoken=",
+    ],
+    ids=["slow-head", "slow-body"],
+)
+def test_slow_clients_cannot_crowd_out_a_scrape(tmp_path: Path, stalled: bytes) -> None:
     """Twice as many slow-loris clients as the server holds connections: the server closes the
     ones waiting longest, never holds more than its limit, and every scrape is answered."""
-    limits = ConnectionLimits(max_connections=4, head_timeout_s=60)  # room by closing, not time
+    limits = ConnectionLimits(max_connections=4, head_timeout_s=60, body_timeout_s=60)
     exporter = Exporter(unreachable_config(tmp_path), "127.0.0.1", 0, web_limits=limits)  # type: ignore[arg-type]
     exporter.web.start()
     slow: list[socket.socket] = []
     try:
         for _ in range(2 * limits.max_connections):
             sock = socket.create_connection(("127.0.0.1", exporter.port))
-            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+            sock.sendall(stalled)
             slow.append(sock)
         for _ in range(3):
             status, body = fetch(f"http://127.0.0.1:{exporter.port}/metrics")

@@ -10,10 +10,11 @@ reading requests, and a bound on open connections.
   each read, so a client that sends a byte now and then is cut off all the same. A body has
   `body_timeout_s`, an answer `write_timeout_s`.
 - At most `max_connections` are open. When one more arrives at the limit, the connection that
-  has waited longest for a request head (idle, handshaking or sending slowly) is closed to make
-  room; a connection whose request is being served never is. Slow clients therefore cannot
-  crowd out a Prometheus scrape, which sends its head at once. When every open connection is
-  being served, the new one is closed and its client retries.
+  has waited longest on its client (idle, handshaking, sending its request slowly or reading
+  the answer slowly) is closed to make room; a connection whose request the server is working
+  on never is. Slow clients therefore cannot crowd out a Prometheus scrape, which sends its
+  request at once. When the server is working on every open connection, the new one is closed
+  and its client retries.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ class ConnectionLimits:
 
 
 class ClientConnection:
-    """One accepted connection: its socket, its read deadline, and whether it waits for a
-    request head (and may be closed to make room) or is being served."""
+    """One accepted connection: its socket, its read deadline, and since when it has been
+    waiting on its client (for a handshake, a request head or body, or to take an answer).
+    A connection waiting on its client may be closed to make room; one whose request the server
+    is working on (its route running) may not."""
 
     def __init__(self, sock: socket.socket, limits: ConnectionLimits, clock: Clock) -> None:
         self.sock = sock
@@ -60,8 +63,9 @@ class ClientConnection:
         self._handle = sock.dup()
         self._lock = threading.Lock()
         now = clock()
-        self.waiting_since: float | None = now  # None while a request is being served
+        self.waiting_since: float | None = now  # None while the server works on a request
         self.deadline = now + limits.handshake_timeout_s
+        self.requests = 0
         self.closed = False
         self.body_unread = False  # answered without reading the request's body
 
@@ -73,28 +77,38 @@ class ClientConnection:
         wrapped.do_handshake()
 
     def wait_for_request(self) -> None:
-        """Ready for the next request head: it has `head_timeout_s` from now."""
-        with self._lock:
-            now = self._clock()
-            if self.waiting_since is None:
-                self.waiting_since = now
-            self.deadline = now + self.limits.head_timeout_s
+        """Ready for a request head: it has `head_timeout_s` from now. (The first one keeps
+        its connection's age: a client that connected and said nothing is the oldest.)"""
+        self._wait(self.limits.head_timeout_s, keep_age=self.requests == 0)
+        self.requests += 1
 
-    def serve(self) -> None:
-        """A whole request head arrived: no longer closed to make room; its body has
-        `body_timeout_s`. Raises ConnectionAbortedError when it was closed just before."""
+    def receive_body(self) -> None:
+        """A whole request head arrived: its body has `body_timeout_s` from now."""
+        self._wait(self.limits.body_timeout_s)
+
+    def work(self) -> None:
+        """The server works on the request: the connection is not closed to make room."""
         with self._lock:
             if self.closed:
                 raise ConnectionAbortedError("closed to make room")
             self.waiting_since = None
-            self.deadline = self._clock() + self.limits.body_timeout_s
 
     def start_writing(self) -> None:
-        """Writes of the answer get `write_timeout_s` each."""
+        """The answer goes out, within `write_timeout_s`."""
+        self._wait(0.0)
         self.sock.settimeout(self.limits.write_timeout_s)
 
+    def _wait(self, timeout_s: float, keep_age: bool = False) -> None:
+        with self._lock:
+            if self.closed:
+                raise ConnectionAbortedError("closed to make room")
+            now = self._clock()
+            if not (keep_age and self.waiting_since is not None):
+                self.waiting_since = now
+            self.deadline = now + timeout_s
+
     def close_if_waiting(self) -> bool:
-        """Close the connection if it is waiting for a request head; whether it did."""
+        """Close the connection if it is waiting on its client; whether it did."""
         with self._lock:
             if self.waiting_since is None or self.closed:
                 return False
@@ -236,7 +250,7 @@ class ConnectionServer(HTTPServer):
             return connection
 
     def _make_room(self) -> bool:
-        """Close the connection that has waited longest for a request head (lock held)."""
+        """Close the connection that has waited longest on its client (lock held)."""
         waiting = sorted(
             (c for c in self._open if c.waiting_since is not None),
             key=lambda c: c.waiting_since or 0.0,

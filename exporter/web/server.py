@@ -166,7 +166,7 @@ class WebServer:
         return user
 
     def _dispatch(self, handler: ConnectionHandler) -> None:
-        handler.client.serve()
+        handler.client.receive_body()
         parts = urlsplit(handler.path)
         head = Request(
             method=handler.command,
@@ -205,6 +205,7 @@ class WebServer:
         if body is None:  # the client closed before sending it all: nobody to answer
             handler.close_connection = True
             return
+        handler.client.work()
         try:
             response = route(replace(head, body=body, user=user))
         except Exception:
