@@ -438,3 +438,8 @@ def test_the_back_off_doubles_expires_and_is_forgotten() -> None:
     now[0] += 61
     throttle.failed("203.0.113.7")
     throttle.check("203.0.113.7")  # forgotten: free failures again
+    for host in range(3):  # one IPv6 host holds a whole /64
+        throttle.failed(f"2001:db8:0:1::{host + 1}")
+    with pytest.raises(SignInsThrottled):
+        throttle.check("2001:db8:0:1:ffff::9")
+    throttle.check("2001:db8:0:2::1")

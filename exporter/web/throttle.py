@@ -8,7 +8,8 @@ last one. A success does not wipe them: otherwise one known credential (say, the
 would reset the back-off for guessing another.
 
 Locking the address and not the user name means an attacker cannot lock Prometheus or an agent
-out by failing their names from elsewhere.
+out by failing their names from elsewhere. An IPv6 client counts by its /64 network, which one
+host commonly holds whole.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import IPv6Address, ip_address, ip_network
 
 
 class SignInsThrottled(Exception):
@@ -63,7 +65,7 @@ class SignInThrottle:
 
     def check(self, address: str) -> None:
         """Raise SignInsThrottled while `address` is locked out."""
-        now = self.clock()
+        now, address = self.clock(), _client(address)
         with self._lock:
             entry = self._current(address, now)
             if entry is not None and entry.locked_until > now:
@@ -71,7 +73,7 @@ class SignInThrottle:
 
     def failed(self, address: str) -> None:
         """Record a failed sign-in from `address` (locking it out past the free failures)."""
-        now = self.clock()
+        now, address = self.clock(), _client(address)
         with self._lock:
             entry = self._current(address, now) or _Failures(0, now, 0.0)
             entry.count += 1
@@ -92,3 +94,16 @@ class SignInThrottle:
             del self._failures[address]
             return None
         return entry
+
+
+def _client(address: str) -> str:
+    """What counts as one client: an IPv4 address (also IPv4-mapped), or an IPv6 /64."""
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
