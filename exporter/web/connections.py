@@ -204,6 +204,10 @@ class ConnectionHandler(BaseHTTPRequestHandler):
 class ConnectionServer(HTTPServer):
     """An HTTP(S) server with one thread per connection, within `ConnectionLimits`."""
 
+    # The kernel's queue of connections not yet accepted: a burst of clients must not make a
+    # scrape's connection wait for a SYN retransmit (1 s) as with socketserver's default of 5.
+    request_queue_size = 256
+
     def __init__(
         self,
         address: tuple[str, int],
