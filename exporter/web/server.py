@@ -180,22 +180,13 @@ class WebServer:
         if isinstance(length, Response):
             self._send(handler, length, close=True)
             return
-        refusal: Response | None = None
-        user = ""
-        if parts.path not in self.open_paths:
-            authenticated = self._authenticate(head)
-            if isinstance(authenticated, Response):
-                refusal = authenticated
-            else:
-                user = authenticated
-        route = self.routes.get(parts.path)
-        if refusal is None and route is None:
-            refusal = Response(404, b"not found\n")
-        admission = self.admission.get(parts.path)
-        if refusal is None and admission is not None:
-            refusal = admission(head)
-        if refusal is not None or route is None:
-            self._send(handler, refusal or Response(404, b"not found\n"), close=length > 0)
+        try:
+            admitted = self._admit(head)
+        except Exception:
+            log.exception("admission failed", extra={"path": parts.path})
+            admitted = Response(500, b"internal error\n")
+        if isinstance(admitted, Response):
+            self._send(handler, admitted, close=length > 0)
             return
         try:
             body = self._read_body(handler, length)
@@ -207,11 +198,26 @@ class WebServer:
             return
         handler.client.work()
         try:
-            response = route(replace(head, body=body, user=user))
+            response = self.routes[parts.path](replace(head, body=body, user=admitted))
         except Exception:
             log.exception("route failed", extra={"path": parts.path})
             response = Response(500, b"internal error\n")
         self._send(handler, response)
+
+    def _admit(self, head: Request) -> str | Response:
+        """Whether a request may go on, judged on its head alone (before its body is read):
+        the web-config user ("" on open paths or without users), or the refusal."""
+        user = ""
+        if head.path not in self.open_paths:
+            authenticated = self._authenticate(head)
+            if isinstance(authenticated, Response):
+                return authenticated
+            user = authenticated
+        if head.path not in self.routes:
+            return Response(404, b"not found\n")
+        admission = self.admission.get(head.path)
+        refusal = admission(head) if admission is not None else None
+        return user if refusal is None else refusal
 
     @staticmethod
     def _read_body(handler: ConnectionHandler, length: int) -> bytes | None:
