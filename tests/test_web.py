@@ -23,7 +23,15 @@ from exporter.app import Exporter, job_options
 from exporter.config import parse_config, simulator_config_document
 from exporter.web import ConnectionLimits, SignInsThrottled, SignInThrottle
 
-from harness import closed_by_peer, parse_exposition, raw_exchange, wait_until
+from harness import (
+    Process,
+    closed_by_peer,
+    free_port,
+    http_get,
+    parse_exposition,
+    raw_exchange,
+    wait_until,
+)
 
 
 def unreachable_config(tmp_path: Path) -> object:
@@ -443,3 +451,24 @@ def test_the_back_off_doubles_expires_and_is_forgotten() -> None:
     with pytest.raises(SignInsThrottled):
         throttle.check("2001:db8:0:1:ffff::9")
     throttle.check("2001:db8:0:2::1")
+
+
+def test_malformed_requests_leave_no_traceback_in_the_log(tmp_path: Path) -> None:
+    config = tmp_path / "smswatch.yaml"
+    doc = simulator_config_document("http://127.0.0.1:9", "1h")
+    doc["state"]["path"] = str(tmp_path / "state.sqlite")
+    config.write_text(yaml.safe_dump(doc))
+    port = free_port()
+    exporter = Process(
+        ["run", "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}"],
+        tmp_path / "exporter.log",
+    )
+    try:
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 20, "start")
+        for framing in (b"Content-Length: x1\r\n", b"Content-Length: -1\r\n", b"TE: a\r\n" * 200):
+            request = b"POST /metrics HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n"
+            assert raw_exchange(port, request)[0] in (400, 431)
+        assert http_get(f"http://127.0.0.1:{port}/metrics")[0] == 200
+    finally:
+        assert exporter.stop() == 0
+    assert "Traceback" not in exporter.output(), exporter.output()[-3000:]
