@@ -88,6 +88,21 @@ def closed_by_peer(sock: socket.socket, wait: float = 0.0) -> bool:
         return False
 
 
+def spy_on_bcrypt(monkeypatch: Any) -> list[bytes]:
+    """The hashes `bcrypt.checkpw` is called with from now on (it still checks for real)."""
+    import bcrypt
+
+    checked: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    return checked
+
+
 def get_json(url: str, timeout: float = 5.0) -> Any:
     """GET a URL and decode its JSON body."""
     status, body = http_get(url, timeout)

@@ -30,6 +30,7 @@ from harness import (
     http_get,
     parse_exposition,
     raw_exchange,
+    spy_on_bcrypt,
     wait_until,
 )
 
@@ -373,14 +374,7 @@ def test_an_unknown_user_costs_the_same_bcrypt_check_as_a_wrong_password(
 ) -> None:
     """Timing must not tell which users exist: every refusal runs bcrypt at the users' cost."""
     exporter, _ = guarded
-    checked: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def spy(password: bytes, hashed: bytes) -> bool:
-        checked.append(hashed)
-        return real(password, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    checked = spy_on_bcrypt(monkeypatch)
     url = f"http://127.0.0.1:{exporter.port}/metrics"
     assert fetch(url, ("nobody", "guess"))[0] == 401
     assert fetch(url, ("prometheus", "guess"))[0] == 401

@@ -20,6 +20,8 @@ from exporter.config import parse_config, simulator_config_document
 from exporter.lookup.access import new_token
 from exporter.web import SignInThrottle
 
+from harness import spy_on_bcrypt
+
 
 def config(tmp_path: Path, lookup: dict[str, Any] | None) -> Any:
     doc: dict[str, Any] = simulator_config_document("http://127.0.0.1:9", "1h")  # never reached
@@ -200,14 +202,7 @@ def test_who_may_look_up_does_not_show_in_the_cost_of_a_refusal(
     guarded: tuple[str, Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base, _, _ = guarded
-    checked: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def spy(password: bytes, hashed: bytes) -> bool:
-        checked.append(hashed)
-        return real(password, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    checked = spy_on_bcrypt(monkeypatch)
     api = f"{base}/api/v1/receipts?rrn=000000000000"
     for user in ("nobody", "prometheus", "dora"):  # unknown, not allowed, allowed
         assert fetch(api, basic=(user, "guess"))[0] == 401
