@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 
 from exporter.config import SourceConfig
 from exporter.poller import Pipeline
+from exporter.privacy import remember_secret
 from exporter.records import SmsEvent
 from exporter.sources.client import BadPayload
 from exporter.sources.payloads import form_fields
@@ -113,6 +114,7 @@ class PushReceiver:
         self.clock = clock
         self.parse, self.ack, self.ack_type = parser_for(source.provider)
         self.crash_after_commit = bool(environ.get(CRASH_AFTER_COMMIT_ENV))
+        remember_secret(self.push.secret)
         if not self.push.secret:
             log.warning(
                 "push receiver without a secret: anyone who can reach it can post reports",

@@ -7,6 +7,7 @@ Timestamps are Unix milliseconds (event time). Phone and card numbers are alread
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
@@ -74,3 +75,44 @@ class Page(Generic[T]):
     next_cursor: str
     has_more: bool
     watermark_ms: int
+
+
+#: SQLite stores integers as signed 64-bit values.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def unstorable_reason(record: tuple[object, ...]) -> str:
+    """Why a normalized record cannot be stored as it is, or "" when it can.
+
+    JSON parses values that SQLite cannot hold: integers beyond 64 bits, strings with a lone
+    surrogate (`"\\ud800"`), and `Infinity`/`NaN`. Such a record is refused on its own, so one
+    bad item never fails the page (or push batch) it came in.
+    """
+    names = getattr(record, "_fields", ())
+    for index, value in enumerate(record):
+        name = names[index] if index < len(names) else str(index)
+        problem = _value_problem(value)
+        if problem:
+            return f"field {name}: {problem}"
+    return ""
+
+
+def _value_problem(value: object) -> str:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text that is not valid Unicode (a lone surrogate)"
+        return ""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return "" if INT64_MIN <= value <= INT64_MAX else "integer outside the 64-bit range"
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else "not a finite number"
+    if isinstance(value, tuple):
+        for item in value:
+            problem = _value_problem(item)
+            if problem:
+                return problem
+    return ""
