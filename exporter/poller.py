@@ -274,7 +274,7 @@ class Pipeline:
             source,
             terminals,
             invalid,
-            lambda ts: reconcile.ingest_terminals(list(ts), self.store, bounds),
+            lambda ts: reconcile.ingest_terminals(list(ts), self.store, bounds, watermark_ms),
             finish,
         )
 

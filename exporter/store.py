@@ -715,7 +715,7 @@ class Store:
             )
         if changes.terminal_history:
             db.executemany(
-                "INSERT OR REPLACE INTO terminal_history (terminal_id, since_ms, "
+                "INSERT OR IGNORE INTO terminal_history (terminal_id, since_ms, "
                 "sms_notice_enabled, software_version) VALUES (?,?,?,?)",
                 [
                     (terminal_id, since_ms, int(enabled), version)
