@@ -9,6 +9,12 @@ Measures, with the exporter pinned to one core and the simulator on another:
 3. scrape_ms: median and p99 time of `GET /metrics` over HTTP with that state.
 
 Targets: ≥ 30,000 records/s, ≤ 250 MB, ≤ 50 ms. The last line printed is one JSON object.
+
+`--push N` measures instead what durable push commits cost: N Alibaba SmsReport pushes over
+HTTP to a real receiver, one client posting one after the other (each waits for its
+acknowledgement, as a provider does), with the push commit at synchronous=FULL (as shipped)
+and at NORMAL (for comparison), for batches of 1 and of 50 reports. It prints pushes/s,
+reports/s and the acknowledgement latency (median, p99) of each.
 """
 
 from __future__ import annotations
@@ -165,12 +171,78 @@ def pending_child(workdir: str, count: int) -> None:
     exporter.web.stop()
 
 
+def push_cost(count: int, workdir: Path) -> dict[str, dict[str, float]]:
+    """Pushes/s and ack latency of the push receiver, durable (FULL) against NORMAL commits."""
+    from contextlib import nullcontext
+
+    from exporter.app import Exporter
+
+    results: dict[str, dict[str, float]] = {}
+    for mode in ("full", "normal"):
+        for batch in (1, 50):
+            doc = simulator_config_document("http://127.0.0.1:9")
+            doc["state"]["path"] = str(workdir / f"push-{mode}-{batch}.sqlite")
+            push = {"secret": "${PUSH_SECRET}", "lag": "30s", "max_body": 1_048_576}
+            doc["sources"] = [
+                {"name": "aliyun", "kind": "sms_gateway", "provider": "aliyun", "pull": False}
+                | {"push": push},
+                doc["sources"][1],
+            ]
+            exporter = Exporter(parse_config(doc, env={"PUSH_SECRET": "bench-secret"}), "", 0)
+            if mode == "normal":
+                exporter.store.durable = nullcontext  # type: ignore[method-assign,assignment]
+            exporter.web.start()
+            url = f"http://127.0.0.1:{exporter.port}/push/aliyun?secret=bench-secret"
+            timings: list[float] = []
+            started = time.perf_counter()
+            for n in range(count):
+                reports = [
+                    {
+                        "phone_number": "13800000000",
+                        "send_time": "2026-11-26 12:00:00",
+                        "report_time": "2026-11-26 12:00:03",
+                        "success": True,
+                        "err_code": "DELIVERED",
+                        "biz_id": f"b{n}-{i}",
+                        "out_id": f"r{n}-{i}",
+                    }
+                    for i in range(batch)
+                ]
+                request = urllib.request.Request(
+                    url,
+                    data=json.dumps(reports).encode(),
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                )
+                t0 = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    response.read()
+                timings.append((time.perf_counter() - t0) * 1000)
+            elapsed = time.perf_counter() - started
+            exporter.web.stop()
+            exporter.store.close()
+            timings.sort()
+            results[f"{mode}_batch{batch}"] = {
+                "pushes_per_s": round(count / elapsed, 1),
+                "reports_per_s": round(count * batch / elapsed, 1),
+                "ack_ms_median": round(statistics.median(timings), 2),
+                "ack_ms_p99": round(timings[int(len(timings) * 0.99) - 1], 2),
+            }
+            print(f"{mode} batch {batch}: {results[f'{mode}_batch{batch}']}", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=150.0, help="simulated peak tx/s")
     parser.add_argument("--pending", type=int, default=1_000_000)
     parser.add_argument("--child", default="")
+    parser.add_argument("--push", type=int, default=0, help="measure N durable pushes instead")
     args = parser.parse_args()
+    if args.push:
+        with tempfile.TemporaryDirectory(prefix="smswatch-bench-") as tmp:
+            print(json.dumps(push_cost(args.push, Path(tmp))))
+        return
     if args.child:
         pin(0, 0)
         pending_child(args.child, args.pending)
