@@ -40,13 +40,12 @@ R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
-#: What applying a record that parsed but cannot be stored raises. Not `OperationalError`
-#: (a locked or full database): that fails the poll, which is retried.
+#: What storing a value SQLite cannot hold raises (an integer beyond 64 bits, a lone
+#: surrogate, NaN into a NOT NULL column). Not `OperationalError` (a locked or full database)
+#: nor a bug's TypeError: those fail the poll, which is retried, and quarantine nothing.
 _UNSTORABLE: tuple[type[Exception], ...] = (
     OverflowError,
-    UnicodeError,
-    ValueError,
-    TypeError,
+    UnicodeEncodeError,
     sqlite3.IntegrityError,
     sqlite3.InterfaceError,
     sqlite3.DataError,
