@@ -14,7 +14,8 @@ Targets: ≥ 30,000 records/s, ≤ 250 MB, ≤ 50 ms. The last line printed is o
 HTTP to a real receiver, one client posting one after the other (each waits for its
 acknowledgement, as a provider does), with the push commit at synchronous=FULL (as shipped)
 and at NORMAL (for comparison), for batches of 1 and of 50 reports. It prints pushes/s,
-reports/s and the acknowledgement latency (median, p99) of each.
+reports/s and the acknowledgement latency (median, p99) of each; then the same comparison for
+pulled pages of 1,000 events (N / 20 pages), which stay at NORMAL since a feed can be re-read.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from exporter.config import parse_config, simulator_config_document  # noqa: E402
 from exporter.poller import Pipeline, Poller  # noqa: E402
-from exporter.records import Page, Transaction  # noqa: E402
+from exporter.records import Page, SmsEvent, Transaction  # noqa: E402
 from exporter.store import Store  # noqa: E402
 
 START = "2026-11-26T00:00:00Z"
@@ -232,6 +233,48 @@ def push_cost(count: int, workdir: Path) -> dict[str, dict[str, float]]:
     return results
 
 
+def page_commit_cost(pages: int, workdir: Path) -> dict[str, dict[str, float]]:
+    """Pulled pages of 1,000 SMS events committed at NORMAL (as shipped) against FULL: what
+    making re-readable feeds durable too would cost."""
+    from contextlib import nullcontext
+
+    results: dict[str, dict[str, float]] = {}
+    for mode in ("normal", "full"):
+        doc = simulator_config_document("http://127.0.0.1:9")
+        config = parse_config(doc, state_path=str(workdir / f"pages-{mode}.sqlite"))
+        store = Store(config.state_path)
+        pipeline = Pipeline(config, store)
+        source = config.sources[0]
+        base_ms = 1_764_144_000_000
+        started = time.perf_counter()
+        for n in range(pages):
+            events = [
+                SmsEvent(
+                    f"m{n}-{i}",
+                    f"r{n}-{i}",
+                    "138****0000",
+                    "china-mobile",
+                    "east",
+                    "delivered",
+                    "",
+                    base_ms + n * 1000 + i,
+                    base_ms + n * 1000 + i + 500,
+                )
+                for i in range(1000)
+            ]
+            page = Page(events, 0, f"c{n}", True, base_ms + n * 1000)
+            with store.durable() if mode == "full" else nullcontext():
+                pipeline.commit_sms(source, page)
+        elapsed = time.perf_counter() - started
+        store.close()
+        results[f"pages_{mode}"] = {
+            "records_per_s": round(pages * 1000 / elapsed),
+            "ms_per_page": round(elapsed / pages * 1000, 2),
+        }
+        print(f"pages {mode}: {results[f'pages_{mode}']}", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=150.0, help="simulated peak tx/s")
@@ -241,7 +284,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.push:
         with tempfile.TemporaryDirectory(prefix="smswatch-bench-") as tmp:
-            print(json.dumps(push_cost(args.push, Path(tmp))))
+            result = push_cost(args.push, Path(tmp))
+            result.update(page_commit_cost(max(20, args.push // 20), Path(tmp)))
+            print(json.dumps(result))
         return
     if args.child:
         pin(0, 0)
