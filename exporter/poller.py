@@ -24,7 +24,14 @@ from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
 from exporter.errors import SourceError
 from exporter.quarantine import quarantined
 from exporter.reconcile import LabelBounds, Settings
-from exporter.records import Page, SmsEvent, Terminal, Transaction, unstorable_reason
+from exporter.records import (
+    Page,
+    SmsEvent,
+    Terminal,
+    Transaction,
+    unstorable_reason,
+    unstorable_records,
+)
 from exporter.sources import adapters
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.generic import (
@@ -128,14 +135,9 @@ class Pipeline:
         each), and the records that fail alone are quarantined: one bad item never stalls a
         feed nor makes a push batch fail forever. Transient database errors still fail it.
         """
-        good: list[R] = []
-        bad: list[tuple[R, str]] = []
-        for record in records:
-            reason = unstorable_reason(record)  # type: ignore[arg-type]
-            if reason:
-                bad.append((record, reason))
-            else:
-                good.append(record)
+        refused = unstorable_records(records)  # type: ignore[arg-type]
+        good = [r for i, r in enumerate(records) if i not in refused] if refused else records
+        bad: list[tuple[R, str]] = [(records[i], why) for i, why in refused.items()]
         try:
             with self.store.transaction():
                 self.store.apply(ingest(good), source.name)

@@ -8,6 +8,7 @@ Timestamps are Unix milliseconds (event time). Phone and card numbers are alread
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
@@ -95,6 +96,42 @@ def unstorable_reason(record: tuple[object, ...]) -> str:
         if problem:
             return f"field {name}: {problem}"
     return ""
+
+
+def unstorable_records(records: Sequence[tuple[object, ...]]) -> dict[int, str]:
+    """Positions of the records that cannot be stored, with `unstorable_reason` for each.
+
+    On the ingest hot path: the whole page is checked at once (one encode of all its text,
+    the range of all its integers) and only a page that fails is checked record by record.
+    """
+    texts: list[str] = []
+    low = high = 0
+    suspect = False
+    for record in records:
+        for value in record:
+            kind = type(value)
+            if kind is str:
+                texts.append(value)  # type: ignore[arg-type]
+            elif kind is int:
+                if value < low:  # type: ignore[operator]
+                    low = value  # type: ignore[assignment]
+                elif value > high:  # type: ignore[operator]
+                    high = value  # type: ignore[assignment]
+            elif kind is not bool and value is not None and value != ():
+                suspect = True  # floats, nested tuples, subclasses: the slow, exact check
+    if not suspect and low >= INT64_MIN and high <= INT64_MAX:
+        try:
+            "".join(texts).encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return {}
+    reasons = {}
+    for index, record in enumerate(records):
+        reason = unstorable_reason(record)
+        if reason:
+            reasons[index] = reason
+    return reasons
 
 
 def _value_problem(value: object) -> str:

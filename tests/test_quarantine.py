@@ -145,7 +145,7 @@ def test_a_page_that_fails_to_apply_is_applied_record_by_record(
 ) -> None:
     """The backstop alone (screening switched off): the bad record is quarantined, the rest of
     the page and the cursor commit."""
-    monkeypatch.setattr("exporter.poller.unstorable_reason", lambda record: "")
+    monkeypatch.setattr("exporter.poller.unstorable_records", lambda records: {})
     config = config_with()
     source = config.sources[1]
     store = Store(str(tmp_path / "state.sqlite"))
