@@ -32,7 +32,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         fields["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
     # Every line passes here: exception text (URLs with their queries), upstream error bodies
     # and third-party messages lose secrets and phone/card numbers before they are written.
-    return {k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()}
+    return {k: v if isinstance(v, int | float | None) else scrub(str(v)) for k, v in fields.items()}
 
 
 def _logfmt_value(value: Any) -> str:
