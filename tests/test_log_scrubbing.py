@@ -155,14 +155,15 @@ def captured() -> Iterator[io.StringIO]:
         handler = logging.StreamHandler(out)
         handler.setFormatter(formatter)
         handlers.append(handler)
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
+    root, urllib3 = logging.getLogger(), logging.getLogger("urllib3")
+    saved = root.handlers[:], root.level, urllib3.level
     root.handlers[:] = handlers
     root.setLevel(logging.DEBUG)
-    logging.getLogger("urllib3").setLevel(logging.DEBUG)
+    urllib3.setLevel(logging.DEBUG)
     yield out
-    root.handlers[:], level = saved
+    root.handlers[:], level, urllib3_level = saved
     root.setLevel(level)
+    urllib3.setLevel(urllib3_level)
 
 
 def assert_clean(text: str) -> None:
