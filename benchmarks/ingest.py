@@ -9,6 +9,13 @@ Measures, with the exporter pinned to one core and the simulator on another:
 3. scrape_ms: median and p99 time of `GET /metrics` over HTTP with that state.
 
 Targets: ≥ 30,000 records/s, ≤ 250 MB, ≤ 50 ms. The last line printed is one JSON object.
+
+`--push N` measures instead what durable push commits cost: N Alibaba SmsReport pushes over
+HTTP to a real receiver, one client posting one after the other (each waits for its
+acknowledgement, as a provider does), with the push commit at synchronous=FULL (as shipped)
+and at NORMAL (for comparison), for batches of 1 and of 50 reports. It prints pushes/s,
+reports/s and the acknowledgement latency (median, p99) of each; then the same comparison for
+pulled pages of 1,000 events (N / 20 pages), which stay at NORMAL since a feed can be re-read.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from exporter.config import parse_config, simulator_config_document  # noqa: E402
 from exporter.poller import Pipeline, Poller  # noqa: E402
-from exporter.records import Page, Transaction  # noqa: E402
+from exporter.records import Page, SmsEvent, Transaction  # noqa: E402
 from exporter.store import Store  # noqa: E402
 
 START = "2026-11-26T00:00:00Z"
@@ -165,12 +172,122 @@ def pending_child(workdir: str, count: int) -> None:
     exporter.web.stop()
 
 
+def push_cost(count: int, workdir: Path) -> dict[str, dict[str, float]]:
+    """Pushes/s and ack latency of the push receiver, durable (FULL) against NORMAL commits."""
+    from contextlib import nullcontext
+
+    from exporter.app import Exporter
+
+    results: dict[str, dict[str, float]] = {}
+    for mode in ("full", "normal"):
+        for batch in (1, 50):
+            doc = simulator_config_document("http://127.0.0.1:9")
+            doc["state"]["path"] = str(workdir / f"push-{mode}-{batch}.sqlite")
+            push = {"secret": "${PUSH_SECRET}", "lag": "30s", "max_body": 1_048_576}
+            doc["sources"] = [
+                {"name": "aliyun", "kind": "sms_gateway", "provider": "aliyun", "pull": False}
+                | {"push": push},
+                doc["sources"][1],
+            ]
+            exporter = Exporter(parse_config(doc, env={"PUSH_SECRET": "bench-secret"}), "", 0)
+            if mode == "normal":
+                exporter.store.durable = nullcontext  # type: ignore[method-assign,assignment]
+            exporter.web.start()
+            url = f"http://127.0.0.1:{exporter.port}/push/aliyun?secret=bench-secret"
+            timings: list[float] = []
+            started = time.perf_counter()
+            for n in range(count):
+                reports = [
+                    {
+                        "phone_number": "13800000000",
+                        "send_time": "2026-11-26 12:00:00",
+                        "report_time": "2026-11-26 12:00:03",
+                        "success": True,
+                        "err_code": "DELIVERED",
+                        "biz_id": f"b{n}-{i}",
+                        "out_id": f"r{n}-{i}",
+                    }
+                    for i in range(batch)
+                ]
+                request = urllib.request.Request(
+                    url,
+                    data=json.dumps(reports).encode(),
+                    headers={"Content-Type": "application/json"},
+                    method="POST",
+                )
+                t0 = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    response.read()
+                timings.append((time.perf_counter() - t0) * 1000)
+            elapsed = time.perf_counter() - started
+            exporter.web.stop()
+            exporter.store.close()
+            timings.sort()
+            results[f"{mode}_batch{batch}"] = {
+                "pushes_per_s": round(count / elapsed, 1),
+                "reports_per_s": round(count * batch / elapsed, 1),
+                "ack_ms_median": round(statistics.median(timings), 2),
+                "ack_ms_p99": round(timings[int(len(timings) * 0.99) - 1], 2),
+            }
+            print(f"{mode} batch {batch}: {results[f'{mode}_batch{batch}']}", flush=True)
+    return results
+
+
+def page_commit_cost(pages: int, workdir: Path) -> dict[str, dict[str, float]]:
+    """Pulled pages of 1,000 SMS events committed at NORMAL (as shipped) against FULL: what
+    making re-readable feeds durable too would cost."""
+    from contextlib import nullcontext
+
+    results: dict[str, dict[str, float]] = {}
+    for mode in ("normal", "full"):
+        doc = simulator_config_document("http://127.0.0.1:9")
+        config = parse_config(doc, state_path=str(workdir / f"pages-{mode}.sqlite"))
+        store = Store(config.state_path)
+        pipeline = Pipeline(config, store)
+        source = config.sources[0]
+        base_ms = 1_764_144_000_000
+        started = time.perf_counter()
+        for n in range(pages):
+            events = [
+                SmsEvent(
+                    f"m{n}-{i}",
+                    f"r{n}-{i}",
+                    "138****0000",
+                    "china-mobile",
+                    "east",
+                    "delivered",
+                    "",
+                    base_ms + n * 1000 + i,
+                    base_ms + n * 1000 + i + 500,
+                )
+                for i in range(1000)
+            ]
+            page = Page(events, 0, f"c{n}", True, base_ms + n * 1000)
+            with store.durable() if mode == "full" else nullcontext():
+                pipeline.commit_sms(source, page)
+        elapsed = time.perf_counter() - started
+        store.close()
+        results[f"pages_{mode}"] = {
+            "records_per_s": round(pages * 1000 / elapsed),
+            "ms_per_page": round(elapsed / pages * 1000, 2),
+        }
+        print(f"pages {mode}: {results[f'pages_{mode}']}", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=150.0, help="simulated peak tx/s")
     parser.add_argument("--pending", type=int, default=1_000_000)
     parser.add_argument("--child", default="")
+    parser.add_argument("--push", type=int, default=0, help="measure N durable pushes instead")
     args = parser.parse_args()
+    if args.push:
+        with tempfile.TemporaryDirectory(prefix="smswatch-bench-") as tmp:
+            result = push_cost(args.push, Path(tmp))
+            result.update(page_commit_cost(max(20, args.push // 20), Path(tmp)))
+            print(json.dumps(result))
+        return
     if args.child:
         pin(0, 0)
         pending_child(args.child, args.pending)

@@ -302,11 +302,71 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", help="YAML config to validate")
     check.set_defaults(func=_cmd_check_config)
 
+    _add_state_commands(sub)
     _add_dashboards_commands(sub)
     _add_report_commands(sub)
     _add_rules_commands(sub)
     add_lookup_commands(sub)
     return parser
+
+
+def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`smswatch state quarantine`: what the state file holds for inspection."""
+    state = sub.add_parser(
+        "state",
+        help="inspect the state file",
+        description="Read what the exporter keeps in its SQLite state file.",
+    )
+    state_sub = state.add_subparsers(dest="state_command", metavar="COMMAND", required=True)
+    quarantine = state_sub.add_parser(
+        "quarantine",
+        help="list records refused because they could not be stored",
+        description="List quarantined records, newest first: records that parsed but held a "
+        'value the state store cannot keep (counted smswatch_records_total{result="invalid"}'
+        "). Phone and card numbers are masked.",
+    )
+    quarantine.add_argument("--config.file", dest="config_file", help="config (its state.path)")
+    _add_state(quarantine, None)
+    quarantine.add_argument("--source", default="", help="only this source")
+    quarantine.add_argument("--limit", type=int, default=50, help="at most N (default 50)")
+    quarantine.add_argument("--output", choices=("text", "json"), default="text")
+    _add_log_level(quarantine, "warning")
+    quarantine.set_defaults(func=_cmd_state_quarantine)
+
+
+def _cmd_state_quarantine(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from exporter.store import Store
+    from exporter.timestamps import format_rfc3339_ms
+
+    path = args.state_path
+    if args.config_file:
+        from exporter.config import load_config
+
+        path = load_config(args.config_file, state_path=path).state_path
+    if not path:
+        raise ConfigError("give --state.path or --config.file", path="--state.path")
+    if not Path(path).is_file():
+        raise ConfigError(f"no state file at {path}", path="--state.path")
+    if args.limit < 1:
+        raise ConfigError(f"must be at least 1: {args.limit}", path="--limit")
+    store = Store(path)
+    try:
+        entries = store.quarantined(args.limit, args.source)
+    finally:
+        store.close()
+    if args.output == "json":
+        print(json.dumps({"quarantined": [asdict(e) for e in entries]}, indent=2))
+        return 0
+    if not entries:
+        print("no quarantined records")
+    for e in entries:
+        print(f"{format_rfc3339_ms(e.at_ms)}  source={e.source}  {e.kind}  {e.reason}")
+        print(f"    {e.record}")
+    return 0
 
 
 def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,4 +1,8 @@
-"""Structured logging (logfmt or JSON) for the 3 a.m. reader: one logger per module."""
+"""Structured logging (logfmt or JSON) for the 3 a.m. reader: one logger per module.
+
+Every field of every line is scrubbed (`privacy.scrub`): no secret, credential parameter or
+phone/card number reaches the log, whatever a library puts in its exception text.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from exporter.privacy import scrub
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -24,7 +30,9 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
             fields[key] = value
     if record.exc_info and record.exc_info[1] is not None:
         fields["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
-    return fields
+    # Every line passes here: exception text (URLs with their queries), upstream error bodies
+    # and third-party messages lose secrets and phone/card numbers before they are written.
+    return {k: v if isinstance(v, int | float | None) else scrub(str(v)) for k, v in fields.items()}
 
 
 def _logfmt_value(value: Any) -> str:

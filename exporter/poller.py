@@ -8,10 +8,12 @@ counts nothing twice. A failed request leaves the cursor where the last commit p
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,8 +22,16 @@ from exporter.catalogue import POLL_BUCKETS_SECONDS
 from exporter.classify import TABLES, CodeTable
 from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
 from exporter.errors import SourceError
+from exporter.quarantine import quarantined
 from exporter.reconcile import LabelBounds, Settings
-from exporter.records import Page, SmsEvent, Terminal, Transaction
+from exporter.records import (
+    Page,
+    SmsEvent,
+    Terminal,
+    Transaction,
+    unstorable_reason,
+    unstorable_records,
+)
 from exporter.sources import adapters
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.generic import (
@@ -36,6 +46,18 @@ from exporter.store import Store
 R = TypeVar("R")
 
 log = logging.getLogger(__name__)
+
+#: What storing a value SQLite cannot hold raises (an integer beyond 64 bits, a lone
+#: surrogate, NaN into a NOT NULL column). Not `OperationalError` (a locked or full database)
+#: nor a bug's TypeError: those fail the poll, which is retried, and quarantine nothing.
+_UNSTORABLE: tuple[type[Exception], ...] = (
+    OverflowError,
+    UnicodeEncodeError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+)
 
 
 @dataclass
@@ -98,11 +120,67 @@ class Pipeline:
             if len(changes.receipts) < 100_000:
                 break
 
-    def commit_sms(self, source: SourceConfig, page: Page[SmsEvent]) -> None:
-        """Commit one page of SMS events with its cursor and the decisions it allows."""
+    def _commit(
+        self,
+        source: SourceConfig,
+        records: Sequence[R],
+        invalid: int,
+        ingest: Callable[[Sequence[R]], reconcile.Changes],
+        finish: Callable[[], None],
+    ) -> None:
+        """Apply records, count `invalid`, then `finish` (cursor, decisions) in one transaction.
+
+        Records whose values cannot be stored are quarantined before anything is written. If
+        the page still fails to apply, it is applied again record by record (a savepoint
+        each), and the records that fail alone are quarantined: one bad item never stalls a
+        feed nor makes a push batch fail forever. Transient database errors still fail it.
+        """
+        refused = unstorable_records(records)  # type: ignore[arg-type]
+        good = [r for i, r in enumerate(records) if i not in refused] if refused else records
+        bad: list[tuple[R, str]] = [(records[i], why) for i, why in refused.items()]
+        try:
+            with self.store.transaction():
+                self.store.apply(ingest(good), source.name)
+                self._quarantine(source, bad, invalid)
+                finish()
+            return
+        except _UNSTORABLE as exc:
+            log.warning(
+                "page failed to apply, applying it record by record",
+                extra={"source": source.name, "error": f"{type(exc).__name__}: {exc}"},
+            )
         with self.store.transaction():
-            changes = reconcile.ingest_sms(
-                page.records,
+            for record in good:
+                try:
+                    with self.store.savepoint():
+                        self.store.apply(ingest([record]), source.name)
+                except _UNSTORABLE as exc:
+                    bad.append((record, f"{type(exc).__name__}: {exc}"))
+            self._quarantine(source, bad, invalid)
+            finish()
+
+    def _quarantine(self, source: SourceConfig, bad: list[tuple[R, str]], invalid: int) -> None:
+        """Count invalid records and keep the refused ones (inside the page's transaction)."""
+        if bad:
+            now_ms = int(time.time() * 1000)
+            self.store.add_quarantined(
+                [quarantined(r, why, source.name, now_ms) for r, why in bad]  # type: ignore[arg-type]
+            )
+            log.warning(
+                "records quarantined",
+                extra={"source": source.name, "records": len(bad), "reason": bad[0][1]},
+            )
+        if invalid or bad:
+            self.store.add_counters(
+                Counter({("smswatch_records_total", (source.name, "invalid")): invalid + len(bad)})
+            )
+
+    def _ingest_sms(
+        self, source: SourceConfig
+    ) -> Callable[[Sequence[SmsEvent]], reconcile.Changes]:
+        def ingest(events: Sequence[SmsEvent]) -> reconcile.Changes:
+            return reconcile.ingest_sms(
+                list(events),
                 source.gateway,
                 self.store,
                 self.settings,
@@ -110,8 +188,13 @@ class Pipeline:
                 self.areas,
                 code_table(source),
             )
-            changes.records["invalid"] += page.invalid
-            self.store.apply(changes, source.name)
+
+        return ingest
+
+    def commit_sms(self, source: SourceConfig, page: Page[SmsEvent]) -> None:
+        """Commit one page of SMS events with its cursor and the decisions it allows."""
+
+        def finish() -> None:
             self.store.advance_source(source.name, page.next_cursor, page.watermark_ms)
             watermark = self.store.source_state(source.name).watermark_ms
             while True:
@@ -126,49 +209,50 @@ class Pipeline:
             self.store.set_gauge("smswatch_sms_pending_oldest_seconds", (source.gateway,), age)
             self.settle()
 
+        self._commit(source, page.records, page.invalid, self._ingest_sms(source), finish)
+
     def commit_push(self, source: SourceConfig, events: list[SmsEvent], invalid: int) -> None:
         """Commit the events of one push (before it is acknowledged), and what they decide.
 
         The source's cursor and watermark stay: a push-only source's watermark moves on its
-        own timer (`Poller.poll`), a pulled one's with its pages.
+        own timer (`Poller.poll`), a pulled one's with its pages. The commit is durable
+        (synchronous=FULL) before it returns: the provider forgets what it was acknowledged.
         """
-        with self.store.transaction():
-            changes = reconcile.ingest_sms(
-                events,
-                source.gateway,
-                self.store,
-                self.settings,
-                self.carriers,
-                self.areas,
-                code_table(source),
-            )
-            changes.records["invalid"] += invalid
-            self.store.apply(changes, source.name)
-            self.settle()
+        with self.store.durable():
+            self._commit(source, events, invalid, self._ingest_sms(source), self.settle)
 
     def commit_transactions(self, source: SourceConfig, page: Page[Transaction]) -> None:
         """Commit one page of transactions with its cursor and the decisions it allows."""
         bounds = LabelBounds(source.acquirers, len(source.acquirers))
         default = source.acquirers[0]
         records = [t if t.acquirer else _with_acquirer(t, default) for t in page.records]
-        with self.store.transaction():
-            changes = reconcile.ingest_transactions(records, bounds, self.store, self.settings)
-            changes.records["invalid"] += page.invalid
-            self.store.apply(changes, source.name)
+
+        def finish() -> None:
             self.store.advance_source(source.name, page.next_cursor, page.watermark_ms)
             self.settle()
+
+        self._commit(
+            source,
+            records,
+            page.invalid,
+            lambda rs: reconcile.ingest_transactions(list(rs), bounds, self.store, self.settings),
+            finish,
+        )
 
     def commit_terminals(
         self, source: SourceConfig, terminals: list[Terminal], invalid: int, watermark_ms: int
     ) -> None:
-        """Commit a full inventory snapshot: history of changes, and the terminal gauge."""
+        """Commit a full inventory snapshot: history of changes, and the terminal gauge.
+
+        Terminals absent from the snapshot are decommissioned: they leave the gauge (their
+        history stays for lookups of past receipts)."""
         bounds = LabelBounds(source.acquirers, len(source.acquirers))
         default = source.acquirers[0]
         terminals = [t if t.acquirer else _terminal_with_acquirer(t, default) for t in terminals]
-        with self.store.transaction():
-            changes = reconcile.ingest_terminals(terminals, self.store, bounds)
-            changes.records["invalid"] += invalid
-            self.store.apply(changes, source.name)
+        present = {t.terminal_id for t in terminals if not unstorable_reason(t)}
+
+        def finish() -> None:
+            self.store.retire_terminals(source.name, present)
             self.store.set_terminals_watermark(source.name, watermark_ms)
             counts: Counter[tuple[str, ...]] = Counter()
             for acquirer in source.acquirers:
@@ -186,6 +270,14 @@ class Pipeline:
                 ] += 1
             self._replace_terminal_gauge(source, counts)
             self.settle()
+
+        self._commit(
+            source,
+            terminals,
+            invalid,
+            lambda ts: reconcile.ingest_terminals(list(ts), self.store, bounds, watermark_ms),
+            finish,
+        )
 
     def _replace_terminal_gauge(
         self, source: SourceConfig, counts: Counter[tuple[str, ...]]
@@ -327,8 +419,10 @@ class Poller:
         records = 0
         try:
             if source.kind == "sms_gateway":
+                consuming = source.provider in adapters.CONSUMING_PROVIDERS
                 for sms_page in self.adapter.pages(self.client, ctx, deadline):
-                    self.pipeline.commit_sms(source, sms_page)
+                    with store.durable() if consuming else nullcontext():
+                        self.pipeline.commit_sms(source, sms_page)
                     records += len(sms_page.records) + sms_page.invalid
             else:
                 for txn_page in self.adapter.pages(self.client, ctx, deadline):

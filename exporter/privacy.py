@@ -42,3 +42,54 @@ def mask_pan(value: str) -> str:
     if length < 13:
         return "*" * length
     return text[:bin_len] + "*" * (length - bin_len - 4) + text[-4:]
+
+
+# ------------------------------------------------------------------ scrubbing free text
+
+#: Secret values the process holds (API keys, signing secrets, push secrets): never logged.
+_SECRETS: set[str] = set()
+_SECRET_MIN_LENGTH = 6
+#: `name=value` pairs whose value is a credential or a signature (URL queries, form bodies,
+#: header dumps).
+_SECRET_PARAMS = re.compile(
+    r"(?i)(\b(?:AccessKeyId|AccessKeySecret|Signature\w*|SecretId|SecretKey|secret|"
+    r"\w*token|password|passwd|api_key|api_secret|apikey|sig|key|Credential|"
+    r"X-TC-\w+|x-smswatch-secret)\b['\"]?\s*[=:]\s*['\"]?)([^&\s'\",;}]+)"
+)
+_AUTH_HEADER = re.compile(
+    r"(?i)(\bauthorization['\"]?\s*[:=]\s*['\"]?(?:(?:Bearer|Basic|Token)\s+)?)[^\s'\",}]+"
+)
+#: Phone and card numbers: runs of 7+ digits, in clear or URL-encoded (`%2B86138…`),
+#: `+86 138 1234 1234` and `138-1234-1234`.
+_NUMBER_RUN = re.compile(
+    r"\+\d(?: ?\d){6,}(?!\d)|(?<!\d)\d{7,}(?!\d)|(?<!\d)\d{3}-\d{4}-\d{4}(?!\d)"
+)
+
+
+def remember_secret(value: str) -> None:
+    """Register a secret the process holds, so that `scrub` removes it from any text."""
+    if value and len(value) >= _SECRET_MIN_LENGTH:
+        from urllib.parse import quote, quote_plus
+
+        _SECRETS.update({value, quote(value, safe=""), quote_plus(value)})
+
+
+def _mask_run(match: re.Match[str]) -> str:
+    digits = _DIGITS.findall(match.group(0))
+    return "*" * (len(digits) - 4) + "".join(digits[-4:])
+
+
+def scrub(text: str) -> str:
+    """Text safe to log or keep: no known secret, credential parameter or phone/card number.
+
+    The one place where free text (exception messages with URLs and query strings, upstream
+    error bodies, quarantine reasons) is cleaned before anyone can read it.
+    """
+    if not text:
+        return text
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    text = _AUTH_HEADER.sub(r"\1***", text)
+    text = _SECRET_PARAMS.sub(r"\1***", text)
+    return _NUMBER_RUN.sub(_mask_run, text)

@@ -28,6 +28,7 @@ from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from exporter.config import SourceConfig
 from exporter.poller import Pipeline
+from exporter.privacy import remember_secret
 from exporter.records import SmsEvent
 from exporter.sources.client import BadPayload
 from exporter.sources.payloads import form_fields
@@ -128,6 +129,7 @@ class PushReceiver:
         self.clock = clock
         self.parse, self.ack, self.ack_type = parser_for(source.provider)
         self.crash_after_commit = bool(environ.get(CRASH_AFTER_COMMIT_ENV))
+        remember_secret(self.push.secret)
         if self.push.insecure:
             log.warning(
                 "push receiver is insecure (no secret, no allow_from): anyone who can reach it "

@@ -490,23 +490,34 @@ def decide_receipts(
 
 
 def ingest_terminals(
-    terminals: Sequence[Terminal], view: StateView, acquirers: LabelBounds
+    terminals: Sequence[Terminal],
+    view: StateView,
+    acquirers: LabelBounds,
+    observed_ms: int | None = None,
 ) -> Changes:
-    """Record the inventory snapshot and every state change it shows (for event-time lookups)."""
+    """Record the inventory snapshot and every state change it shows (for event-time lookups).
+
+    History is append-only: a state once recorded keeps the software version it had, however
+    often the same flips are reported again. A software version that changed since the last
+    snapshot is recorded from the snapshot's time (`observed_ms`) on, unless the terminal's
+    `changed_at` is later: the version it had before stays in force until then.
+    """
     changes = Changes()
     for t in terminals:
         changes.terminals.append(t)
         version = t.software_version
-        if t.history:
-            # Before the first reported flip, the setting was the opposite of that flip.
+        current = view.terminal(t.terminal_id)
+        if t.history and current is None:
+            # First sight. Before the first reported flip, the setting was its opposite.
             _, first_enabled = t.history[0]
             changes.terminal_history.append((t.terminal_id, 0, not first_enabled, version))
-            for at_ms, enabled in t.history:
-                changes.terminal_history.append((t.terminal_id, at_ms, enabled, version))
-        current = view.terminal(t.terminal_id)
-        if t.history or current != TerminalState(t.sms_notice_enabled, version):
-            changes.terminal_history.append(
-                (t.terminal_id, t.changed_ms, t.sms_notice_enabled, version)
-            )
+        for at_ms, enabled in t.history:  # rows already recorded stay as they are
+            changes.terminal_history.append((t.terminal_id, at_ms, enabled, version))
+        if current != TerminalState(t.sms_notice_enabled, version):
+            since = t.changed_ms
+            upgraded = current is not None and current.software_version != version
+            if upgraded and observed_ms is not None and observed_ms > since:
+                since = observed_ms
+            changes.terminal_history.append((t.terminal_id, since, t.sms_notice_enabled, version))
     _ = acquirers
     return changes

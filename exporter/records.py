@@ -7,6 +7,8 @@ Timestamps are Unix milliseconds (event time). Phone and card numbers are alread
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
@@ -74,3 +76,80 @@ class Page(Generic[T]):
     next_cursor: str
     has_more: bool
     watermark_ms: int
+
+
+#: SQLite stores integers as signed 64-bit values.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def unstorable_reason(record: tuple[object, ...]) -> str:
+    """Why a normalized record cannot be stored as it is, or "" when it can.
+
+    JSON parses values that SQLite cannot hold: integers beyond 64 bits, strings with a lone
+    surrogate (`"\\ud800"`), and `Infinity`/`NaN`. Such a record is refused on its own, so one
+    bad item never fails the page (or push batch) it came in.
+    """
+    names = getattr(record, "_fields", ())
+    for index, value in enumerate(record):
+        name = names[index] if index < len(names) else str(index)
+        problem = _value_problem(value)
+        if problem:
+            return f"field {name}: {problem}"
+    return ""
+
+
+def unstorable_records(records: Sequence[tuple[object, ...]]) -> dict[int, str]:
+    """Positions of the records that cannot be stored, with `unstorable_reason` for each.
+
+    On the ingest hot path: the whole page is checked at once (one encode of all its text,
+    the range of all its integers) and only a page that fails is checked record by record.
+    """
+    texts: list[str] = []
+    low = high = 0
+    suspect = False
+    for record in records:
+        for value in record:
+            kind = type(value)
+            if kind is str:
+                texts.append(value)  # type: ignore[arg-type]
+            elif kind is int:
+                if value < low:  # type: ignore[operator]
+                    low = value  # type: ignore[assignment]
+                elif value > high:  # type: ignore[operator]
+                    high = value  # type: ignore[assignment]
+            elif kind is not bool and value is not None and value != ():
+                suspect = True  # floats, nested tuples, subclasses: the slow, exact check
+    if not suspect and low >= INT64_MIN and high <= INT64_MAX:
+        try:
+            "".join(texts).encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return {}
+    reasons = {}
+    for index, record in enumerate(records):
+        reason = unstorable_reason(record)
+        if reason:
+            reasons[index] = reason
+    return reasons
+
+
+def _value_problem(value: object) -> str:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text that is not valid Unicode (a lone surrogate)"
+        return ""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return "" if INT64_MIN <= value <= INT64_MAX else "integer outside the 64-bit range"
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else "not a finite number"
+    if isinstance(value, tuple):
+        for item in value:
+            problem = _value_problem(item)
+            if problem:
+                return problem
+    return ""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from exporter.errors import StateError
+from exporter.quarantine import QuarantinedRecord
 from exporter.reconcile import Changes, LabelKey, Message, Receipt, TerminalState
 
 SCHEMA_VERSION = 1
@@ -132,6 +133,16 @@ CREATE TABLE IF NOT EXISTS lookup_audit (
     status TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS lookup_audit_by_time ON lookup_audit (at_ms);
+-- records that parsed but could not be stored (quarantine.py): masked, with the reason
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantine_by_time ON quarantine (at_ms);
 """
 
 _MESSAGE_COLUMNS = (
@@ -356,6 +367,33 @@ class Store:
                 raise
             else:
                 self._db.execute("COMMIT")
+
+    @contextmanager
+    def durable(self) -> Iterator[None]:
+        """Commits inside are on disk when they return (synchronous=FULL), not only ordered.
+
+        For what cannot be read again once acknowledged: pushes, consuming pulls. Elsewhere
+        NORMAL stays (WAL: a power loss may drop the last commits, never corrupt the file; a
+        re-read of the feed brings them back)."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                yield
+            finally:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside a transaction: on an exception only its own writes roll back."""
+        self._db.execute("SAVEPOINT one_record")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO one_record")
+            self._db.execute("RELEASE one_record")
+            raise
+        else:
+            self._db.execute("RELEASE one_record")
 
     def run(self, step: Callable[[Store], T]) -> T:
         """Run `step` inside one transaction and return its result."""
@@ -677,7 +715,7 @@ class Store:
             )
         if changes.terminal_history:
             db.executemany(
-                "INSERT OR REPLACE INTO terminal_history (terminal_id, since_ms, "
+                "INSERT OR IGNORE INTO terminal_history (terminal_id, since_ms, "
                 "sms_notice_enabled, software_version) VALUES (?,?,?,?)",
                 [
                     (terminal_id, since_ms, int(enabled), version)
@@ -829,9 +867,50 @@ class Store:
                 self._reader.execute("COMMIT")
         return counters, gauges, sources
 
+    # ------------------------------------------------------------------ quarantine
+
+    def add_quarantined(self, entries: Sequence[QuarantinedRecord]) -> None:
+        """Keep refused records for inspection (inside the page's transaction)."""
+        self._db.executemany(
+            "INSERT INTO quarantine (at_ms, source, kind, reason, record) VALUES (?,?,?,?,?)",
+            [(e.at_ms, e.source, e.kind, e.reason, e.record) for e in entries],
+        )
+
+    def quarantined(self, limit: int = 100, source: str = "") -> list[QuarantinedRecord]:
+        """The most recently quarantined records, newest first (of one source, or all)."""
+        rows = self._reader_rows(
+            "SELECT at_ms, source, kind, reason, record FROM quarantine "
+            "WHERE ? = '' OR source = ? ORDER BY at_ms DESC, id DESC LIMIT ?",
+            (source, source, limit),
+        )
+        return [QuarantinedRecord(*row) for row in rows]  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ terminals
+
+    def retire_terminals(self, source: str, present: set[str]) -> int:
+        """Drop a source's terminals absent from its latest full inventory (decommissioned).
+
+        Their history stays, so past receipts still read the state they had."""
+        known = [
+            row[0]
+            for row in self._db.execute(
+                "SELECT terminal_id FROM terminals WHERE source = ?", (source,)
+            )
+        ]
+        gone = [(terminal_id,) for terminal_id in known if terminal_id not in present]
+        self._db.executemany("DELETE FROM terminals WHERE terminal_id = ?", gone)
+        return len(gone)
+
     def prune(self, before_ms: int) -> int:
-        """Delete decided transactions and final messages older than `before_ms`."""
+        """Delete decided transactions, final messages, reversals still without their original
+        and quarantined records older than `before_ms`."""
         with self.transaction():
+            removed_extra = 0
+            for sql in (
+                "DELETE FROM orphan_reversals WHERE reversed_ms < ?",
+                "DELETE FROM quarantine WHERE at_ms < ?",
+            ):
+                removed_extra += self._db.execute(sql, (before_ms,)).rowcount
             cur = self._db.execute(
                 "DELETE FROM transactions WHERE txn_ms < ? AND (state IS NULL OR state != 'open')",
                 (before_ms,),
@@ -841,4 +920,4 @@ class Store:
                 "DELETE FROM messages WHERE submitted_ms < ? AND final_status IS NOT NULL",
                 (before_ms,),
             )
-            return removed + cur.rowcount
+            return removed + cur.rowcount + removed_extra

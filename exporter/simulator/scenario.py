@@ -36,6 +36,11 @@ One example per kind::
       # answer, a non-JSON body or truncated JSON, on `sms`, `acquirer` or `both`.
       - {kind: api_errors, start: 53m, duration: 5m, target: both, share: 0.3,
          mode: [500, 429, slow, malformed, truncated], retry_after: 2s, slow: 3s}
+      # The generic feeds serve poisoned extra items after a share of the records released:
+      # values that parse but cannot be stored (an integer above 2^63, a lone surrogate,
+      # `Infinity`) and invalid items; the truth counts them (`records`), data unaffected.
+      - {kind: poison_records, start: 58m, duration: 5m, target: both, share: 0.05,
+         mode: [big_integer, lone_surrogate, infinity, invalid_item]}
 
 `POST /sim/v1/faults` takes one such fault as a JSON object; its `start` is ignored and the
 fault starts at the current simulated time (its next millisecond). Faults are judged on event
@@ -67,6 +72,9 @@ from exporter.timestamps import (
 
 API_ERROR_MODES: tuple[str, ...] = ("500", "429", "slow", "malformed", "truncated")
 API_TARGETS: tuple[str, ...] = ("sms", "acquirer", "both")
+POISON_MODES: tuple[str, ...] = ("big_integer", "lone_surrogate", "infinity", "invalid_item")
+#: The allowed `mode` values of each kind that has one.
+MODES: dict[str, tuple[str, ...]] = {"api_errors": API_ERROR_MODES, "poison_records": POISON_MODES}
 
 #: Per kind, its own fields and their defaults (None: a selector that matches everything).
 FIELDS: dict[str, dict[str, Any]] = {
@@ -85,6 +93,7 @@ FIELDS: dict[str, dict[str, Any]] = {
         "retry_after": "2s",
         "slow": "3s",
     },
+    "poison_records": {"target": "both", "share": 0.05, "mode": list(POISON_MODES)},
 }
 KINDS: tuple[str, ...] = tuple(FIELDS)
 #: Duration fields of the format and the `Fault` attribute (ms) each one sets.
@@ -272,8 +281,7 @@ def parse_fault(
             if not modes:
                 raise _fail(where, "must name at least one mode", source)
             params["modes"] = tuple(
-                _choice(str(m), API_ERROR_MODES, f"{where}[{i}]", source)
-                for i, m in enumerate(modes)
+                _choice(str(m), MODES[kind], f"{where}[{i}]", source) for i, m in enumerate(modes)
             )
     return Fault(kind=kind, start_ms=start_ms, duration_ms=duration_ms, fault_id=fault_id, **params)
 

@@ -73,6 +73,39 @@ class ApiFaultHit:
     mode: str
 
 
+def poisoned_item(feed: str, item: bytes, mode: str, number: int) -> bytes:
+    """A copy of a released item, made unusable the way `mode` says, with ids of its own.
+
+    `big_integer`, `lone_surrogate` and `infinity` parse as JSON but hold a value no store
+    can keep; `invalid_item` misses its required fields. A poisoned transaction is a decline
+    without SMS, a poisoned message has no transaction reference: were one taken in anyway,
+    the counted transactions or messages would differ from the truth.
+    """
+    data = json.loads(item)
+    key = "message_id" if feed == "messages" else "txn_id"
+    data[key] = f"poison-{number:06d}"
+    if feed == "messages":
+        data["txn_ref"] = ""
+    else:
+        data.update(rrn=f"poison-{number:06d}", result="declined", sms_expected=False)
+        data.update(response_code="05", original_txn_id=None)
+    if mode == "invalid_item":
+        del data[key]
+        return json.dumps(data, separators=(",", ":")).encode()
+    if mode == "lone_surrogate":
+        data[key] += "@poison@"
+        text = json.dumps(data, separators=(",", ":")).replace("@poison@", "\\ud800")
+    elif mode == "big_integer":
+        field = "status_at" if feed == "messages" else "amount"
+        data[field] = 2**64
+        text = json.dumps(data, separators=(",", ":"))
+    else:  # infinity
+        field = "status_at" if feed == "messages" else "txn_time"
+        data[field] = "@poison@"
+        text = json.dumps(data, separators=(",", ":")).replace('"@poison@"', "Infinity")
+    return text.encode()
+
+
 class Simulation:
     """One simulator run: world, traffic, feeds, faults and truth behind one lock."""
 
@@ -97,6 +130,11 @@ class Simulation:
         self._event_horizon = settings.start_ms
         self._generated = 0
         self._api_rng = random.Random(f"api/{settings.seed}")
+        #: One stream per feed: each feed's release order is fixed, their interleaving is not.
+        self._poison_rngs = {
+            feed: random.Random(f"poison/{feed}/{settings.seed}")
+            for feed in ("messages", "transactions")
+        }
         self._faults: list[Fault] = []
         self._fault_terminals: dict[int, list[str]] = {}
         self.traffic = TrafficGenerator(settings, self.inventory)
@@ -147,11 +185,13 @@ class Simulation:
         while heap and heap[0][0] <= now:
             at, _, terminal, item = heapq.heappop(heap)
             self.transactions.append(at, item)
+            self._poison("transactions", at, item)
             last_seen[terminal] = max(last_seen[terminal], at)
         message_heap = self._message_heap
         while message_heap and message_heap[0][0] <= now:
             at, _, item = heapq.heappop(message_heap)
             self.messages.append(at, item)
+            self._poison("messages", at, item)
             if self.view is not None:
                 self.view.add(at, item)
             if self.reports is not None:
@@ -265,6 +305,24 @@ class Simulation:
             ]
         self.traffic.add_fault(fault)
 
+    def _poison(self, feed: str, at: int, item: bytes) -> None:
+        """After a released item, maybe publish a poisoned one (`poison_records`)."""
+        target = "sms" if feed == "messages" else "acquirer"
+        rng = self._poison_rngs[feed]
+        for fault in self._faults:
+            if (
+                fault.kind == "poison_records"
+                and fault.active(at)
+                and fault.target in (target, "both")
+                and rng.random() < fault.share
+            ):
+                self.truth.poisoned[feed] += 1
+                mode = rng.choice(fault.modes)
+                number = self.truth.poisoned[feed]
+                log = self.messages if feed == "messages" else self.transactions
+                log.append(at, poisoned_item(feed, item, mode, number))
+                return
+
     def start_fault(self, body: bytes) -> dict[str, Any]:
         """`POST /sim/v1/faults`: validate a fault (ConfigError) and start it now.
 
@@ -329,6 +387,9 @@ class Simulation:
                     **({"sms_api": settings.sms_api} if settings.sms_api != "generic" else {}),
                 },
                 "metrics": self.truth.metrics(),
+                "records": {
+                    feed: {"invalid": count} for feed, count in self.truth.poisoned.items()
+                },
             }
 
     def status(self) -> dict[str, Any]:

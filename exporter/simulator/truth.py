@@ -174,6 +174,9 @@ class TruthLedger:
         self._counters: dict[tuple[str, tuple[str, ...]], int] = {}
         self._buckets: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         self.horizon_ms: int | None = None  # the latest due time of any delta recorded
+        #: Poisoned items served per feed (`poison_records`): the exporter counts each one
+        #: `smswatch_records_total{result="invalid"}` of the source reading that feed.
+        self.poisoned: dict[str, int] = {"messages": 0, "transactions": 0}
 
     def record(self, deltas: list[Delta]) -> None:
         """Queue deltas; each counts once the clock reaches its time."""

@@ -6,6 +6,10 @@ from typing import Any
 
 from exporter.config import SourceConfig
 
+#: Providers whose pull consumes what it reads (Tencent PullSmsSendStatus): each page is
+#: committed durably (synchronous=FULL) before the next request, which acknowledges it.
+CONSUMING_PROVIDERS: frozenset[str] = frozenset({"tencent"})
+
 
 def puller(source: SourceConfig) -> Any:
     """The pull adapter of a source, or None for the generic feed (the poller's own loop)."""

@@ -2,10 +2,16 @@
 
 Every failed attempt is reported through `on_error(kind)` with a `smswatch_source_errors_total`
 error kind, so flaky upstreams show up even when a retry saves the poll.
+
+Credentials (auth headers, basic auth, a custom auth header, request signatures) go only to the
+source's own origin (scheme, host and port of `base_url`): redirects are followed here, not by
+`requests`, and a hop to another origin is sent without them; an absolute next-page link to
+another origin is refused. Bodies are streamed and abandoned as soon as they pass the size cap.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -14,20 +20,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from exporter import __version__
 from exporter.config import SourceConfig
 from exporter.errors import SourceError
+from exporter.privacy import remember_secret
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_REDIRECTS = 5
+_CHUNK_BYTES = 64 * 1024
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class BadPayload(ValueError):
     """A response body that is not the JSON shape the source expects."""
+
+
+class _BodyTooLarge(Exception):
+    """The body passed the cap while streaming: the connection is dropped."""
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the default port made explicit: what credentials follow."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
 
 
 @dataclass(frozen=True)
@@ -82,13 +105,21 @@ class SourceClient:
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = f"smswatch/{__version__}"
         self.session.headers["Accept"] = "application/json"
+        self.max_body_bytes = MAX_BODY_BYTES
+        self.origin = origin(source.base_url)
+        #: Sent only to `self.origin` (never set on the session, so no redirect carries them).
+        self.credentials: dict[str, str] = {}
         auth = source.auth
         if auth.type == "bearer":
-            self.session.headers["Authorization"] = f"Bearer {auth.secret}"
+            self.credentials["Authorization"] = f"Bearer {auth.secret}"
         elif auth.type == "basic":
-            self.session.auth = (auth.username, auth.secret)
+            pair = f"{auth.username}:{auth.secret}".encode()
+            self.credentials["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         elif auth.type == "header":
-            self.session.headers[auth.header] = auth.secret
+            self.credentials[auth.header] = auth.secret
+        remember_secret(auth.secret)
+        if auth.type in ("basic", "aliyun", "tencent"):
+            remember_secret(auth.username)  # an API key id: an identifier, but a credential
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -126,6 +157,10 @@ class SourceClient:
         consumed data upstream: a blind retry would hide the loss).
         """
         url = path if path.startswith(("http://", "https://")) else self.source.base_url + path
+        if origin(url) != self.origin:
+            raise self.fail(
+                "bad_payload", f"refusing a link to another host than {self.source.base_url}"
+            )
         attempts = self.source.retries + 1
         last: SourceError | None = None
         for attempt in range(attempts):
@@ -133,22 +168,16 @@ class SourceClient:
             if remaining <= 0 or self.stop.is_set():
                 break
             wait_s = self.source.backoff_ms / 1000 * (2**attempt)
-            query, extra = dict(params), dict(headers or {})
+            query, extra = dict(params), {**self.credentials, **(headers or {})}
             if sign is not None:
                 query, signed = sign(method, query, body)
                 extra.update(signed)
+            timeout = (
+                min(self.source.connect_timeout_s, remaining),
+                min(self.source.read_timeout_s, remaining),
+            )
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=query,
-                    data=body or None,
-                    headers=extra,
-                    timeout=(
-                        min(self.source.connect_timeout_s, remaining),
-                        min(self.source.read_timeout_s, remaining),
-                    ),
-                )
+                response, content = self._send(method, url, query, body, extra, timeout)
             except requests.Timeout as exc:
                 last = self.fail("timeout", str(exc))
             except requests.ConnectionError as exc:
@@ -158,8 +187,10 @@ class SourceClient:
                     last = self.fail("connection", str(exc))
             except requests.RequestException as exc:
                 last = self.fail("connection", str(exc))
+            except _BodyTooLarge as exc:
+                raise self.fail("bad_payload", str(exc)) from exc
             else:
-                result, last, retry_wait = self._handle(response)
+                result, last, retry_wait = self._handle(response, content)
                 if last is None:
                     return Reply(result, date_header_ms(response.headers.get("Date")))
                 if retry_wait is not None:
@@ -178,7 +209,67 @@ class SourceClient:
             self.on_error("timeout")
         raise last
 
-    def _handle(self, response: requests.Response) -> tuple[Any, SourceError | None, float | None]:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        query: Mapping[str, str | int],
+        body: bytes,
+        headers: dict[str, str],
+        timeout: tuple[float, float],
+    ) -> tuple[requests.Response, bytes]:
+        """One attempt, following redirects by hand: credentials stay with the source's origin.
+
+        Returns the final response and its body, read up to the cap (`_BodyTooLarge` past it).
+        """
+        params: Mapping[str, str | int] | None = query
+        data: bytes | None = body or None
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECTS or not location:
+                return response, self._read(response)
+            response.close()
+            url, params = urljoin(response.url, location), None
+            if response.status_code == 303:
+                method, data = "GET", None
+            if origin(url) != self.origin:
+                # Another host: no credential, no signature, nothing of ours goes with it.
+                headers = {}
+        raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+
+    def _read(self, response: requests.Response) -> bytes:
+        """The body, streamed: dropped as soon as it passes `max_body_bytes`."""
+        cap = self.max_body_bytes
+        try:
+            declared = int(response.headers.get("Content-Length", "0") or 0)
+        except ValueError:
+            declared = 0
+        if declared > cap:
+            response.close()
+            raise _BodyTooLarge(f"response body of {declared} bytes is over {cap} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK_BYTES):
+            size += len(chunk)
+            if size > cap:
+                response.close()
+                raise _BodyTooLarge(f"response body is over {cap} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _handle(
+        self, response: requests.Response, body: bytes
+    ) -> tuple[Any, SourceError | None, float | None]:
         status = response.status_code
         if status == 429:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
@@ -187,9 +278,6 @@ class SourceClient:
             return None, self.fail("http_5xx", f"HTTP {status}"), None
         if status >= 400:
             return None, self.fail("http_4xx", f"HTTP {status}"), None
-        body = response.content
-        if len(body) > MAX_BODY_BYTES:
-            return None, self.fail("bad_payload", "response body over 64 MiB"), None
         try:
             return json.loads(body), None, None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

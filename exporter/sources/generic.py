@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from exporter.classify import STATUS_WORDS, normalize_status
 from exporter.config import FeedShape, SourceConfig
 from exporter.privacy import mask_pan, mask_phone
-from exporter.records import Page, SmsEvent, Terminal, Transaction
+from exporter.records import Page, SmsEvent, Terminal, Transaction, unstorable_reason
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.timestamps import parse_rfc3339_ms
 
@@ -92,6 +92,8 @@ def _envelope(payload: Any, shape: FeedShape) -> tuple[list[Any], str, bool, int
     cursor = payload.get(shape.next_cursor)
     if cursor is None or isinstance(cursor, bool) or not isinstance(cursor, str | int):
         raise BadPayload(f"page has no {shape.next_cursor!r}")
+    if isinstance(cursor, str) and unstorable_reason((cursor,)):
+        raise BadPayload(f"{shape.next_cursor!r} is not valid Unicode")
     has_more = payload.get(shape.has_more, False)
     if not isinstance(has_more, bool):
         raise BadPayload(f"{shape.has_more!r} is not a boolean")

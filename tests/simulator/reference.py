@@ -69,6 +69,23 @@ def _histogram(samples: list[tuple[tuple[str, ...], int]], names: tuple[str, ...
     return out
 
 
+def usable(item: Any, key: str, times: tuple[str, ...]) -> bool:
+    """Whether a feed item can be read and kept (`poison_records` serves some that cannot)."""
+    if not isinstance(item, dict) or not isinstance(item.get(key), str):
+        return False
+    if any(not isinstance(item.get(name), str) for name in times):
+        return False
+    for value in item.values():
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+            return False
+    return True
+
+
 def expected_metrics(
     messages: list[dict[str, Any]],
     transactions: list[dict[str, Any]],
@@ -79,6 +96,8 @@ def expected_metrics(
     give_up_after_ms: int,
 ) -> dict[str, list[Any]]:
     """The truth's `metrics` for feeds read to the end of a complete run."""
+    messages = [m for m in messages if usable(m, "message_id", ("submitted_at", "status_at"))]
+    transactions = [t for t in transactions if usable(t, "txn_id", ("txn_time",))]
     transactions = list({t["txn_id"]: t for t in transactions}.values())  # duplicates count once
     by_terminal = {t["terminal_id"]: t for t in terminals}
     reversal_at: dict[str, int] = {}

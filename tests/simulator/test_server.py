@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from exporter.simulator.scenario import KINDS
 from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import SimulatorSettings
 from exporter.simulator.simulation import Simulation
@@ -75,7 +76,7 @@ def test_every_endpoint_answers(serve: Serve) -> None:
         "gateway": "bank-sms",
     }
     faults = get_json(server, "/sim/v1/faults")["faults"]
-    assert len(faults) == 9 and {f["state"] for f in faults} == {"scheduled"}
+    assert len(faults) == len(KINDS) and {f["state"] for f in faults} == {"scheduled"}
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from exporter.simulator.truth import (
 )
 
 from .conftest import MINUTE, items, run_to_completion, settings
-from .reference import expected_metrics
+from .reference import expected_metrics, usable
 
 T = 1_000_000_000_000  # a transaction time
 RULES = {"gateway": "bank-sms", "missing_after_ms": 300_000, "give_up_after_ms": 1_800_000}
@@ -171,6 +171,18 @@ def test_truth_equals_an_independent_reading_of_the_feeds(overrides: dict[str, o
         give_up_after_ms=run.give_up_after_ms,
     )
     assert truth["metrics"] == expected
+    unusable = {
+        "messages": sum(
+            not usable(m, "message_id", ("submitted_at", "status_at"))
+            for m in items("messages", simulation)
+        ),
+        "transactions": sum(
+            not usable(t, "txn_id", ("txn_time",)) for t in items("transactions", simulation)
+        ),
+    }
+    assert truth["records"] == {feed: {"invalid": n} for feed, n in unusable.items()}
+    if overrides.get("scenario", "none") is None:
+        assert min(unusable.values()) > 0, "the default scenario poisons both feeds"
     receipts = {
         (s["labels"]["outcome"], s["labels"]["cause"])
         for s in truth["metrics"]["smswatch_receipts_total"]
