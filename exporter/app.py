@@ -55,12 +55,14 @@ class Exporter:
         receivers go by; tests against an accelerated simulator pass its clock."""
         self.config = config
         self.store = Store(config.state_path)
-        self.pipeline = Pipeline(config, self.store)
+        self.pipeline = Pipeline(config, self.store, clock)
         self._stop = threading.Event()
         self.pollers = {s.name: Poller(s, self.pipeline, self._stop, clock) for s in config.sources}
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(
-            SmswatchCollector(config, self.store, {n: p.health for n, p in self.pollers.items()})
+            SmswatchCollector(
+                config, self.store, {n: p.health for n, p in self.pollers.items()}, clock
+            )
         )
         try:
             self.lookup = build_lookup(config.lookup, self.store)
@@ -168,7 +170,7 @@ class Exporter:
     def _landing(self, request: Request) -> Response:
         _, _, sources = self.store.snapshot()
         by_name = {s.name: s for s in sources}
-        now = time.time()
+        now = self.pipeline.clock()
         rows = []
         for name, poller in self.pollers.items():
             state = by_name.get(name)
@@ -184,7 +186,7 @@ class Exporter:
                 format_rfc3339_ms(state.watermark_ms) if state and state.watermark_ms >= 0 else "—"
             )
             lag = (
-                f"{max(0.0, now - state.watermark_ms / 1000):.0f} s"
+                f"{now - state.watermark_ms / 1000:.0f} s"
                 if state and state.watermark_ms >= 0
                 else "—"
             )

@@ -509,7 +509,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         give_up_after_ms=settings.give_up_after_ms,
     )
     config, token = demo_lookup_access(config)
-    exporter = Exporter(config, host, port)
+    # The exporter's clock is the simulated one: its feeds run `--speed` times faster than the
+    # wall clock and would otherwise be capped as a clock ahead of ours (max_clock_skew).
+    exporter = Exporter(
+        config, host, port, clock=lambda: simulator.simulation.clock.now_ms() / 1000
+    )
     try:
         exporter.start()
     except BaseException:

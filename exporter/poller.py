@@ -68,9 +68,15 @@ class PollHealth:
 class Pipeline:
     """The state that every poller shares: store, settings, label bounds, feed membership."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(
+        self, config: Config, store: Store, clock: Callable[[], float] = time.time
+    ) -> None:
         self.config = config
         self.store = store
+        self.clock = clock
+        #: Per source, the watermarks capped since the poller last looked: (count, most ahead ms).
+        self._clamped: dict[str, tuple[int, int]] = {}
+        self._clamp_lock = threading.Lock()
         self.settings = Settings(
             missing_after_ms=config.missing_after_ms,
             give_up_after_ms=config.give_up_after_ms,
@@ -86,6 +92,33 @@ class Pipeline:
         )
         self.source_names = [s.name for s in config.sources]
         self.with_terminals = [s.name for s in config.sources if s.terminals_path]
+
+    def accept_watermark(self, source: SourceConfig, watermark_ms: int) -> int:
+        """A source's watermark as the exporter accepts it: at most its clock + max_clock_skew.
+
+        An upstream whose clock is ahead (a clock step, Beijing time labelled `Z`) would move the
+        committed watermark forward for good: pending messages given up as unknown, their real
+        deliveries then conflicts. Capped ones are counted (inside the caller's transaction)
+        and remembered for one log line per poll (`take_clamps`).
+        """
+        if watermark_ms < 0:
+            return watermark_ms
+        cap = int(self.clock() * 1000) + source.max_clock_skew_ms
+        if watermark_ms <= cap:
+            return watermark_ms
+        self.store.add_counters(
+            Counter({("smswatch_source_watermark_clamped_total", (source.name,)): 1})
+        )
+        with self._clamp_lock:
+            count, ahead = self._clamped.get(source.name, (0, 0))
+            self._clamped[source.name] = (count + 1, max(ahead, watermark_ms - cap))
+        return cap
+
+    def take_clamps(self, source: str) -> tuple[int, int]:
+        """(how many watermarks were capped, by how much the furthest was ahead, ms) since the
+        last call, for one log line per poll."""
+        with self._clamp_lock:
+            return self._clamped.pop(source, (0, 0))
 
     def settle(self) -> None:
         """Decide every receipt that all feeds' watermarks have passed (inside a transaction)."""
@@ -112,7 +145,9 @@ class Pipeline:
             )
             changes.records["invalid"] += page.invalid
             self.store.apply(changes, source.name)
-            self.store.advance_source(source.name, page.next_cursor, page.watermark_ms)
+            self.store.advance_source(
+                source.name, page.next_cursor, self.accept_watermark(source, page.watermark_ms)
+            )
             watermark = self.store.source_state(source.name).watermark_ms
             while True:
                 expired = reconcile.give_up_messages(
@@ -155,7 +190,9 @@ class Pipeline:
             changes = reconcile.ingest_transactions(records, bounds, self.store, self.settings)
             changes.records["invalid"] += page.invalid
             self.store.apply(changes, source.name)
-            self.store.advance_source(source.name, page.next_cursor, page.watermark_ms)
+            self.store.advance_source(
+                source.name, page.next_cursor, self.accept_watermark(source, page.watermark_ms)
+            )
             self.settle()
 
     def commit_terminals(
@@ -169,7 +206,9 @@ class Pipeline:
             changes = reconcile.ingest_terminals(terminals, self.store, bounds)
             changes.records["invalid"] += invalid
             self.store.apply(changes, source.name)
-            self.store.set_terminals_watermark(source.name, watermark_ms)
+            self.store.set_terminals_watermark(
+                source.name, self.accept_watermark(source, watermark_ms)
+            )
             counts: Counter[tuple[str, ...]] = Counter()
             for acquirer in source.acquirers:
                 for notice in ("enabled", "disabled"):
@@ -265,6 +304,7 @@ class Poller:
             log.exception("poll crashed", extra={"source": self.source.name})
             _ = exc
         finally:
+            self._log_clamps()
             elapsed = time.monotonic() - started
             self.health.observe(elapsed)
             self.health.last_error = error
@@ -277,6 +317,20 @@ class Poller:
             "poll done",
             extra={"source": self.source.name, "records": records, "seconds": round(elapsed, 3)},
         )
+
+    def _log_clamps(self) -> None:
+        """One structured line per poll when the source's clock was ahead of ours."""
+        count, ahead_ms = self.pipeline.take_clamps(self.source.name)
+        if count:
+            log.warning(
+                "watermark ahead of the exporter's clock: capped at now + max_clock_skew",
+                extra={
+                    "source": self.source.name,
+                    "capped": count,
+                    "ahead_s": round(ahead_ms / 1000, 3),
+                    "max_clock_skew_s": self.source.max_clock_skew_ms / 1000,
+                },
+            )
 
     def _drain(self, deadline: float) -> int:
         """Drain a generic feed, committing each page before fetching the next."""
