@@ -7,7 +7,7 @@ import html
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -17,6 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from exporter import __version__
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
+from exporter.errors import ConfigError
 from exporter.lookup.routes import build_lookup
 from exporter.poller import Pipeline, Poller
 from exporter.push import PushReceiver
@@ -29,6 +30,26 @@ from exporter.web import Request, Response, WebServer
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 3600
+
+#: Test hook: `<unix s>:<simulated ms>:<speed>` makes the exporter's clock an accelerated
+#: simulator's (simulated ms at that Unix time, `speed` simulated seconds per second), so a
+#: `smswatch run` process judges clock skew against the simulated clock (tests/test_clock_skew.py).
+SIMULATED_CLOCK_ENV = "SMSWATCH_TEST_SIMULATED_CLOCK"
+
+
+def clock_from_environ(environ: Mapping[str, str]) -> Callable[[], float]:
+    """The exporter's clock: the wall clock, or the simulated one of the test hook."""
+    value = environ.get(SIMULATED_CLOCK_ENV)
+    if not value:
+        return time.time
+    try:
+        wall_s, sim_ms, speed = (float(part) for part in value.split(":"))
+    except ValueError as exc:
+        raise ConfigError(
+            f"must be <unix s>:<simulated ms>:<speed>, got {value!r}", path=SIMULATED_CLOCK_ENV
+        ) from exc
+    log.warning("test hook: the exporter runs on a simulated clock", extra={"speed": speed})
+    return lambda: (sim_ms + (time.time() - wall_s) * speed * 1000) / 1000
 
 
 def job_options(interval_ms: int) -> dict[str, object]:

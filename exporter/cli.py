@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -536,12 +537,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from exporter.app import Exporter
+    from exporter.app import Exporter, clock_from_environ
     from exporter.config import load_config
 
     config = load_config(args.config_file, state_path=args.state_path)
     host, port = parse_listen_address(args.listen_address)
-    exporter = Exporter(config, host, port, web_config_file=args.web_config_file)
+    exporter = Exporter(
+        config,
+        host,
+        port,
+        web_config_file=args.web_config_file,
+        clock=clock_from_environ(os.environ),
+    )
     exporter.start()
     log.info("exporter started", extra={"address": f"{host}:{exporter.port}"})
     _wait_for_stop(exporter.stop)

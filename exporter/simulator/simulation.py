@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.simulator.feeds import (
@@ -184,6 +184,9 @@ class Simulation:
             else:
                 log = self.messages if feed == "messages" else self.transactions
                 page = log_page(log, self.cursors.decode(feed, cursor, len(log)), limit, now)
+            offset = self._clock_offset("sms" if feed == "messages" else "acquirer", now)
+            if offset:
+                page = replace(page, watermark_ms=page.watermark_ms + offset)
             return render_page(feed, page, self.cursors)
 
     def shaped_page(self, shape: str, **query: Any) -> tuple[bytes, int]:
@@ -201,7 +204,8 @@ class Simulation:
                     )
             except ValueError as exc:
                 raise FeedRequestError(str(exc)) from exc
-            return json.dumps(document, separators=(",", ":")).encode(), now
+            body = json.dumps(document, separators=(",", ":")).encode()
+            return body, now + self._clock_offset("sms", now)
 
     def pull_reports(self, limit: int) -> tuple[bytes, int]:
         """Tencent's PullSmsSendStatus: pop up to `limit` reports (a consuming read)."""
@@ -212,7 +216,8 @@ class Simulation:
             taken = self.reports.take(limit)
             request_id = f"sim-{now}-{len(taken)}"
             document = {"Response": {"PullSmsSendStatusSet": taken, "RequestId": request_id}}
-            return json.dumps(document, separators=(",", ":")).encode(), now
+            body = json.dumps(document, separators=(",", ":")).encode()
+            return body, now + self._clock_offset("sms", now)
 
     def reports_to_push(self, limit: int) -> list[dict[str, Any]]:
         """Alibaba's SmsReport: the next batch to push (given back if the push fails)."""
@@ -296,6 +301,14 @@ class Simulation:
         if fault.fault_id in self._fault_terminals:
             out["terminal_ids"] = self._fault_terminals[fault.fault_id]
         return out
+
+    def _clock_offset(self, target: str, now: int) -> int:
+        """How far the `sms` or `acquirer` upstream's clock is off at `now` (clock_skew)."""
+        return sum(
+            f.offset_ms
+            for f in self._faults
+            if f.kind == "clock_skew" and f.active(now) and f.target in (target, "both")
+        )
 
     def api_fault(self, target: str) -> ApiFaultHit | None:
         """Whether an active `api_errors` fault spoils this request to `sms` or `acquirer`."""

@@ -75,7 +75,7 @@ def test_every_endpoint_answers(serve: Serve) -> None:
         "gateway": "bank-sms",
     }
     faults = get_json(server, "/sim/v1/faults")["faults"]
-    assert len(faults) == 9 and {f["state"] for f in faults} == {"scheduled"}
+    assert len(faults) == 10 and {f["state"] for f in faults} == {"scheduled"}
 
 
 @pytest.mark.parametrize(
