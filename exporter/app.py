@@ -19,7 +19,7 @@ from exporter.collector import SmswatchCollector
 from exporter.config import Config
 from exporter.errors import ConfigError
 from exporter.lookup.routes import build_lookup
-from exporter.poller import Pipeline, Poller
+from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.push import PushReceiver
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
@@ -116,6 +116,9 @@ class Exporter:
 
     def start(self) -> None:
         """Start serving and polling (first poll of every source right away)."""
+        for source in self.config.sources:
+            if is_push_only(source):  # not listening since the last push taken before
+                self.store.open_push_gap(source.name)
         self.web.start()
         now = time.time()
         for name, poller in self.pollers.items():
@@ -183,7 +186,11 @@ class Exporter:
     def _ready(self, request: Request) -> Response:
         _, _, sources = self.store.snapshot()
         polled = {s.name for s in sources if s.last_success_ms is not None}
-        waiting = [name for name in self.pollers if name not in polled]
+        waiting = [
+            name
+            for name, poller in self.pollers.items()
+            if name not in polled and not is_push_only(poller.source)  # pushes wait for us
+        ]
         if waiting:
             return Response(503, f"not ready: never polled {', '.join(waiting)}\n".encode())
         return Response(200, b"ready\n")

@@ -92,6 +92,13 @@ class Pipeline:
         )
         self.source_names = [s.name for s in config.sources]
         self.with_terminals = [s.name for s in config.sources if s.terminals_path]
+        #: Push-only SMS sources: what they tell is only known while the exporter listens.
+        self.push_only = [s.name for s in config.sources if is_push_only(s)]
+        self.evidence_after_ms = (
+            config.give_up_after_ms
+            if any(is_push_only(s) and s.provider in OUTCOME_ONLY_PROVIDERS for s in config.sources)
+            else 0
+        )
 
     def accept_watermark(self, source: SourceConfig, watermark_ms: int) -> int:
         """A source's watermark as the exporter accepts it: at most its clock + max_clock_skew.
@@ -125,8 +132,15 @@ class Pipeline:
         watermark = self.store.watermark(self.source_names, self.with_terminals)
         if watermark < 0:
             return
+        blind = self.store.unobserved_windows(self.push_only) if self.push_only else []
         while True:
-            changes = reconcile.decide_receipts(watermark, self.store, self.settings)
+            changes = reconcile.decide_receipts(
+                watermark,
+                self.store,
+                self.settings,
+                blind=blind,
+                evidence_after_ms=self.evidence_after_ms,
+            )
             self.store.apply(changes, "")
             if len(changes.receipts) < 100_000:
                 break
@@ -145,28 +159,45 @@ class Pipeline:
             )
             changes.records["invalid"] += page.invalid
             self.store.apply(changes, source.name)
-            self.store.advance_source(
-                source.name, page.next_cursor, self.accept_watermark(source, page.watermark_ms)
-            )
-            watermark = self.store.source_state(source.name).watermark_ms
-            while True:
-                expired = reconcile.give_up_messages(
-                    source.gateway, watermark, self.store, self.settings
-                )
-                self.store.apply(expired, "")
-                if len(expired.messages) < 100_000:
-                    break
-            oldest = self.store.pending_oldest_ms(source.gateway)
-            age = 0.0 if oldest is None else max(0, watermark - oldest) / 1000
-            self.store.set_gauge("smswatch_sms_pending_oldest_seconds", (source.gateway,), age)
-            self.settle()
+            self._advance_sms(source, page.next_cursor, page.watermark_ms)
 
-    def commit_push(self, source: SourceConfig, events: list[SmsEvent], invalid: int) -> None:
+    def _advance_sms(self, source: SourceConfig, cursor: str, watermark_ms: int) -> None:
+        """Move an SMS source's watermark (capped), give up what it passed, decide."""
+        self.store.advance_source(source.name, cursor, self.accept_watermark(source, watermark_ms))
+        watermark = self.store.source_state(source.name).watermark_ms
+        while True:
+            expired = reconcile.give_up_messages(
+                source.gateway, watermark, self.store, self.settings
+            )
+            self.store.apply(expired, "")
+            if len(expired.messages) < 100_000:
+                break
+        oldest = self.store.pending_oldest_ms(source.gateway)
+        age = 0.0 if oldest is None else max(0, watermark - oldest) / 1000
+        self.store.set_gauge("smswatch_sms_pending_oldest_seconds", (source.gateway,), age)
+        self.settle()
+
+    def commit_push(
+        self,
+        source: SourceConfig,
+        events: list[SmsEvent],
+        invalid: int,
+        provider_ms: int | None = None,
+    ) -> None:
         """Commit the events of one push (before it is acknowledged), and what they decide.
 
-        The source's cursor and watermark stay: a push-only source's watermark moves on its
-        own timer (`Poller.poll`), a pulled one's with its pages.
+        A push-only source follows the provider's clock: `provider_ms` (its `Date` header),
+        else the latest report time in the push. The push says the provider was heard then
+        (closing a gap of the exporter's own downtime: `smswatch_unobserved_seconds_total`),
+        and the source is complete up to that time − `push.lag` (− `give_up_after` for
+        providers that report outcomes only). A pulled source's watermark moves with its pages.
         """
+        if is_push_only(source):
+            if provider_ms is None and events:
+                provider_ms = max(e.status_ms for e in events)
+            if provider_ms is not None:
+                self._commit_heard_push(source, events, invalid, provider_ms)
+                return
         with self.store.transaction():
             changes = reconcile.ingest_sms(
                 events,
@@ -180,6 +211,36 @@ class Pipeline:
             changes.records["invalid"] += invalid
             self.store.apply(changes, source.name)
             self.settle()
+
+    def _commit_heard_push(
+        self, source: SourceConfig, events: list[SmsEvent], invalid: int, provider_ms: int
+    ) -> None:
+        assert source.push is not None
+        with self.store.transaction():
+            changes = reconcile.ingest_sms(
+                events,
+                source.gateway,
+                self.store,
+                self.settings,
+                self.carriers,
+                self.areas,
+                code_table(source),
+            )
+            changes.records["invalid"] += invalid
+            self.store.apply(changes, source.name)
+            gap_ms = self.store.hear_push(source.name, provider_ms, int(time.time() * 1000))
+            if gap_ms:
+                self.store.add_counters(
+                    Counter({("smswatch_unobserved_seconds_total", (source.name,)): gap_ms / 1000})
+                )
+                log.warning(
+                    "push source was not watched: receipts that depend on it become unknown",
+                    extra={"source": source.name, "unobserved_s": gap_ms / 1000},
+                )
+            watermark = provider_ms - source.push.lag_ms
+            if source.provider in OUTCOME_ONLY_PROVIDERS:
+                watermark -= self.settings.give_up_after_ms
+            self._advance_sms(source, self.store.source_state(source.name).cursor, watermark)
 
     def commit_transactions(self, source: SourceConfig, page: Page[Transaction]) -> None:
         """Commit one page of transactions with its cursor and the decisions it allows."""
@@ -231,6 +292,11 @@ class Pipeline:
     ) -> None:
         for labels, value in counts.items():
             self.store.set_gauge("smswatch_pos_terminals", labels, float(value))
+
+
+def is_push_only(source: SourceConfig) -> bool:
+    """An SMS source that is only pushed to, never polled."""
+    return source.kind == "sms_gateway" and source.push is not None and not source.pull
 
 
 def code_table(source: SourceConfig) -> CodeTable:
@@ -286,7 +352,7 @@ class Poller:
         error = ""
         try:
             if not self.source.pull:
-                records = self._tick_push_only()
+                records = 0  # a push-only source moves with its pushes (`commit_push`)
             elif self.source.kind == "acquirer" and self.source.terminals_path:
                 self._poll_terminals(deadline)
             if self.adapter is not None:
@@ -310,7 +376,9 @@ class Poller:
             self.health.last_error = error
             self.health.last_records = records
             try:
-                self.pipeline.store.record_poll(self.source.name, not error, error)
+                # A push-only source's last success is its last push (`Store.hear_push`).
+                ok = not error and self.source.pull
+                self.pipeline.store.record_poll(self.source.name, ok, error)
             finally:
                 self._running.release()
         log.debug(
@@ -362,15 +430,6 @@ class Poller:
             if not page.has_more or time.monotonic() >= deadline or self.client.stop.is_set():
                 break
         return records
-
-    def _tick_push_only(self) -> int:
-        """A push-only source is complete up to now − lag: move its watermark, decide."""
-        assert self.source.push is not None
-        watermark = int(self.clock() * 1000) - self.source.push.lag_ms
-        if self.source.provider in OUTCOME_ONLY_PROVIDERS:
-            watermark -= self.pipeline.settings.give_up_after_ms
-        self.pipeline.commit_sms(self.source, Page([], 0, "", False, watermark))
-        return 0
 
     def _drain_adapter(self, deadline: float) -> int:
         """Commit each page of a provider adapter before it makes its next request."""
