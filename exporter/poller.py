@@ -186,18 +186,18 @@ class Pipeline:
     ) -> None:
         """Commit the events of one push (before it is acknowledged), and what they decide.
 
-        A push-only source follows the provider's clock: `provider_ms` (its `Date` header),
-        else the latest report time in the push. The push says the provider was heard then
-        (closing a gap of the exporter's own downtime: `smswatch_unobserved_seconds_total`),
-        and the source is complete up to that time − `push.lag` (− `give_up_after` for
-        providers that report outcomes only). A pulled source's watermark moves with its pages.
+        A push-only source follows the provider's clock. The push says the provider was heard
+        at `provider_ms` (its `Date` header, else the latest report time in it), which closes a
+        gap of the exporter's own downtime (`smswatch_unobserved_seconds_total`). The provider
+        has pushed everything up to the latest report time in the push (reports come in their
+        order, give or take `push.lag`; a batch after an outage is the oldest of a backlog), or
+        up to its `Date` when the push is empty (a keep-alive: nothing left to push); the
+        source is complete up to that time − `push.lag` (− `give_up_after` for providers that
+        report outcomes only). A pulled source's watermark moves with its pages.
         """
-        if is_push_only(source):
-            if provider_ms is None and events:
-                provider_ms = max(e.status_ms for e in events)
-            if provider_ms is not None:
-                self._commit_heard_push(source, events, invalid, provider_ms)
-                return
+        complete_ms = max((e.status_ms for e in events), default=provider_ms)
+        if provider_ms is None:
+            provider_ms = complete_ms
         with self.store.transaction():
             changes = reconcile.ingest_sms(
                 events,
@@ -210,37 +210,28 @@ class Pipeline:
             )
             changes.records["invalid"] += invalid
             self.store.apply(changes, source.name)
-            self.settle()
+            if is_push_only(source) and provider_ms is not None and complete_ms is not None:
+                self._hear_push(source, provider_ms, complete_ms)
+            else:
+                self.settle()
 
-    def _commit_heard_push(
-        self, source: SourceConfig, events: list[SmsEvent], invalid: int, provider_ms: int
-    ) -> None:
+    def _hear_push(self, source: SourceConfig, provider_ms: int, complete_ms: int) -> None:
+        """The provider was heard at `provider_ms` and has pushed everything up to
+        `complete_ms`: close a gap of ours, move the watermark, decide."""
         assert source.push is not None
-        with self.store.transaction():
-            changes = reconcile.ingest_sms(
-                events,
-                source.gateway,
-                self.store,
-                self.settings,
-                self.carriers,
-                self.areas,
-                code_table(source),
+        gap_ms = self.store.hear_push(source.name, provider_ms, int(time.time() * 1000))
+        if gap_ms:
+            self.store.add_counters(
+                Counter({("smswatch_unobserved_seconds_total", (source.name,)): gap_ms / 1000})
             )
-            changes.records["invalid"] += invalid
-            self.store.apply(changes, source.name)
-            gap_ms = self.store.hear_push(source.name, provider_ms, int(time.time() * 1000))
-            if gap_ms:
-                self.store.add_counters(
-                    Counter({("smswatch_unobserved_seconds_total", (source.name,)): gap_ms / 1000})
-                )
-                log.warning(
-                    "push source was not watched: receipts that depend on it become unknown",
-                    extra={"source": source.name, "unobserved_s": gap_ms / 1000},
-                )
-            watermark = provider_ms - source.push.lag_ms
-            if source.provider in OUTCOME_ONLY_PROVIDERS:
-                watermark -= self.settings.give_up_after_ms
-            self._advance_sms(source, self.store.source_state(source.name).cursor, watermark)
+            log.warning(
+                "push source was not watched: receipts that depend on it become unknown",
+                extra={"source": source.name, "unobserved_s": gap_ms / 1000},
+            )
+        watermark = complete_ms - source.push.lag_ms
+        if source.provider in OUTCOME_ONLY_PROVIDERS:
+            watermark -= self.settings.give_up_after_ms
+        self._advance_sms(source, self.store.source_state(source.name).cursor, watermark)
 
     def commit_transactions(self, source: SourceConfig, page: Page[Transaction]) -> None:
         """Commit one page of transactions with its cursor and the decisions it allows."""
