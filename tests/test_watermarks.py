@@ -5,10 +5,13 @@ collector, hand-checkable pages (DESIGN.md "Event time, not wall time")."""
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
+import responses
 from prometheus_client import CollectorRegistry, generate_latest
+from test_provider_pull import NOON_MS, TWILIO, TWILIO_LIST, fixture
 from test_reconcile import counters, gauges, ms, sms, terminal, txn
 
 from exporter.collector import SmswatchCollector
@@ -18,7 +21,7 @@ from exporter.poller import Pipeline, Poller, PollHealth
 from exporter.records import Page
 from exporter.store import Store
 
-from harness import parse_exposition
+from harness import config_with, parse_exposition
 
 HOURS_8 = 8 * 3_600_000  # Beijing local time labelled `Z`
 
@@ -108,7 +111,7 @@ def test_clamps_are_logged_once_per_poll_with_the_source(
     pipeline: Pipeline, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     sms_source = pipeline.config.sources[0]
-    poller = Poller(sms_source, pipeline, __import__("threading").Event(), clock)
+    poller = Poller(sms_source, pipeline, threading.Event(), clock)
     pipeline.commit_sms(sms_source, page([], ms(1) + HOURS_8))
     pipeline.commit_sms(sms_source, page([], ms(1) + HOURS_8 + 1))
     with caplog.at_level(logging.WARNING, logger="exporter.poller"):
@@ -149,3 +152,24 @@ def test_max_clock_skew_is_validated_with_its_field_path() -> None:
         parse_config(raw, state_path=":memory:")
     raw["sources"][0]["max_clock_skew"] = "5m"
     assert parse_config(raw, state_path=":memory:").sources[0].max_clock_skew_ms == 300_000
+
+
+@responses.activate
+def test_a_date_header_ahead_of_our_clock_is_capped_too(tmp_path: Path) -> None:
+    """A pull adapter's watermark comes from the upstream's `Date` header: capped the same."""
+    config = config_with(sms=TWILIO)
+    source = config.sources[0]
+    beijing_as_gmt = "Thu, 26 Nov 2026 20:05:00 GMT"  # 12:05 UTC written in local time
+    responses.get(
+        TWILIO_LIST,
+        json=fixture("twilio", "messages_page1.json"),
+        headers={"Date": beijing_as_gmt},
+    )
+    store = Store(str(tmp_path / "state.sqlite"))
+    clock = Clock(0)
+    clock.now_ms = NOON_MS
+    Poller(source, Pipeline(config, store, clock=clock), threading.Event(), clock).poll()
+    assert store.source_state("sms").watermark_ms == NOON_MS + 60_000
+    rows, _, _ = store.snapshot()
+    clamped = [v for m, labels, v in rows if m == "smswatch_source_watermark_clamped_total"]
+    assert clamped == [1.0]
