@@ -72,8 +72,9 @@ class Exporter:
         web_config_file: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`clock` is the exporter's now (Unix seconds): what push-only sources and push
-        receivers go by; tests against an accelerated simulator pass its clock."""
+        """`clock` is the exporter's now (Unix seconds): what watermarks are capped against
+        (`max_clock_skew`) and lags are measured from; the demo and tests against an
+        accelerated simulator pass its clock."""
         self.config = config
         self.store = Store(config.state_path)
         self.pipeline = Pipeline(config, self.store, clock)
