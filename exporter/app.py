@@ -7,7 +7,7 @@ import html
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -17,8 +17,9 @@ from prometheus_client.exposition import choose_encoder
 from exporter import __version__
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
+from exporter.errors import ConfigError
 from exporter.lookup.routes import build_lookup
-from exporter.poller import Pipeline, Poller
+from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.push import PushReceiver
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
@@ -29,6 +30,26 @@ from exporter.web import ConnectionLimits, Request, Response, WebServer
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 3600
+
+#: Test hook: `<unix s>:<simulated ms>:<speed>` makes the exporter's clock an accelerated
+#: simulator's (simulated ms at that Unix time, `speed` simulated seconds per second), so a
+#: `smswatch run` process judges clock skew against the simulated clock (tests/test_clock_skew.py).
+SIMULATED_CLOCK_ENV = "SMSWATCH_TEST_SIMULATED_CLOCK"
+
+
+def clock_from_environ(environ: Mapping[str, str]) -> Callable[[], float]:
+    """The exporter's clock: the wall clock, or the simulated one of the test hook."""
+    value = environ.get(SIMULATED_CLOCK_ENV)
+    if not value:
+        return time.time
+    try:
+        wall_s, sim_ms, speed = (float(part) for part in value.split(":"))
+    except ValueError as exc:
+        raise ConfigError(
+            f"must be <unix s>:<simulated ms>:<speed>, got {value!r}", path=SIMULATED_CLOCK_ENV
+        ) from exc
+    log.warning("test hook: the exporter runs on a simulated clock", extra={"speed": speed})
+    return lambda: (sim_ms + (time.time() - wall_s) * speed * 1000) / 1000
 
 
 def job_options(interval_ms: int) -> dict[str, object]:
@@ -52,17 +73,20 @@ class Exporter:
         clock: Callable[[], float] = time.time,
         web_limits: ConnectionLimits | None = None,
     ) -> None:
-        """`clock` is the exporter's now (Unix seconds): what push-only sources and push
-        receivers go by; tests against an accelerated simulator pass its clock. `web_limits`
-        bound the HTTP server's connections (defaults: `ConnectionLimits()`)."""
+        """`clock` is the exporter's now (Unix seconds): what watermarks are capped against
+        (`max_clock_skew`) and lags are measured from; the demo and tests against an
+        accelerated simulator pass its clock. `web_limits` bound the HTTP server's connections
+        (defaults: `ConnectionLimits()`)."""
         self.config = config
         self.store = Store(config.state_path)
-        self.pipeline = Pipeline(config, self.store)
+        self.pipeline = Pipeline(config, self.store, clock)
         self._stop = threading.Event()
         self.pollers = {s.name: Poller(s, self.pipeline, self._stop, clock) for s in config.sources}
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(
-            SmswatchCollector(config, self.store, {n: p.health for n, p in self.pollers.items()})
+            SmswatchCollector(
+                config, self.store, {n: p.health for n, p in self.pollers.items()}, clock
+            )
         )
         try:
             self.lookup = build_lookup(config.lookup, self.store)
@@ -97,6 +121,9 @@ class Exporter:
 
     def start(self) -> None:
         """Start serving and polling (first poll of every source right away)."""
+        for source in self.config.sources:
+            if is_push_only(source):  # not listening since the last push taken before
+                self.store.open_push_gap(source.name)
         self.web.start()
         now = time.time()
         for name, poller in self.pollers.items():
@@ -164,7 +191,11 @@ class Exporter:
     def _ready(self, request: Request) -> Response:
         _, _, sources = self.store.snapshot()
         polled = {s.name for s in sources if s.last_success_ms is not None}
-        waiting = [name for name in self.pollers if name not in polled]
+        waiting = [
+            name
+            for name, poller in self.pollers.items()
+            if name not in polled and not is_push_only(poller.source)  # pushes wait for us
+        ]
         if waiting:
             return Response(503, f"not ready: never polled {', '.join(waiting)}\n".encode())
         return Response(200, b"ready\n")
@@ -172,7 +203,7 @@ class Exporter:
     def _landing(self, request: Request) -> Response:
         _, _, sources = self.store.snapshot()
         by_name = {s.name: s for s in sources}
-        now = time.time()
+        now = self.pipeline.clock()
         rows = []
         for name, poller in self.pollers.items():
             state = by_name.get(name)
@@ -188,7 +219,7 @@ class Exporter:
                 format_rfc3339_ms(state.watermark_ms) if state and state.watermark_ms >= 0 else "—"
             )
             lag = (
-                f"{max(0.0, now - state.watermark_ms / 1000):.0f} s"
+                f"{now - state.watermark_ms / 1000:.0f} s"
                 if state and state.watermark_ms >= 0
                 else "—"
             )

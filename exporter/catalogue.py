@@ -166,7 +166,8 @@ METRICS: tuple[MetricSpec, ...] = (
         "smswatch_source_lag_seconds",
         "gauge",
         ("source",),
-        "Wall-clock now minus the source's watermark (the time up to which it is complete).",
+        "Wall-clock now minus the source's watermark (the time up to which it is complete); "
+        "negative when the source's clock is ahead of the exporter's.",
     ),
     MetricSpec(
         "smswatch_records_total",
@@ -189,6 +190,44 @@ METRICS: tuple[MetricSpec, ...] = (
         "Delivery-report pushes received by the exporter's push receivers, by result "
         "(accepted, unauthorized, too_large, bad_payload). Accepted ones were committed before "
         "they were acknowledged.",
+    ),
+    MetricSpec(
+        "smswatch_source_watermark_clamped_total",
+        "counter",
+        ("source",),
+        "Watermarks of the source (page watermark, Date header, push report time) that were "
+        "ahead of the exporter's clock by more than the source's max_clock_skew and were capped "
+        "at the exporter's clock plus that skew. Non-zero means the upstream's clock is ahead.",
+    ),
+    MetricSpec(
+        "smswatch_unobserved_seconds_total",
+        "counter",
+        ("source",),
+        "Event-time seconds (on the provider's clock) during which the exporter could not "
+        "observe a push source: it was not listening, so reports pushed then may be lost.",
+    ),
+    MetricSpec(
+        "smswatch_receipts_unobserved_total",
+        "counter",
+        ("acquirer",),
+        "Receipts decided unknown (outcome unknown, cause unknown, also counted in "
+        "smswatch_receipts_total) because their decision fell in a time the exporter could not "
+        "observe the SMS push source (its own downtime, or before it first listened). " + POLLED,
+    ),
+    MetricSpec(
+        "smswatch_source_holding_decisions",
+        "gauge",
+        ("source",),
+        "1 when this source's watermark is the oldest of all sources, so it is what holds "
+        "receipt decisions back now (ties: every source at the minimum), else 0.",
+    ),
+    MetricSpec(
+        "smswatch_decisions_lag_seconds",
+        "gauge",
+        (),
+        "Exporter's now minus the decision watermark (the minimum watermark over all sources "
+        "and terminal inventories): how far behind receipt decisions are. Absent until every "
+        "source has a watermark.",
     ),
     MetricSpec(
         "smswatch_build_info",

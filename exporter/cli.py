@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -569,7 +570,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         give_up_after_ms=settings.give_up_after_ms,
     )
     config, token = demo_lookup_access(config)
-    exporter = Exporter(config, host, port)
+    # The exporter's clock is the simulated one: its feeds run `--speed` times faster than the
+    # wall clock and would otherwise be capped as a clock ahead of ours (max_clock_skew).
+    exporter = Exporter(
+        config, host, port, clock=lambda: simulator.simulation.clock.now_ms() / 1000
+    )
     try:
         exporter.start()
     except BaseException:
@@ -592,12 +597,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from exporter.app import Exporter
+    from exporter.app import Exporter, clock_from_environ
     from exporter.config import load_config
 
     config = load_config(args.config_file, state_path=args.state_path)
     host, port = parse_listen_address(args.listen_address)
-    exporter = Exporter(config, host, port, web_config_file=args.web_config_file)
+    exporter = Exporter(
+        config,
+        host,
+        port,
+        web_config_file=args.web_config_file,
+        clock=clock_from_environ(os.environ),
+    )
     exporter.start()
     log.info("exporter started", extra={"address": f"{host}:{exporter.port}"})
     _wait_for_stop(exporter.stop)

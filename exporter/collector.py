@@ -34,7 +34,7 @@ from exporter.catalogue import (
 from exporter.classify import NO_CODE_LABELS, UNLISTED
 from exporter.config import Config
 from exporter.poller import PollHealth
-from exporter.store import Store, decode_labels
+from exporter.store import SourceState, Store, decode_labels
 
 #: Failure (status, cause) pairs exported with zeros for every gateway/carrier/area.
 _ZERO_MESSAGE_SERIES = [("delivered", "none"), ("unknown", "unknown")] + [
@@ -166,7 +166,7 @@ class SmswatchCollector(Collector):
                 if source.terminals_path and state.terminals_watermark_ms is not None:
                     marks.append(state.terminals_watermark_ms)
                 assert isinstance(lag, GaugeMetricFamily)
-                lag.add_metric([source.name], max(0.0, now - min(marks) / 1000))
+                lag.add_metric([source.name], now - min(marks) / 1000)  # < 0: source ahead
             cumulative = 0
             buckets = []
             for bound, count in zip(
@@ -181,6 +181,7 @@ class SmswatchCollector(Collector):
         yield last_success
         yield lag
         yield self._counter("smswatch_records_total", counters, product(names, RECORD_RESULTS))
+        yield from self._time_metrics(counters, sources_by_name, now)
         yield self._counter(
             "smswatch_sms_ambiguous_total",
             counters,
@@ -195,6 +196,47 @@ class SmswatchCollector(Collector):
         assert isinstance(info, GaugeMetricFamily)
         info.add_metric([__version__], 1.0)
         yield info
+
+    def _time_metrics(
+        self,
+        counters: dict[str, dict[Labels, float]],
+        states: Mapping[str, SourceState],
+        now: float,
+    ) -> Iterator[Metric]:
+        """Clock and observation health: capped watermarks, unobserved time, and which source
+        holds receipt decisions back (DESIGN.md "Event time, not wall time")."""
+        cfg = self.config
+        names = [s.name for s in cfg.sources]
+        yield self._counter(
+            "smswatch_source_watermark_clamped_total", counters, ((n,) for n in names)
+        )
+        yield self._counter(
+            "smswatch_unobserved_seconds_total",
+            counters,
+            ((s.name,) for s in cfg.sources if s.push is not None),
+        )
+        yield self._counter(
+            "smswatch_receipts_unobserved_total", counters, ((a,) for a in cfg.acquirers)
+        )
+        marks: dict[str, int] = {}
+        for source in cfg.sources:
+            state = states.get(source.name)
+            mark = -1 if state is None else state.watermark_ms
+            if source.terminals_path:
+                terminals = -1 if state is None else state.terminals_watermark_ms
+                mark = min(mark, -1 if terminals is None else terminals)
+            marks[source.name] = mark
+        decision = min(marks.values()) if marks else -1
+        holding = _family("smswatch_source_holding_decisions", ("source",))
+        assert isinstance(holding, GaugeMetricFamily)
+        for name in names:
+            holding.add_metric([name], 1.0 if marks[name] == decision else 0.0)
+        yield holding
+        lag = _family("smswatch_decisions_lag_seconds", ())
+        if decision >= 0:
+            assert isinstance(lag, GaugeMetricFamily)
+            lag.add_metric([], now - decision / 1000)
+        yield lag
 
     # ------------------------------------------------------------------ builders
 

@@ -151,6 +151,9 @@ class SourceConfig:
     pull: bool = True  # whether the source is polled (push-only providers: false)
     push: PushConfig | None = None  # the push receiver, for providers that push reports
     options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific, validated
+    #: How far ahead of the exporter's clock a watermark (page, `Date` header, push report)
+    #: may be before it is capped at our clock + this much (`max_clock_skew`).
+    max_clock_skew_ms: int = 60_000
 
 
 @dataclass(frozen=True)
@@ -433,6 +436,7 @@ _SOURCE_KEYS = {
     "provider",
     "pull",
     "push",
+    "max_clock_skew",
 }
 
 #: Provider-specific keys: name → (kind of value, default). Kinds: str, duration, int, regex,
@@ -668,6 +672,7 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
         "pull": pull_raw,
         "push": push,
         "options": options,
+        "max_clock_skew_ms": reader.duration(data, "max_clock_skew", path, 60_000),
     }
     _check_provider_auth(common["auth"], provider, pull_raw, f"{path}.auth")
     if kind == "sms_gateway":

@@ -90,9 +90,15 @@ class PollHealth:
 class Pipeline:
     """The state that every poller shares: store, settings, label bounds, feed membership."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(
+        self, config: Config, store: Store, clock: Callable[[], float] = time.time
+    ) -> None:
         self.config = config
         self.store = store
+        self.clock = clock
+        #: Per source, the watermarks capped since the poller last looked: (count, most ahead ms).
+        self._clamped: dict[str, tuple[int, int]] = {}
+        self._clamp_lock = threading.Lock()
         self.settings = Settings(
             missing_after_ms=config.missing_after_ms,
             give_up_after_ms=config.give_up_after_ms,
@@ -108,14 +114,55 @@ class Pipeline:
         )
         self.source_names = [s.name for s in config.sources]
         self.with_terminals = [s.name for s in config.sources if s.terminals_path]
+        #: Push-only SMS sources: what they tell is only known while the exporter listens.
+        self.push_only = [s.name for s in config.sources if is_push_only(s)]
+        self.evidence_after_ms = (
+            config.give_up_after_ms
+            if any(is_push_only(s) and s.provider in OUTCOME_ONLY_PROVIDERS for s in config.sources)
+            else 0
+        )
+
+    def accept_watermark(self, source: SourceConfig, watermark_ms: int) -> int:
+        """A source's watermark as the exporter accepts it: at most its clock + max_clock_skew.
+
+        An upstream whose clock is ahead (a clock step, Beijing time labelled `Z`) would move the
+        committed watermark forward for good: pending messages given up as unknown, their real
+        deliveries then conflicts. Capped ones are counted (inside the caller's transaction)
+        and remembered for one log line per poll (`take_clamps`).
+        """
+        if watermark_ms < 0:
+            return watermark_ms
+        cap = int(self.clock() * 1000) + source.max_clock_skew_ms
+        if watermark_ms <= cap:
+            return watermark_ms
+        self.store.add_counters(
+            Counter({("smswatch_source_watermark_clamped_total", (source.name,)): 1})
+        )
+        with self._clamp_lock:
+            count, ahead = self._clamped.get(source.name, (0, 0))
+            self._clamped[source.name] = (count + 1, max(ahead, watermark_ms - cap))
+        return cap
+
+    def take_clamps(self, source: str) -> tuple[int, int]:
+        """(how many watermarks were capped, by how much the furthest was ahead, ms) since the
+        last call, for one log line per poll."""
+        with self._clamp_lock:
+            return self._clamped.pop(source, (0, 0))
 
     def settle(self) -> None:
         """Decide every receipt that all feeds' watermarks have passed (inside a transaction)."""
         watermark = self.store.watermark(self.source_names, self.with_terminals)
         if watermark < 0:
             return
+        blind = self.store.unobserved_windows(self.push_only) if self.push_only else []
         while True:
-            changes = reconcile.decide_receipts(watermark, self.store, self.settings)
+            changes = reconcile.decide_receipts(
+                watermark,
+                self.store,
+                self.settings,
+                blind=blind,
+                evidence_after_ms=self.evidence_after_ms,
+            )
             self.store.apply(changes, "")
             if len(changes.receipts) < 100_000:
                 break
@@ -195,31 +242,76 @@ class Pipeline:
         """Commit one page of SMS events with its cursor and the decisions it allows."""
 
         def finish() -> None:
-            self.store.advance_source(source.name, page.next_cursor, page.watermark_ms)
-            watermark = self.store.source_state(source.name).watermark_ms
-            while True:
-                expired = reconcile.give_up_messages(
-                    source.gateway, watermark, self.store, self.settings
-                )
-                self.store.apply(expired, "")
-                if len(expired.messages) < 100_000:
-                    break
-            oldest = self.store.pending_oldest_ms(source.gateway)
-            age = 0.0 if oldest is None else max(0, watermark - oldest) / 1000
-            self.store.set_gauge("smswatch_sms_pending_oldest_seconds", (source.gateway,), age)
-            self.settle()
+            self._advance_sms(source, page.next_cursor, page.watermark_ms)
 
         self._commit(source, page.records, page.invalid, self._ingest_sms(source), finish)
 
-    def commit_push(self, source: SourceConfig, events: list[SmsEvent], invalid: int) -> None:
+    def _advance_sms(self, source: SourceConfig, cursor: str, watermark_ms: int) -> None:
+        """Move an SMS source's watermark (capped), give up what it passed, decide."""
+        self.store.advance_source(source.name, cursor, self.accept_watermark(source, watermark_ms))
+        watermark = self.store.source_state(source.name).watermark_ms
+        while True:
+            expired = reconcile.give_up_messages(
+                source.gateway, watermark, self.store, self.settings
+            )
+            self.store.apply(expired, "")
+            if len(expired.messages) < 100_000:
+                break
+        oldest = self.store.pending_oldest_ms(source.gateway)
+        age = 0.0 if oldest is None else max(0, watermark - oldest) / 1000
+        self.store.set_gauge("smswatch_sms_pending_oldest_seconds", (source.gateway,), age)
+        self.settle()
+
+    def commit_push(
+        self,
+        source: SourceConfig,
+        events: list[SmsEvent],
+        invalid: int,
+        provider_ms: int | None = None,
+    ) -> None:
         """Commit the events of one push (before it is acknowledged), and what they decide.
 
-        The source's cursor and watermark stay: a push-only source's watermark moves on its
-        own timer (`Poller.poll`), a pulled one's with its pages. The commit is durable
-        (synchronous=FULL) before it returns: the provider forgets what it was acknowledged.
+        A push-only source follows the provider's clock. The push says the provider was heard
+        at `provider_ms` (its `Date` header, else the latest report time in it), which closes a
+        gap of the exporter's own downtime (`smswatch_unobserved_seconds_total`). The provider
+        has pushed everything up to the latest report time in the push (reports come in their
+        order, give or take `push.lag`; a batch after an outage is the oldest of a backlog), or
+        up to its `Date` when the push is empty (a keep-alive: nothing left to push); the
+        source is complete up to that time − `push.lag` (− `give_up_after` for providers that
+        report outcomes only). A pulled source's watermark moves with its pages. The commit is
+        durable (synchronous=FULL) before it returns: the provider forgets what it was
+        acknowledged.
         """
+        complete_ms = max((e.status_ms for e in events), default=provider_ms)
+        if provider_ms is None:
+            provider_ms = complete_ms
+
+        def finish() -> None:
+            if is_push_only(source) and provider_ms is not None and complete_ms is not None:
+                self._hear_push(source, provider_ms, complete_ms)
+            else:
+                self.settle()
+
         with self.store.durable():
-            self._commit(source, events, invalid, self._ingest_sms(source), self.settle)
+            self._commit(source, events, invalid, self._ingest_sms(source), finish)
+
+    def _hear_push(self, source: SourceConfig, provider_ms: int, complete_ms: int) -> None:
+        """The provider was heard at `provider_ms` and has pushed everything up to
+        `complete_ms`: close a gap of ours, move the watermark, decide."""
+        assert source.push is not None
+        gap_ms = self.store.hear_push(source.name, provider_ms, int(time.time() * 1000))
+        if gap_ms:
+            self.store.add_counters(
+                Counter({("smswatch_unobserved_seconds_total", (source.name,)): gap_ms / 1000})
+            )
+            log.warning(
+                "push source was not watched: receipts that depend on it become unknown",
+                extra={"source": source.name, "unobserved_s": gap_ms / 1000},
+            )
+        watermark = complete_ms - source.push.lag_ms
+        if source.provider in OUTCOME_ONLY_PROVIDERS:
+            watermark -= self.settings.give_up_after_ms
+        self._advance_sms(source, self.store.source_state(source.name).cursor, watermark)
 
     def commit_transactions(self, source: SourceConfig, page: Page[Transaction]) -> None:
         """Commit one page of transactions with its cursor and the decisions it allows."""
@@ -228,7 +320,9 @@ class Pipeline:
         records = [t if t.acquirer else _with_acquirer(t, default) for t in page.records]
 
         def finish() -> None:
-            self.store.advance_source(source.name, page.next_cursor, page.watermark_ms)
+            self.store.advance_source(
+                source.name, page.next_cursor, self.accept_watermark(source, page.watermark_ms)
+            )
             self.settle()
 
         self._commit(
@@ -253,7 +347,9 @@ class Pipeline:
 
         def finish() -> None:
             self.store.retire_terminals(source.name, present)
-            self.store.set_terminals_watermark(source.name, watermark_ms)
+            self.store.set_terminals_watermark(
+                source.name, self.accept_watermark(source, watermark_ms)
+            )
             counts: Counter[tuple[str, ...]] = Counter()
             for acquirer in source.acquirers:
                 for notice in ("enabled", "disabled"):
@@ -284,6 +380,11 @@ class Pipeline:
     ) -> None:
         for labels, value in counts.items():
             self.store.set_gauge("smswatch_pos_terminals", labels, float(value))
+
+
+def is_push_only(source: SourceConfig) -> bool:
+    """An SMS source that is only pushed to, never polled."""
+    return source.kind == "sms_gateway" and source.push is not None and not source.pull
 
 
 def code_table(source: SourceConfig) -> CodeTable:
@@ -339,7 +440,7 @@ class Poller:
         error = ""
         try:
             if not self.source.pull:
-                records = self._tick_push_only()
+                records = 0  # a push-only source moves with its pushes (`commit_push`)
             elif self.source.kind == "acquirer" and self.source.terminals_path:
                 self._poll_terminals(deadline)
             if self.adapter is not None:
@@ -357,18 +458,35 @@ class Poller:
             log.exception("poll crashed", extra={"source": self.source.name})
             _ = exc
         finally:
+            self._log_clamps()
             elapsed = time.monotonic() - started
             self.health.observe(elapsed)
             self.health.last_error = error
             self.health.last_records = records
             try:
-                self.pipeline.store.record_poll(self.source.name, not error, error)
+                # A push-only source's last success is its last push (`Store.hear_push`).
+                ok = not error and self.source.pull
+                self.pipeline.store.record_poll(self.source.name, ok, error)
             finally:
                 self._running.release()
         log.debug(
             "poll done",
             extra={"source": self.source.name, "records": records, "seconds": round(elapsed, 3)},
         )
+
+    def _log_clamps(self) -> None:
+        """One structured line per poll when the source's clock was ahead of ours."""
+        count, ahead_ms = self.pipeline.take_clamps(self.source.name)
+        if count:
+            log.warning(
+                "watermark ahead of the exporter's clock: capped at now + max_clock_skew",
+                extra={
+                    "source": self.source.name,
+                    "capped": count,
+                    "ahead_s": round(ahead_ms / 1000, 3),
+                    "max_clock_skew_s": self.source.max_clock_skew_ms / 1000,
+                },
+            )
 
     def _drain(self, deadline: float) -> int:
         """Drain a generic feed, committing each page before fetching the next."""
@@ -400,15 +518,6 @@ class Poller:
             if not page.has_more or time.monotonic() >= deadline or self.client.stop.is_set():
                 break
         return records
-
-    def _tick_push_only(self) -> int:
-        """A push-only source is complete up to now − lag: move its watermark, decide."""
-        assert self.source.push is not None
-        watermark = int(self.clock() * 1000) - self.source.push.lag_ms
-        if self.source.provider in OUTCOME_ONLY_PROVIDERS:
-            watermark -= self.pipeline.settings.give_up_after_ms
-        self.pipeline.commit_sms(self.source, Page([], 0, "", False, watermark))
-        return 0
 
     def _drain_adapter(self, deadline: float) -> int:
         """Commit each page of a provider adapter before it makes its next request."""

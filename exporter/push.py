@@ -30,7 +30,7 @@ from exporter.config import SourceConfig
 from exporter.poller import Pipeline
 from exporter.privacy import remember_secret
 from exporter.records import SmsEvent
-from exporter.sources.client import BadPayload
+from exporter.sources.client import BadPayload, date_header_ms
 from exporter.sources.payloads import form_fields
 from exporter.web import Request, Response
 
@@ -188,7 +188,8 @@ class PushReceiver:
         if not events and invalid:
             self._count("bad_payload")
             return Response(400, b"no readable report\n")
-        self.pipeline.commit_push(self.source, events, invalid)
+        provider_ms = date_header_ms(request.headers.get("date"))
+        self.pipeline.commit_push(self.source, events, invalid, provider_ms)
         self._count("accepted")
         if self.crash_after_commit:
             log.error("test hook: exiting after commit, before the acknowledgement")

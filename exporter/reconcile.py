@@ -464,10 +464,28 @@ def _missing_cause(r: Receipt, view: StateView, settings: Settings) -> str:
     return "integration"
 
 
+def unobserved(start_ms: int, end_ms: int, windows: Sequence[tuple[int, int]]) -> bool:
+    """Whether `[start_ms, end_ms]` meets a window `[from, to)` the exporter did not watch."""
+    return any(start_ms < to and end_ms >= since for since, to in windows)
+
+
 def decide_receipts(
-    watermark_ms: int, view: StateView, settings: Settings, limit: int = 100_000
+    watermark_ms: int,
+    view: StateView,
+    settings: Settings,
+    limit: int = 100_000,
+    blind: Sequence[tuple[int, int]] = (),
+    evidence_after_ms: int = 0,
 ) -> Changes:
-    """Decide every open receipt whose decision time all feeds have passed."""
+    """Decide every open receipt whose decision time all feeds have passed.
+
+    `blind` are the times `[from, to)` in which a push SMS source was not watched (the
+    exporter's downtime, or before it first listened). A receipt with no SMS by its decision
+    could have had one whose report came in such a time: from `txn_time` to `txn_time +
+    missing_after + evidence_after_ms` (`give_up_after` for sources that report outcomes
+    only). It is then `unknown` (counted in `smswatch_receipts_unobserved_total`), never
+    `missing`.
+    """
     changes = Changes()
     for r in view.receipts_due(watermark_ms, limit):
         assert r.decide_ms is not None
@@ -477,7 +495,11 @@ def decide_receipts(
             r.state = "reversed"
             continue
         r.state = "decided"
-        if r.message_id is None:
+        evidence_end = r.txn_ms + settings.missing_after_ms + evidence_after_ms
+        if r.message_id is None and unobserved(r.txn_ms, evidence_end, blind):
+            r.outcome, r.cause = "unknown", "unknown"
+            changes.counters[("smswatch_receipts_unobserved_total", (r.acquirer,))] += 1
+        elif r.message_id is None:
             r.outcome, r.cause = "missing", _missing_cause(r, view, settings)
         assert r.outcome is not None and r.cause is not None
         changes.counters[("smswatch_receipts_total", (r.acquirer, r.outcome, r.cause))] += 1

@@ -143,6 +143,17 @@ CREATE TABLE IF NOT EXISTS quarantine (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_by_time ON quarantine (at_ms);
+-- when the exporter listened to a push source, on the provider's clock (its Date header)
+CREATE TABLE IF NOT EXISTS push_listening (
+    source TEXT PRIMARY KEY,
+    first_ms INTEGER NOT NULL,      -- the first push ever taken: nothing before was watched
+    heard_ms INTEGER NOT NULL,      -- the latest push taken
+    gap_from_ms INTEGER             -- not listening since (a restart), until the next push
+);
+CREATE TABLE IF NOT EXISTS unobserved_windows (
+    source TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL,
+    PRIMARY KEY (source, from_ms)
+) WITHOUT ROWID;
 """
 
 _MESSAGE_COLUMNS = (
@@ -813,6 +824,74 @@ class Store:
                     -1 if state.terminals_watermark_ms is None else state.terminals_watermark_ms
                 )
         return min(marks) if marks else -1
+
+    # ------------------------------------------------------------------ push listening
+
+    def open_push_gap(self, name: str) -> None:
+        """At start: the exporter was not listening to a push source since the last push it
+        took (its own downtime); the gap closes with the next push (`hear_push`)."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE push_listening SET gap_from_ms = heard_ms "
+                "WHERE source = ? AND gap_from_ms IS NULL",
+                (name,),
+            )
+
+    def hear_push(self, name: str, at_ms: int, received_ms: int) -> int:
+        """Record a push taken at provider time `at_ms` (inside its transaction), and when it
+        was received (its last success). Returns the ms of the unobserved gap it closes."""
+        row = self._db.execute(
+            "SELECT heard_ms, gap_from_ms FROM push_listening WHERE source = ?", (name,)
+        ).fetchone()
+        gap = 0
+        if row is None:
+            self._db.execute(
+                "INSERT INTO push_listening (source, first_ms, heard_ms) VALUES (?, ?, ?)",
+                (name, at_ms, at_ms),
+            )
+        else:
+            heard_ms, gap_from_ms = row
+            if gap_from_ms is not None:
+                gap = max(0, at_ms - gap_from_ms)
+                if gap:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO unobserved_windows (source, from_ms, to_ms) "
+                        "VALUES (?, ?, ?)",
+                        (name, gap_from_ms, at_ms),
+                    )
+            self._db.execute(
+                "UPDATE push_listening SET heard_ms = ?, gap_from_ms = NULL WHERE source = ?",
+                (max(heard_ms, at_ms), name),
+            )
+        self._db.execute(
+            "INSERT INTO sources (name, last_success_ms) VALUES (?, ?) ON CONFLICT (name) "
+            "DO UPDATE SET last_success_ms = max(coalesce(last_success_ms, 0), "
+            "excluded.last_success_ms)",
+            (name, received_ms),
+        )
+        return gap
+
+    def unobserved_windows(self, names: Sequence[str]) -> list[tuple[int, int]]:
+        """Times `[from, to)` (provider clock, ms) in which any of these push sources was not
+        watched: before its first push, its closed gaps, and a gap still open."""
+        never, forever = -(2**62), 2**62
+        windows: list[tuple[int, int]] = []
+        for name in names:
+            row = self._db.execute(
+                "SELECT first_ms, gap_from_ms FROM push_listening WHERE source = ?", (name,)
+            ).fetchone()
+            if row is None:
+                return [(never, forever)]
+            windows.append((never, row[0]))
+            if row[1] is not None:
+                windows.append((row[1], forever))
+            windows.extend(
+                (int(a), int(b))
+                for a, b in self._db.execute(
+                    "SELECT from_ms, to_ms FROM unobserved_windows WHERE source = ?", (name,)
+                )
+            )
+        return windows
 
     def pending_oldest_ms(self, gateway: str) -> int | None:
         """Submit time of the oldest message without final status."""

@@ -33,7 +33,7 @@ def exposition(tmp_path: Path) -> str:
         simulator_config_document("http://127.0.0.1:1"),
         state_path=str(tmp_path / "state.sqlite"),
     )
-    pipeline = Pipeline(config, Store(config.state_path))
+    pipeline = Pipeline(config, Store(config.state_path), clock=lambda: 1_800_000_300.0)
     feed_terminals(pipeline, [terminal("T1", True, -60), terminal("T9", False, -60, "4.8.0")], 2)
     feed_txns(pipeline, [txn(1, 0), txn(2, 0.5), txn(3, 1, terminal="T9")], 2)
     feed_sms(

@@ -70,7 +70,7 @@ def terminal(tid: str, enabled: bool, since: float, version: str = "5.2.1") -> T
 def pipeline(tmp_path: Path) -> Pipeline:
     raw = simulator_config_document("http://127.0.0.1:1")
     config = parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
-    return Pipeline(config, Store(config.state_path))
+    return Pipeline(config, Store(config.state_path), clock=lambda: T0 / 1000 + 86_400)
 
 
 def counters(p: Pipeline, metric: str) -> dict[tuple[str, ...], float]:
@@ -270,7 +270,7 @@ def test_unknown_acquirer_and_carrier_values_are_bounded(pipeline: Pipeline) -> 
 def test_counters_survive_a_restart(tmp_path: Path, pipeline: Pipeline) -> None:
     feed_sms(pipeline, [sms("m1", "rrn1", "submitted", 0, 0)], 1)
     pipeline.store.close()
-    reopened = Pipeline(pipeline.config, Store(pipeline.config.state_path))
+    reopened = Pipeline(pipeline.config, Store(pipeline.config.state_path), clock=pipeline.clock)
     feed_sms(reopened, [sms("m1", "rrn1", "submitted", 0, 0), sms("m2", "r", "submitted", 1, 1)], 2)
     assert counters(reopened, "smswatch_sms_submitted_total") == {
         ("bank-sms", "china-mobile", "east"): 2

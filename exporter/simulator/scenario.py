@@ -41,6 +41,10 @@ One example per kind::
       # `Infinity`) and invalid items; the truth counts them (`records`), data unaffected.
       - {kind: poison_records, start: 58m, duration: 5m, target: both, share: 0.05,
          mode: [big_integer, lone_surrogate, infinity, invalid_item]}
+      # The upstream's clock is off (a clock step, Beijing time labelled `Z`): the watermark of
+      # every page served while the fault lasts, and the `Date` header of provider-shaped
+      # answers and pushes, are shifted by `offset` (`-5m`: behind). Data are unaffected.
+      - {kind: clock_skew, start: 58m, duration: 2m, target: sms, offset: 8h}
 
 `POST /sim/v1/faults` takes one such fault as a JSON object; its `start` is ignored and the
 fault starts at the current simulated time (its next millisecond). Faults are judged on event
@@ -94,6 +98,7 @@ FIELDS: dict[str, dict[str, Any]] = {
         "slow": "3s",
     },
     "poison_records": {"target": "both", "share": 0.05, "mode": list(POISON_MODES)},
+    "clock_skew": {"target": "both", "offset": "8h"},
 }
 KINDS: tuple[str, ...] = tuple(FIELDS)
 #: Duration fields of the format and the `Fault` attribute (ms) each one sets.
@@ -127,6 +132,7 @@ class Fault:
     modes: tuple[str, ...] = field(default=())
     retry_after_ms: int = 0
     slow_ms: int = 0
+    offset_ms: int = 0  # clock_skew: how far the upstream's clock is ahead (< 0: behind)
 
     @property
     def end_ms(self) -> int:
@@ -163,7 +169,10 @@ class Fault:
             "duration": format_duration_ms(self.duration_ms),
         }
         for name in FIELDS[self.kind]:
-            if name in DURATION_FIELDS:
+            if name == "offset":
+                sign = "-" if self.offset_ms < 0 else ""
+                out[name] = sign + format_duration_ms(abs(self.offset_ms))
+            elif name in DURATION_FIELDS:
                 out[name] = format_duration_ms(getattr(self, DURATION_FIELDS[name]))
             elif name == "mode":
                 out[name] = list(self.modes)
@@ -274,6 +283,11 @@ def parse_fault(
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise _fail(where, f"must be a whole number >= 1; got {value!r}", source)
             params["terminals"] = value
+        elif name == "offset":
+            text = str(value).strip()
+            sign = -1 if text.startswith("-") else 1
+            offset = _duration(text.lstrip("+-"), where, source, positive=True)
+            params["offset_ms"] = sign * offset
         elif name in DURATION_FIELDS:
             params[DURATION_FIELDS[name]] = _duration(value, where, source)
         elif name == "mode":

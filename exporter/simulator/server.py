@@ -314,6 +314,27 @@ def _vonage_query(query: str) -> dict[str, int]:
     return {"start_ms": start, "end_ms": end, "cursor": int(cursor)}
 
 
+def _push_batch(url: str, batch: list[dict[str, Any]], date_ms: int) -> bool:
+    """POST one SmsReport batch dated `date_ms`; whether the receiver acknowledged it."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(batch).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Date": formatdate(date_ms // 1000, usegmt=True),
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return bool(json.loads(response.read()).get("code") == 0)
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
 def landing_page(status: dict[str, Any]) -> bytes:
     """A small HTML page: simulated time, run parameters, links and the fault timeline."""
     rows = "".join(
@@ -369,6 +390,9 @@ class SimulatorServer:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._stopped = False
+        #: Held around each push (request and answer): a test that holds it knows that no
+        #: push is in flight, e.g. while it kills the receiver.
+        self.push_lock = threading.Lock()
 
     def start(self) -> None:
         """Bind, start the simulated clock and serve; returns once listening."""
@@ -414,30 +438,22 @@ class SimulatorServer:
 
     def _push(self) -> None:
         """Push queued delivery reports to the configured URL, as the provider does: batches,
-        retried until acknowledged (`{"code":0}` for SmsReport)."""
-        import urllib.error
-        import urllib.request
-
+        retried until acknowledged (`{"code":0}` for SmsReport), each with the provider's now in
+        its `Date` header. A tick with nothing to report pushes an empty batch (a keep-alive),
+        so the receiver hears the provider's clock in quiet times too."""
         url = self.simulation.settings.push_url
         assert url
         while not self._stopping.wait(TICK_SECONDS):
+            first = True
             while True:
-                batch = self.simulation.reports_to_push(100)
-                if not batch:
-                    break
-                request = urllib.request.Request(
-                    url,
-                    data=json.dumps(batch).encode(),
-                    headers={"Content-Type": "application/json"},
-                    method="POST",
-                )
-                try:
-                    with urllib.request.urlopen(request, timeout=5) as response:
-                        acked = json.loads(response.read()).get("code") == 0
-                except (OSError, ValueError, urllib.error.URLError):
-                    acked = False
+                with self.push_lock:
+                    batch, date_ms = self.simulation.reports_to_push(100)
+                    if not batch and not first:
+                        break
+                    first = False
+                    acked = _push_batch(url, batch, date_ms)
+                    self.simulation.push_done(batch, date_ms, acked)
                 if not acked:
-                    self.simulation.push_failed(batch)
                     break
 
     @property

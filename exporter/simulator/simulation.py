@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.simulator.feeds import (
@@ -33,7 +33,15 @@ from exporter.simulator.scenario import Fault, parse_fault_json, scenario_faults
 from exporter.simulator.settings import SimulatorSettings
 from exporter.simulator.shapes import PROJECTIONS, SHAPE_TABLES, ListView, ReportQueue
 from exporter.simulator.traffic import TrafficGenerator, timestamp_text
-from exporter.simulator.truth import TruthLedger, transaction_deltas
+from exporter.simulator.truth import (
+    RECEIPTS,
+    UNOBSERVED,
+    Delta,
+    PushLog,
+    TruthLedger,
+    push_evidence,
+    transaction_deltas,
+)
 from exporter.simulator.world import Inventory, build_world
 from exporter.timestamps import format_duration_ms, format_rfc3339_ms
 
@@ -144,6 +152,10 @@ class Simulation:
             ReportQueue(settings.sms_api) if settings.sms_api in ("tencent", "aliyun") else None
         )
         self._label = PROJECTIONS.get(settings.sms_api)
+        #: A pushing shape: what its receiver could observe, and the receipts that wait for it.
+        self.push_log = PushLog() if settings.push_url and self.reports is not None else None
+        self._deferred: list[tuple[tuple[int, int], str, list[Delta]]] = []
+        self.receipts_untold: dict[str, int] = {}
         for fault in scenario_faults(
             settings.scenario, sim_start_ms=settings.start_ms, gateway=settings.gateway
         ):
@@ -171,15 +183,28 @@ class Simulation:
                 self._sequence += 1
                 heapq.heappush(self._message_heap, (at, self._sequence, item))
                 self._event_horizon = max(self._event_horizon, at)
-            self.truth.record(
-                transaction_deltas(
+            deltas = transaction_deltas(
+                generated.facts,
+                gateway=settings.gateway,
+                missing_after_ms=settings.missing_after_ms,
+                give_up_after_ms=settings.give_up_after_ms,
+                label=self._label,
+            )
+            evidence = (
+                push_evidence(
                     generated.facts,
-                    gateway=settings.gateway,
                     missing_after_ms=settings.missing_after_ms,
                     give_up_after_ms=settings.give_up_after_ms,
-                    label=self._label,
                 )
+                if self.push_log is not None
+                else None
             )
+            if evidence is not None:  # its outcome waits for what the receiver observed
+                receipt = [d for d in deltas if d.metric == RECEIPTS]
+                deltas = [d for d in deltas if d.metric != RECEIPTS]
+                if receipt:
+                    self._deferred.append((evidence, generated.facts.acquirer, receipt))
+            self.truth.record(deltas)
         heap = self._transaction_heap
         last_seen = self.inventory.last_seen
         while heap and heap[0][0] <= now:
@@ -196,15 +221,44 @@ class Simulation:
                 self.view.add(at, item)
             if self.reports is not None:
                 self.reports.add(at, item)
+        self._settle_deferred()
         self.truth.advance(now)
         self._now = now
         return now
+
+    def _settle_deferred(self) -> None:
+        """Receipts a pushing shape's receiver sees as missing: `unknown` when a report of
+        their SMS could have come while it did not watch, else their own outcome."""
+        if self.push_log is None or not self._deferred:
+            return
+        waiting = []
+        for evidence, acquirer, receipt in self._deferred:
+            unobserved = self.push_log.unobserved(*evidence)
+            if unobserved is None:
+                waiting.append((evidence, acquirer, receipt))
+            elif unobserved:
+                at = receipt[0].time_ms
+                self.truth.record(
+                    [
+                        Delta(at, RECEIPTS, (acquirer, "unknown", "unknown"), 1),
+                        Delta(at, UNOBSERVED, (acquirer,), 1),
+                    ]
+                )
+            else:
+                self.truth.record(receipt)
+                if receipt[0].labels[1] != "missing":  # never reported: seen as missing
+                    self.receipts_untold[acquirer] = self.receipts_untold.get(acquirer, 0) + 1
+        self._deferred = waiting
 
     @property
     def complete(self) -> bool:
         """Traffic has ended and the clock is past every event and decision (with a margin)."""
         horizon = max(self._event_horizon, self.truth.horizon_ms or self.settings.start_ms)
-        return self.traffic.exhausted and self._now > horizon + COMPLETE_MARGIN_MS
+        return (
+            self.traffic.exhausted
+            and self._now > horizon + COMPLETE_MARGIN_MS
+            and not self._deferred
+        )
 
     # -- feeds ----------------------------------------------------------------------------
 
@@ -224,6 +278,9 @@ class Simulation:
             else:
                 log = self.messages if feed == "messages" else self.transactions
                 page = log_page(log, self.cursors.decode(feed, cursor, len(log)), limit, now)
+            offset = self._clock_offset("sms" if feed == "messages" else "acquirer", now)
+            if offset:
+                page = replace(page, watermark_ms=page.watermark_ms + offset)
             return render_page(feed, page, self.cursors)
 
     def shaped_page(self, shape: str, **query: Any) -> tuple[bytes, int]:
@@ -241,7 +298,8 @@ class Simulation:
                     )
             except ValueError as exc:
                 raise FeedRequestError(str(exc)) from exc
-            return json.dumps(document, separators=(",", ":")).encode(), now
+            body = json.dumps(document, separators=(",", ":")).encode()
+            return body, now + self._clock_offset("sms", now)
 
     def pull_reports(self, limit: int) -> tuple[bytes, int]:
         """Tencent's PullSmsSendStatus: pop up to `limit` reports (a consuming read)."""
@@ -252,19 +310,26 @@ class Simulation:
             taken = self.reports.take(limit)
             request_id = f"sim-{now}-{len(taken)}"
             document = {"Response": {"PullSmsSendStatusSet": taken, "RequestId": request_id}}
-            return json.dumps(document, separators=(",", ":")).encode(), now
+            body = json.dumps(document, separators=(",", ":")).encode()
+            return body, now + self._clock_offset("sms", now)
 
-    def reports_to_push(self, limit: int) -> list[dict[str, Any]]:
-        """Alibaba's SmsReport: the next batch to push (given back if the push fails)."""
+    def reports_to_push(self, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Alibaba's SmsReport: the next batch to push (given back if the push fails) and the
+        provider's now for its `Date` header (whole seconds, shifted by a clock_skew fault)."""
         with self._lock:
-            self._advance(None)
-            return self.reports.take(limit) if self.reports is not None else []
+            now = self._advance(None)
+            batch = self.reports.take(limit) if self.reports is not None else []
+            date_ms = now + self._clock_offset("sms", now)
+            return batch, date_ms - date_ms % 1000
 
-    def push_failed(self, batch: list[dict[str, Any]]) -> None:
-        """A batch the receiver did not acknowledge: it is pushed again, first."""
+    def push_done(self, batch: list[dict[str, Any]], date_ms: int, acked: bool) -> None:
+        """The outcome of one push: a batch not acknowledged is pushed again, first; what the
+        receiver could observe follows from the outcomes (`PushLog`)."""
         with self._lock:
-            if self.reports is not None:
+            if not acked and self.reports is not None:
                 self.reports.give_back(batch)
+            if self.push_log is not None:
+                self.push_log.record(date_ms, acked)
 
     def _terminal_items(self, now: int) -> list[dict[str, Any]]:
         inventory = self.inventory
@@ -355,6 +420,14 @@ class Simulation:
             out["terminal_ids"] = self._fault_terminals[fault.fault_id]
         return out
 
+    def _clock_offset(self, target: str, now: int) -> int:
+        """How far the `sms` or `acquirer` upstream's clock is off at `now` (clock_skew)."""
+        return sum(
+            f.offset_ms
+            for f in self._faults
+            if f.kind == "clock_skew" and f.active(now) and f.target in (target, "both")
+        )
+
     def api_fault(self, target: str) -> ApiFaultHit | None:
         """Whether an active `api_errors` fault spoils this request to `sms` or `acquirer`."""
         with self._lock:
@@ -390,7 +463,24 @@ class Simulation:
                 "records": {
                     feed: {"invalid": count} for feed, count in self.truth.poisoned.items()
                 },
+                **({"push": self._push_document()} if self.push_log is not None else {}),
             }
+
+    def _push_document(self) -> dict[str, Any]:
+        """What the receiver of a pushing shape could observe (API.md, pushing shapes)."""
+        assert self.push_log is not None
+        log = self.push_log
+        return {
+            "first_acknowledged": (
+                format_rfc3339_ms(log.first_ack_ms) if log.first_ack_ms is not None else None
+            ),
+            "unobserved": [
+                {"from": format_rfc3339_ms(since), "to": format_rfc3339_ms(to)}
+                for since, to in log.windows
+            ],
+            "unobserved_seconds": log.unobserved_ms / 1000,
+            "receipts_untold": dict(sorted(self.receipts_untold.items())),
+        }
 
     def status(self) -> dict[str, Any]:
         """A summary for the landing page and logs."""

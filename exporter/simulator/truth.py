@@ -27,6 +27,7 @@ DELIVERY = "smswatch_sms_delivery_seconds"
 TRANSACTIONS = "smswatch_pos_transactions_total"
 RECEIPTS = "smswatch_receipts_total"
 NOTIFY = "smswatch_receipt_notify_seconds"
+UNOBSERVED = "smswatch_receipts_unobserved_total"
 
 #: Label names of each metric (histograms without `le`), in the exporter's own names.
 LABELS: dict[str, tuple[str, ...]] = {
@@ -36,6 +37,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     TRANSACTIONS: ("acquirer", "result"),
     RECEIPTS: ("acquirer", "outcome", "cause"),
     NOTIFY: ("acquirer",),
+    UNOBSERVED: ("acquirer",),
 }
 HISTOGRAMS: tuple[str, ...] = (DELIVERY, NOTIFY)
 _BOUNDS_MS: tuple[int, ...] = tuple(le * 1000 for le in BUCKETS_SECONDS)
@@ -221,3 +223,74 @@ class TruthLedger:
                     named = dict(zip(LABELS[metric], labels, strict=True))
                     series.append({"labels": {**named, "le": le}, "value": total})
         return out
+
+
+# --------------------------------------------------------------------------- pushing shapes
+
+
+def push_evidence(
+    facts: TransactionFacts, *, missing_after_ms: int, give_up_after_ms: int
+) -> tuple[int, int] | None:
+    """For a receipt whose SMS an outcome-only push source never tells of (no message submitted
+    by `T + missing_after`, or its first message never reaches a final status), the times
+    `[T, T + missing_after + give_up_after]` in which a report of such an SMS could have been
+    pushed; None for every other transaction (its report, when it comes, tells its outcome)."""
+    if not facts.receipt:
+        return None
+    missing_at = facts.txn_time + missing_after_ms
+    first = min(facts.messages, key=lambda m: m.submitted_at, default=None)
+    told = (
+        first is not None
+        and first.submitted_at <= missing_at
+        and any(event[1] in FINAL_STATUSES for event in first.events)
+    )
+    if told:
+        return None
+    return facts.txn_time, missing_at + give_up_after_ms
+
+
+class PushLog:
+    """What the receiver of a pushing shape could observe, from the pushes' own outcomes.
+
+    A push carries the provider's now in its `Date` header (whole seconds). The receiver did
+    not watch: before the first push it acknowledged, and from the last acknowledged push before
+    a failed one until the next acknowledged push (`[from, to)`): reports of those times may be
+    lost (a provider gives up retrying). A receipt that looks `missing` to the receiver and
+    whose SMS report could have come in such a time is `unknown` (API.md, pushing shapes).
+    """
+
+    def __init__(self) -> None:
+        self.first_ack_ms: int | None = None
+        self.last_ack_ms: int | None = None
+        self.failing = False
+        self.windows: list[tuple[int, int]] = []
+
+    def record(self, date_ms: int, acked: bool) -> None:
+        """One push attempt: its `Date` and whether the receiver acknowledged it."""
+        if not acked:
+            self.failing = self.first_ack_ms is not None
+            return
+        if self.first_ack_ms is None or self.last_ack_ms is None:
+            self.first_ack_ms = self.last_ack_ms = date_ms
+            return
+        if self.failing and date_ms > self.last_ack_ms:
+            self.windows.append((self.last_ack_ms, date_ms))
+        self.failing = False
+        self.last_ack_ms = max(self.last_ack_ms, date_ms)
+
+    @property
+    def unobserved_ms(self) -> int:
+        """The length of the closed windows (before the first push not counted)."""
+        return sum(to - since for since, to in self.windows)
+
+    def unobserved(self, start_ms: int, end_ms: int) -> bool | None:
+        """Whether `[start_ms, end_ms]` meets a time not watched; None while not known yet."""
+        if self.first_ack_ms is None or self.last_ack_ms is None:
+            return None
+        if start_ms < self.first_ack_ms:
+            return True
+        if any(start_ms < to and end_ms >= since for since, to in self.windows):
+            return True
+        if self.failing and end_ms >= self.last_ack_ms:
+            return True
+        return False if end_ms < self.last_ack_ms else None

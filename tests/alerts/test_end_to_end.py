@@ -35,6 +35,7 @@ from alert_stack import (
 
 from exporter.alerting.generate import render, write
 from exporter.alerting.spec import load_spec
+from exporter.app import SIMULATED_CLOCK_ENV
 from exporter.config import simulator_config_document
 from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import settings_from_options
@@ -119,6 +120,9 @@ def stack(
     simulator = SimulatorServer(settings, "127.0.0.1", 0)
     simulator.start()
     port = free_port()
+    # The exporter's clock is the simulated one: the simulator runs ahead of the wall clock,
+    # which the exporter would otherwise cap as an upstream clock ahead (max_clock_skew).
+    sim_clock = f"{time.time()}:{simulator.simulation.clock.now_ms()}:{SPEED}"
     exporter = Process(
         [
             "run",
@@ -128,6 +132,7 @@ def stack(
             f"127.0.0.1:{port}",
         ],
         workdir / "exporter.log",
+        env={SIMULATED_CLOCK_ENV: sim_clock},
     )
     try:
         wait_until(

@@ -120,7 +120,7 @@ def txn(n: int, at: int, terminal: str = "T1") -> Transaction:
 def pipeline(tmp_path: Path) -> Pipeline:
     raw = simulator_config_document("http://127.0.0.1:1")
     config = parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
-    return Pipeline(config, Store(config.state_path))
+    return Pipeline(config, Store(config.state_path), clock=lambda: T0 / 1000 + 86_400)
 
 
 def feed(

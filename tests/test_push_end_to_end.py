@@ -1,0 +1,193 @@
+"""The pushing shape end to end: the simulator pushes Alibaba SmsReport batches to a real
+`smswatch run` process, which is killed (`kill -9`) and restarted while the simulator keeps
+pushing. The exporter follows the provider's clock (the pushes' `Date` header), so it decides
+receipts at all although the simulator runs 600 times faster than its wall clock; everything it
+was told is exact; a receipt whose SMS report could have come while it was down (or before it
+first listened) is `unknown`, never a false `missing`, and the gap is exported.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_end_to_end_providers import summed
+
+from exporter.config import simulator_config_document
+from exporter.simulator.server import SimulatorServer
+from exporter.simulator.settings import settings_from_options
+from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
+
+from harness import (
+    Process,
+    Series,
+    diff,
+    exported_like,
+    finished_truth,
+    free_port,
+    get_json,
+    http_get,
+    scrape,
+    truth_series,
+    wait_until,
+)
+
+START = "2026-11-26T08:00:00Z"
+RECEIPTS = "smswatch_receipts_total"
+SCENARIO = """
+faults:
+  - {kind: integration_drop, start: 28m, duration: 10m, share: 0.2}
+  - {kind: invalid_numbers, start: 10m, duration: 10m, share: 0.2}
+"""
+TOLD = ("smswatch_sms_messages_total", "smswatch_pos_transactions_total")
+
+
+def write_config(tmp_path: Path, sim_url: str) -> Path:
+    doc: dict[str, Any] = simulator_config_document(sim_url, "200ms")
+    doc["state"]["path"] = str(tmp_path / "state.sqlite")
+    doc["sources"][0] = {
+        "name": "sms",
+        "kind": "sms_gateway",
+        "gateway": "bank-sms",
+        "provider": "aliyun",
+        "pull": False,
+        "poll_interval": "200ms",
+        "push": {"secret": "${PUSH_SECRET}", "lag": "1m"},
+    }
+    doc["sources"][1].update(
+        {"timeout": {"connect": "1s", "read": "1500ms"}, "retries": 2, "backoff": "50ms"}
+    )
+    path = tmp_path / "smswatch.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def start_exporter(tmp_path: Path, config: Path, port: int) -> Process:
+    process = Process(
+        ["run", "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}"],
+        tmp_path / "exporter.log",
+        env={"PUSH_SECRET": "pushed"},
+    )
+    wait_until(
+        lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200,
+        20,
+        "the exporter to listen",
+    )
+    return process
+
+
+def per_acquirer(series: dict[Series, float], **labels: str) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for (name, ls), value in series.items():
+        found = dict(ls)
+        if name == RECEIPTS and all(found.get(k) == v for k, v in labels.items()):
+            out[found["acquirer"]] += value
+    return out
+
+
+def test_pushes_across_a_kill_are_exact_where_known_and_unknown_where_unwatched(
+    tmp_path: Path,
+) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO)
+    port = free_port()
+    settings = settings_from_options(
+        seed=2,
+        speed=300,
+        start_ms=parse_rfc3339_ms(START),
+        traffic_for_ms=parse_duration_ms("40m"),
+        scenario=str(scenario),
+        rate=1.0,
+        sms_api="aliyun",
+        push_url=f"http://127.0.0.1:{port}/push/sms?secret=pushed",
+    )
+    sim_port = free_port()
+    sim = SimulatorServer(settings, "127.0.0.1", sim_port)
+    config = write_config(tmp_path, f"http://127.0.0.1:{sim_port}")
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    exporter = start_exporter(tmp_path, config, port)
+    sim.start()  # its first pushes may still fail: what came before the first one is unwatched
+    try:
+        wait_until(
+            lambda: (
+                parse_rfc3339_ms(get_json(f"{sim.url}/sim/v1/truth")["sim_time"])
+                >= parse_rfc3339_ms(START) + parse_duration_ms("15m")
+                and pushes_taken(scrape(metrics_url)) > 0
+            ),
+            60,
+            "simulated time 15m, pushes taken",
+        )
+        with sim.push_lock:  # no push in flight: the kill falls between two pushes
+            before = scrape(metrics_url)
+            exporter.kill()
+        exporter = start_exporter(tmp_path, config, port)
+        after = scrape(metrics_url)
+        for key, value in before.items():
+            if key[0].endswith("_total"):
+                assert after.get(key, 0) >= value, f"{key} went down across a restart"
+
+        truth = finished_truth(sim.url)
+        everything = truth_series(truth)
+        expected = summed(
+            {k: v for k, v in everything.items() if ("status", "unknown") not in k[1]}, TOLD
+        )
+        for key, value in summed(everything, (RECEIPTS,)).items():
+            if dict(key[1])["outcome"] in ("delivered", "failed"):
+                expected[key] = value
+        last: list[str] = []
+
+        def agrees() -> bool:
+            nonlocal last
+            exported = summed(
+                exported_like(scrape(metrics_url), (*TOLD, RECEIPTS)), (*TOLD, RECEIPTS)
+            )
+            told = {
+                k: v
+                for k, v in exported.items()
+                if ("status", "unknown") not in k[1]
+                and dict(k[1]).get("outcome") not in ("missing", "unknown")
+            }
+            last = diff(expected, told)
+            truth_totals = per_acquirer(everything)
+            return not last and per_acquirer(exported) == truth_totals
+
+        try:
+            wait_until(agrees, 60, "the exporter to catch up", interval=0.5)
+        except AssertionError:
+            pytest.fail("exported counters differ from the truth:\n" + "\n".join(last))
+
+        exported = scrape(metrics_url)
+        push = truth["push"]
+        # The gap: what the simulator saw as unacknowledged pushes is what the exporter exports.
+        assert push["unobserved"], "the kill left a gap in what the receiver watched"
+        unobserved = exported[("smswatch_unobserved_seconds_total", frozenset({("source", "sms")}))]
+        assert unobserved == push["unobserved_seconds"] > 0
+        # Receipts whose SMS report could have come in the gap (or before the exporter first
+        # listened) are unknown: the same ones on both sides, and never a false missing.
+        unwatched = per_acquirer_metric(exported, "smswatch_receipts_unobserved_total")
+        assert unwatched == per_acquirer_metric(everything, "smswatch_receipts_unobserved_total")
+        assert sum(unwatched.values()) > 0
+        missing = per_acquirer(exported, outcome="missing")
+        untold = Counter(push["receipts_untold"])  # never reported: an outcome-only blind spot
+        assert missing == per_acquirer(everything, outcome="missing") + untold
+        assert sum(missing.values()) > 0
+        assert exporter.stop() == 0
+    finally:
+        exporter.stop()
+        sim.stop()
+
+
+def per_acquirer_metric(series: dict[Series, float], name: str) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for (found, labels), value in series.items():
+        if found == name and value:
+            out[dict(labels)["acquirer"]] += value
+    return out
+
+
+def pushes_taken(series: dict[Series, float]) -> float:
+    labels = frozenset({("source", "sms"), ("result", "accepted")})
+    return series.get(("smswatch_push_requests_total", labels), 0.0)
