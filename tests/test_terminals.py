@@ -6,7 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_reconcile import counters, feed_sms, feed_terminals, feed_txns, gauges, ms, terminal, txn
+from test_reconcile import (
+    T0,
+    counters,
+    feed_sms,
+    feed_terminals,
+    feed_txns,
+    gauges,
+    ms,
+    terminal,
+    txn,
+)
 
 from exporter.config import parse_config, simulator_config_document
 from exporter.poller import Pipeline
@@ -18,7 +28,7 @@ from exporter.store import Store
 def pipeline(tmp_path: Path) -> Pipeline:
     raw = simulator_config_document("http://127.0.0.1:1")
     config = parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
-    return Pipeline(config, Store(config.state_path))
+    return Pipeline(config, Store(config.state_path), clock=lambda: T0 / 1000 + 86_400)
 
 
 def with_history(version: str) -> Terminal:
