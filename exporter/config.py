@@ -457,7 +457,14 @@ PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "list_lag": ("duration", 60_000),
     },
     "kannel": {"error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp")},
-    "jasmin": {"error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp")},
+    "jasmin": {
+        "error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp"),
+        # the refusals Jasmin retries ([sm-listener] submit_error_retrial; its default set)
+        "submit_error_retrial": (
+            "names",
+            ("ESME_RSYSERR", "ESME_RTHROTTLED", "ESME_RMSGQFUL", "ESME_RINVSCHED"),
+        ),
+    },
     "stripe": {
         "terminals": ("enum:true|false", "true"),  # read /v1/terminal/readers
         "join_field": (
@@ -490,7 +497,7 @@ def _provider_options(
         elif kind == "int":
             options[key] = reader.integer(data, key, path, default, 1, 30)
         elif kind == "names":
-            options[key] = reader.names(data, key, path)
+            options[key] = reader.names(data, key, path) if key in data else tuple(default)
         elif kind == "regex":
             pattern = reader.string(data, key, path, default)
             try:

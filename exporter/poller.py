@@ -195,13 +195,11 @@ class Pipeline:
 
 
 def code_table(source: SourceConfig) -> CodeTable:
-    """The classification table of a source's provider (Kannel/Jasmin: their `err` dialect)."""
-    if source.provider == "kannel":
-        return TABLES[
-            {"cmpp": "smpp"}.get(source.options["error_codes"], source.options["error_codes"])
-        ]
-    if source.provider == "jasmin" and source.options["error_codes"] != "cmpp":
-        return TABLES[source.options["error_codes"]]
+    """The classification table of a source's provider (Kannel/Jasmin: their `err` dialect,
+    always with the SMPP command statuses their refusals carry)."""
+    if source.provider in ("kannel", "jasmin"):
+        dialect = source.options["error_codes"]
+        return TABLES[source.provider if dialect == "cmpp" else f"{source.provider}_{dialect}"]
     return TABLES.get(source.provider, TABLES["smpp"])
 
 

@@ -21,6 +21,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from exporter.config import SourceConfig
 from exporter.poller import Pipeline
@@ -51,8 +52,12 @@ def _single(event: SmsEvent | None) -> Parsed:
     return ([event], 0) if event is not None else ([], 1)
 
 
-def parser_for(provider: str) -> tuple[Callable[[Request, int], Parsed], bytes, str]:
-    """(parse(request, received_ms), acknowledgement body, its content type) of a provider."""
+def parser_for(
+    provider: str, options: Mapping[str, Any] | None = None
+) -> tuple[Callable[[Request, int], Parsed], bytes, str]:
+    """(parse(request, received_ms), acknowledgement body, its content type) of a provider,
+    with the source's provider options (config.PROVIDER_OPTIONS)."""
+    options = options or {}
     if provider == "aliyun":
         from exporter.sources import aliyun
 
@@ -81,7 +86,13 @@ def parser_for(provider: str) -> tuple[Callable[[Request, int], Parsed], bytes, 
         from exporter.sources import jasmin
 
         return (
-            lambda r, now: _single(jasmin.parse_dlr(_params(r), now)),
+            lambda r, now: _single(
+                jasmin.parse_dlr(
+                    _params(r),
+                    now,
+                    options.get("submit_error_retrial", jasmin.RETRIED_BY_DEFAULT),
+                )
+            ),
             jasmin.ACK,
             "text/plain; charset=utf-8",
         )
@@ -111,7 +122,7 @@ class PushReceiver:
         self.push = source.push
         self.pipeline = pipeline
         self.clock = clock
-        self.parse, self.ack, self.ack_type = parser_for(source.provider)
+        self.parse, self.ack, self.ack_type = parser_for(source.provider, source.options)
         self.crash_after_commit = bool(environ.get(CRASH_AFTER_COMMIT_ENV))
         if not self.push.secret:
             log.warning(

@@ -155,7 +155,9 @@ def parse_dlr(fields: Mapping[str, str], received_ms: int) -> SmsEvent | None:
     return SmsEvent(
         message_id=message_id,
         txn_ref=fields.get("client-ref", ""),
-        phone=mask_phone(fields.get("msisdn", "") or fields.get("to", "")),
+        # `msisdn` is the recipient; `to` is the sender id the message was sent `from`
+        # (developer.vonage.com/messaging/sms/guides/delivery-receipts): never a phone number.
+        phone=mask_phone(fields.get("msisdn", "")),
         carrier="unknown",
         area="unknown",
         status=status,
