@@ -440,6 +440,8 @@ PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "lookback": ("duration", 86_400_000),  # how far back the first poll reads
         "list_lag": ("duration", 60_000),  # how long a status change takes to show in the list
         "txn_ref_pattern": ("regex", r"\b(?:RRN|[Rr]ef)\b[\s:#.]*(\w+)"),  # in the message body
+        # SID order is only close to creation order: read this far past the window's horizon
+        "order_margin": ("duration", 600_000),
     },
     "aliyun": {
         "phone_numbers": ("names", ()),  # QuerySendDetails answers one number at a time
@@ -455,6 +457,7 @@ PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "account_id": ("str", None),  # the API key the records belong to
         "lookback": ("duration", 86_400_000),
         "list_lag": ("duration", 60_000),
+        "slice": ("duration", 3_600_000),  # a window is read in slices, committed each
     },
     "kannel": {"error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp")},
     "jasmin": {
@@ -474,12 +477,14 @@ PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "terminal_field": ("str", "metadata.terminal_id"),
         "lookback": ("duration", 86_400_000),
         "list_lag": ("duration", 30_000),
+        "slice": ("duration", 3_600_000),  # a window is read in slices, committed each
     },
     "square": {
         "location_id": ("str", ""),
         "join_field": ("str", "reference_id"),
         "lookback": ("duration", 86_400_000),
         "list_lag": ("duration", 60_000),  # "usually available within a few minutes" [V] v1 docs
+        "slice": ("duration", 3_600_000),  # a window is read in slices, committed each
     },
 }
 

@@ -116,10 +116,29 @@ def test_twilio_follows_next_page_uri_to_the_end() -> None:
 def test_twilio_stops_at_the_window_already_decided() -> None:
     source = config_with(sms=TWILIO).sources[0]
     recorded(responses.GET, TWILIO_LIST, "twilio", "messages_page0.json")
-    # Everything created before watermark − give_up_after is decided: no second page.
-    ctx = PullContext("", rfc2822_ms("Thu, 26 Nov 2026 12:29:00 GMT"), 1_800_000)
+    # Everything created before watermark − give_up_after (12:11) is decided; the whole first
+    # page (newest 12:00) is older than that by more than the 10 min order margin: no second page.
+    ctx = PullContext("", rfc2822_ms("Thu, 26 Nov 2026 12:41:00 GMT"), 1_800_000)
     pages = pull(TwilioPuller(source), source, ctx)
     assert len(pages) == 1 and not pages[0].has_more and len(responses.calls) == 1
+
+
+@responses.activate
+def test_twilio_walk_reads_a_margin_past_the_horizon() -> None:
+    """Issue 12: Twilio lists by SID, which is only close to creation order. One message
+    created after the horizon but listed after an older one must still be read; the walk
+    stopped at the first page whose oldest message was past the horizon."""
+    source = config_with(sms=TWILIO).sources[0]
+    recorded(responses.GET, TWILIO_LIST, "twilio", "messages_page0.json")  # oldest 11:58
+    late = fixture("twilio", "messages_page1.json")
+    late["messages"][0]["date_created"] = "Thu, 26 Nov 2026 12:01:00 +0000"  # out of order
+    late["messages"][0]["date_updated"] = "Thu, 26 Nov 2026 12:01:30 +0000"
+    responses.get(TWILIO_LIST, json=late, headers={"Date": NOON})
+    ctx = PullContext("", rfc2822_ms("Thu, 26 Nov 2026 12:29:00 GMT"), 1_800_000)  # ≥ 11:59
+    pages = pull(TwilioPuller(source), source, ctx)
+    assert len(responses.calls) == 2
+    ids = [e.message_id[-1] for p in pages for e in p.records]
+    assert "4" in ids  # the out-of-order message of the second page
 
 
 @responses.activate
@@ -331,7 +350,8 @@ def test_vonage_reports_follow_the_next_link_and_read_iso_dates() -> None:
 
 
 def test_vonage_windows_are_at_most_24_hours() -> None:
-    source = config_with(sms={**VONAGE, "lookback": "50h"}).sources[0]
+    # A configured slice above the API's 24 h window is capped at it.
+    source = config_with(sms={**VONAGE, "lookback": "50h", "slice": "30h"}).sources[0]
     puller = VonagePuller(source, clock=lambda: NOON_MS / 1000)
     with responses.RequestsMock() as mock:
         for _ in range(3):
@@ -394,7 +414,7 @@ SQUARE = {
 
 @responses.activate
 def test_square_payments_by_cursor_with_device_details() -> None:
-    source = config_with(acquirer=SQUARE).sources[1]
+    source = config_with(acquirer={**SQUARE, "slice": "24h"}).sources[1]  # one slice
     url = "https://connect.squareup.com/v2/payments"
     recorded(responses.GET, url, "square", "payments_page1.json")
     recorded(responses.GET, url, "square", "payments_page2.json")

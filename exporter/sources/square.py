@@ -18,21 +18,17 @@ PENDING waits. Square has no RRN: the join key comes from `join_field` (default
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.config import SourceConfig
-from exporter.records import Page, Transaction
+from exporter.records import Transaction
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
-    PullContext,
-    Unchanged,
-    UpstreamClock,
+    SlicedReRead,
+    SlicePage,
     dotted,
-    horizon_ms,
     iso_ms,
     transaction_key,
 )
@@ -111,40 +107,36 @@ def parse_payments(payload: Any, join_field: str) -> tuple[list[Transaction], in
     return records, invalid, cursor if isinstance(cursor, str) else ""
 
 
-class SquarePuller:
-    """Re-reads the payments created in the window that may still change, oldest first."""
+class SquarePuller(SlicedReRead[Transaction]):
+    """Re-reads the payments created in the window that may still change, in time slices
+    oldest first, with a checkpoint after each slice (`sliced_re_read`)."""
 
-    def __init__(self, source: SourceConfig, clock: Callable[[], float] = time.time) -> None:
-        self.source = source
-        self.clock = UpstreamClock(clock)
-        self.join_field: str = source.options["join_field"]
-        self.lookback_ms: int = source.options["lookback"]
-        self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged(transaction_key)
+    key = staticmethod(transaction_key)
 
-    def pages(
-        self, client: SourceClient, ctx: PullContext, deadline: float
-    ) -> Iterator[Page[Transaction]]:
-        horizon = max(0, horizon_ms(ctx, self.clock.now_ms(), self.lookback_ms))
+    def read_slice(
+        self, client: SourceClient, low: int, high: int, deadline: float
+    ) -> Iterator[SlicePage[Transaction]]:
         params: dict[str, str | int] = {
-            "begin_time": datetime.fromtimestamp(horizon // 1000, UTC).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
+            "begin_time": rfc3339(low),
+            "end_time": rfc3339(high),
             "sort_order": "ASC",
             "limit": self.source.page_size,
         }
         if self.source.options["location_id"]:
             params["location_id"] = self.source.options["location_id"]
-        started: int | None = None
         for _ in range(self.source.max_pages):
             reply = client.request("GET", self.source.path, params, deadline)
             now = self.clock.observe(reply.date_ms)
-            started = now if started is None else started
-            records, invalid, cursor = parse_payments(reply.payload, self.join_field)
-            last = not cursor
-            yield from self.unchanged.hand_over(
-                records, invalid, last=last, watermark_ms=started - self.lag_ms, horizon=horizon
+            records, invalid, cursor = parse_payments(
+                reply.payload, self.source.options["join_field"]
             )
-            if last:
+            yield records, invalid, now, not cursor
+            if not cursor:
                 return
             params = {**params, "cursor": cursor}
+        raise BadPayload(f"a {self.slice_ms // 1000} s slice exceeds max_pages")
+
+
+def rfc3339(ms: int) -> str:
+    """Unix ms → `2026-11-26T12:00:00Z` (whole seconds, as the slices are)."""
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,20 +24,16 @@ the window that may still change; the pipeline drops records it has seen.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from exporter.config import SourceConfig
-from exporter.records import Page, Terminal, Transaction
+from exporter.records import Terminal, Transaction
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
-    PullContext,
-    Unchanged,
-    UpstreamClock,
+    SlicedReRead,
+    SlicePage,
     dotted,
-    horizon_ms,
     transaction_key,
 )
 
@@ -165,43 +161,39 @@ def _reader_terminal(reader: dict[str, Any], now_ms: int) -> Terminal:
     )
 
 
-class StripePuller:
-    """Re-reads the PaymentIntents created in the window that may still change."""
+class StripePuller(SlicedReRead[Transaction]):
+    """Re-reads the PaymentIntents created in the window that may still change, in time slices
+    oldest first, with a checkpoint after each slice (`sliced_re_read`)."""
 
-    def __init__(self, source: SourceConfig, clock: Callable[[], float] = time.time) -> None:
-        self.source = source
-        self.clock = UpstreamClock(clock)
-        self.join_field: str = source.options["join_field"]
-        self.terminal_field: str = source.options["terminal_field"]
-        self.lookback_ms: int = source.options["lookback"]
-        self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged(transaction_key)
+    key = staticmethod(transaction_key)
 
-    def pages(
-        self, client: SourceClient, ctx: PullContext, deadline: float
-    ) -> Iterator[Page[Transaction]]:
-        start = self.clock.now_ms()
-        horizon = horizon_ms(ctx, start, self.lookback_ms)
+    def joinable(self, records: list[Transaction]) -> list[Transaction]:
+        """The records as they are (the join-key accounting is added separately)."""
+        return records
+
+    def read_slice(
+        self, client: SourceClient, low: int, high: int, deadline: float
+    ) -> Iterator[SlicePage[Transaction]]:
         params: dict[str, str | int] = {
             "limit": self.source.page_size,
-            "created[gte]": max(0, horizon // 1000),
+            "created[gte]": low // 1000,
+            "created[lt]": high // 1000,
             "expand[]": "data.latest_charge",
         }
-        started: int | None = None
         for _ in range(self.source.max_pages):
             reply = client.request("GET", self.source.path, params, deadline)
             now = self.clock.observe(reply.date_ms)
-            started = now if started is None else started
             records, invalid, more, last_id, _ = parse_payment_intents(
-                reply.payload, self.join_field, self.terminal_field
+                reply.payload,
+                self.source.options["join_field"],
+                self.source.options["terminal_field"],
             )
-            last = not more or not last_id
-            yield from self.unchanged.hand_over(
-                records, invalid, last=last, watermark_ms=started - self.lag_ms, horizon=horizon
-            )
-            if last:
+            done = not more or not last_id
+            yield self.joinable(records), invalid, now, done
+            if done:
                 return
             params = {**params, "starting_after": last_id}
+        raise BadPayload(f"a {self.slice_ms // 1000} s slice exceeds max_pages")
 
     def terminals(self, client: SourceClient, deadline: float) -> tuple[list[Terminal], int, int]:
         params: dict[str, str | int] = {"limit": self.source.page_size}
