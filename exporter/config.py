@@ -474,6 +474,8 @@ PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
             "str",
             "latest_charge.payment_method_details.card_present.network_transaction_id",
         ),
+        # brands without a network transaction id (all but Visa, Mastercard, Amex): none
+        "fallback_join_field": ("str", ""),
         "terminal_field": ("str", "metadata.terminal_id"),
         "lookback": ("duration", 86_400_000),
         "list_lag": ("duration", 30_000),
@@ -481,6 +483,7 @@ PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
     },
     "square": {
         "location_id": ("str", ""),
+        "location_ids": ("names", ()),  # none: every location ListLocations returns
         "join_field": ("str", "reference_id"),
         "lookback": ("duration", 86_400_000),
         "list_lag": ("duration", 60_000),  # "usually available within a few minutes" [V] v1 docs

@@ -86,6 +86,7 @@ class Pipeline:
         )
         self.source_names = [s.name for s in config.sources]
         self.with_terminals = [s.name for s in config.sources if s.terminals_path]
+        self._warned: set[tuple[str, ...]] = set()
 
     def settle(self) -> None:
         """Decide every receipt that all feeds' watermarks have passed (inside a transaction)."""
@@ -157,6 +158,18 @@ class Pipeline:
             self.store.apply(changes, source.name)
             self.store.advance_source(source.name, page.next_cursor, page.watermark_ms)
             self.settle()
+        self._warn_unjoinable(source, changes.counters)
+
+    def _warn_unjoinable(self, source: SourceConfig, counters: Counter[Any]) -> None:
+        """Warn once per acquirer when transactions come without a join key."""
+        for (metric, labels), count in counters.items():
+            if metric == "smswatch_transactions_unjoinable_total" and labels not in self._warned:
+                self._warned.add(labels)
+                log.warning(
+                    "transactions without a join key: no SMS can be linked to them "
+                    "(see smswatch_transactions_unjoinable_total)",
+                    extra={"source": source.name, "acquirer": labels[0], "count": count},
+                )
 
     def commit_terminals(
         self, source: SourceConfig, terminals: list[Terminal], invalid: int, watermark_ms: int

@@ -409,6 +409,9 @@ def ingest_transactions(
         if t.result != "approved" or not t.sms_expected:
             continue
         key = t.rrn if settings.join_transaction_field == "rrn" else t.txn_id
+        if not key:  # no SMS can ever be linked to it: count it, open no receipt (issue 12)
+            changes.counters[("smswatch_transactions_unjoinable_total", (acquirer,))] += 1
+            continue
         r = Receipt(
             txn_id=t.txn_id,
             join_key=key,

@@ -75,16 +75,21 @@ def bucket_bounds(truth: dict[Series, float]) -> list[tuple[Series, float, float
     return out
 
 
-@pytest.fixture(params=["twilio", "vonage"])
+#: Seeds on which a millisecond truth differed from what whole-second dates can tell (issue 12).
+SEEDS = (1, 3, 5, 7)
+
+
+@pytest.fixture(params=[(shape, seed) for shape in ("twilio", "vonage") for seed in SEEDS])
 def shaped_sim(request: pytest.FixtureRequest) -> Iterator[SimulatorServer]:
+    shape, seed = request.param
     settings = settings_from_options(
-        seed=11,
-        speed=600,
+        seed=seed,
+        speed=1200,
         start_ms=parse_rfc3339_ms(START),
-        traffic_for_ms=parse_duration_ms("45m"),
+        traffic_for_ms=parse_duration_ms("20m"),
         scenario=None,
         rate=1.0,
-        sms_api=request.param,
+        sms_api=shape,
     )
     sim = SimulatorServer(settings, "127.0.0.1", 0)
     sim.start()
@@ -155,15 +160,13 @@ def test_provider_shape_exported_counters_equal_the_truth(
         for key, low, high in bucket_bounds(want):
             assert low <= got.get(key, 0) <= high, (key, low, got.get(key), high)
         statuses = {dict(k[1])["status"] for k in expected if k[0].endswith("messages_total")}
-        assert (
-            statuses
-            == {
-                "twilio": {"delivered", "undelivered", "failed", "unknown"},  # given up: unknown
-                "vonage": {"delivered", "failed", "rejected", "expired", "unknown"},
-            }[shape]
-        )
+        allowed = {
+            "twilio": {"delivered", "undelivered", "failed", "unknown"},  # given up: unknown
+            "vonage": {"delivered", "failed", "rejected", "expired", "unknown"},
+        }[shape]
+        assert allowed - {"unknown"} <= statuses <= allowed
         receipts = sum(v for (n, _), v in expected.items() if n == "smswatch_receipts_total")
-        assert receipts > 1000
+        assert receipts > 400
     finally:
         exporter.stop()
 

@@ -153,6 +153,7 @@ PROVIDERS: dict[str, tuple[str, dict[str, Any], str, Callable[..., Any]]] = {
                             "auth": {"type": "bearer", "token": "${SECRET}"}, "acquirers": ["s"]},
                "https://api.stripe.com/v1/payment_intents", stripe),
     "square": ("acquirer", {"provider": "square", "page_size": 20, "acquirers": ["q"],
+                            "location_ids": ["L1"],
                             "auth": {"type": "bearer", "token": "${SECRET}"}},
                "https://connect.squareup.com/v2/payments", square),
 }  # fmt: skip

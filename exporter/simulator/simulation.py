@@ -31,7 +31,13 @@ from exporter.simulator.feeds import (
 )
 from exporter.simulator.scenario import Fault, parse_fault_json, scenario_faults
 from exporter.simulator.settings import SimulatorSettings
-from exporter.simulator.shapes import PROJECTIONS, SHAPE_TABLES, ListView, ReportQueue
+from exporter.simulator.shapes import (
+    PROJECTIONS,
+    SHAPE_TABLES,
+    WHOLE_SECOND_SHAPES,
+    ListView,
+    ReportQueue,
+)
 from exporter.simulator.traffic import TrafficGenerator, timestamp_text
 from exporter.simulator.truth import TruthLedger, transaction_deltas
 from exporter.simulator.world import Inventory, build_world
@@ -140,6 +146,7 @@ class Simulation:
                     missing_after_ms=settings.missing_after_ms,
                     give_up_after_ms=settings.give_up_after_ms,
                     label=self._label,
+                    whole_seconds=settings.sms_api in WHOLE_SECOND_SHAPES,
                 )
             )
         heap = self._transaction_heap

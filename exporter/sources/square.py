@@ -13,7 +13,15 @@ default `list_lag` of 60 s (raise it if Square lags more). Relied on, unconfirme
 Results: APPROVED/COMPLETED → approved; FAILED → declined; CANCELED after an authorization
 (`card_details.status` VOIDED) → approved plus a reversal (`<id>:void`, at `updated_at`);
 PENDING waits. Square has no RRN: the join key comes from `join_field` (default
-`reference_id`, the seller's own reference); the terminal is `device_details.device_id`.
+`reference_id`, the seller's own reference, the same for every card brand); a payment without
+it cannot be joined to an SMS and is counted in `smswatch_transactions_unjoinable_total`
+instead of opening a receipt. The terminal is `device_details.device_id`.
+
+Locations [V square-python-sdk src/square/payments/client.py `list`, `location_id`: "By
+default, results are returned for the default (main) location associated with the seller"]:
+ListPayments without `location_id` reads the main location only. smswatch reads every
+location: those configured (`location_id`, `location_ids`), else every location ListLocations
+returns (`GET /v2/locations`, inactive ones included), each slice of each location in turn.
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.records import Transaction
+from exporter.records import Page, Transaction
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
+    PullContext,
     SlicedReRead,
     SlicePage,
     dotted,
@@ -112,29 +121,60 @@ class SquarePuller(SlicedReRead[Transaction]):
     oldest first, with a checkpoint after each slice (`sliced_re_read`)."""
 
     key = staticmethod(transaction_key)
+    locations: tuple[str, ...] = ()
+
+    def pages(
+        self, client: SourceClient, ctx: PullContext, deadline: float
+    ) -> Iterator[Page[Transaction]]:
+        configured = [self.source.options["location_id"], *self.source.options["location_ids"]]
+        self.locations = tuple(x for x in configured if x) or self.all_locations(client, deadline)
+        yield from super().pages(client, ctx, deadline)
+
+    def all_locations(self, client: SourceClient, deadline: float) -> tuple[str, ...]:
+        """Every location of the seller, inactive ones included (ListLocations)."""
+        reply = client.request("GET", LOCATIONS_PATH, {}, deadline)
+        self.clock.observe(reply.date_ms)
+        return tuple(parse_locations(reply.payload))
 
     def read_slice(
         self, client: SourceClient, low: int, high: int, deadline: float
     ) -> Iterator[SlicePage[Transaction]]:
-        params: dict[str, str | int] = {
-            "begin_time": rfc3339(low),
-            "end_time": rfc3339(high),
-            "sort_order": "ASC",
-            "limit": self.source.page_size,
-        }
-        if self.source.options["location_id"]:
-            params["location_id"] = self.source.options["location_id"]
-        for _ in range(self.source.max_pages):
-            reply = client.request("GET", self.source.path, params, deadline)
-            now = self.clock.observe(reply.date_ms)
-            records, invalid, cursor = parse_payments(
-                reply.payload, self.source.options["join_field"]
-            )
-            yield records, invalid, now, not cursor
-            if not cursor:
-                return
-            params = {**params, "cursor": cursor}
-        raise BadPayload(f"a {self.slice_ms // 1000} s slice exceeds max_pages")
+        for index, location in enumerate(self.locations):
+            params: dict[str, str | int] = {
+                "begin_time": rfc3339(low),
+                "end_time": rfc3339(high),
+                "sort_order": "ASC",
+                "limit": self.source.page_size,
+                "location_id": location,
+            }
+            last_location = index == len(self.locations) - 1
+            for _ in range(self.source.max_pages):
+                reply = client.request("GET", self.source.path, params, deadline)
+                now = self.clock.observe(reply.date_ms)
+                records, invalid, cursor = parse_payments(
+                    reply.payload, self.source.options["join_field"]
+                )
+                yield records, invalid, now, last_location and not cursor
+                if not cursor:
+                    break
+                params = {**params, "cursor": cursor}
+            else:
+                raise BadPayload(f"a {self.slice_ms // 1000} s slice exceeds max_pages")
+
+
+#: ListLocations (square-python-sdk src/square/locations/raw_client.py: `v2/locations`) [V].
+LOCATIONS_PATH = "/v2/locations"
+
+
+def parse_locations(payload: Any) -> list[str]:
+    """The location ids of a ListLocations answer (every status: inactive ones still list
+    their past payments)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("locations"), list):
+        raise BadPayload("ListLocations answer without a 'locations' list")
+    ids = [str(x["id"]) for x in payload["locations"] if isinstance(x, dict) and x.get("id")]
+    if not ids:
+        raise BadPayload("the seller has no locations")
+    return ids
 
 
 def rfc3339(ms: int) -> str:
