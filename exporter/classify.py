@@ -14,6 +14,7 @@ share stays visible next to the cause they were given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -190,6 +191,17 @@ _NO_CODE = frozenset({"", "0", "00", "000", "0000", "NONE"})
 NO_CODE_LABELS: dict[str, str] = {"undelivered": "UNDELIV", "expired": "EXPIRED"}
 #: `code` label for a failure whose code is not in the provider's table.
 UNLISTED = "unlisted"
+#: The store's own (not exported) counter of each unlisted code seen, per gateway: the landing
+#: page lists them; a metric label would be unbounded (issue 12, "an unknown code is news").
+UNLISTED_CODES = "smswatch:unlisted_code"
+
+_PHONE_LIKE = re.compile(r"\d{7,}")
+
+
+def code_text(code: str) -> str:
+    """A provider code fit to store and show: digit runs long enough to be a phone number are
+    masked, and the text is cut to 40 characters."""
+    return _PHONE_LIKE.sub("#######", (code or "").strip())[:40]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
-from exporter.classify import TABLES, CodeTable
+from exporter.classify import TABLES, UNLISTED_CODES, CodeTable
 from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
 from exporter.errors import SourceError
 from exporter.reconcile import LabelBounds, Settings
@@ -87,6 +87,7 @@ class Pipeline:
         self.source_names = [s.name for s in config.sources]
         self.with_terminals = [s.name for s in config.sources if s.terminals_path]
         self._warned: set[tuple[str, ...]] = set()
+        self._announced: set[tuple[str, str]] = set()
 
     def settle(self) -> None:
         """Decide every receipt that all feeds' watermarks have passed (inside a transaction)."""
@@ -122,6 +123,7 @@ class Pipeline:
                 self.store.apply(expired, "")
                 if len(expired.messages) < 100_000:
                     break
+            self._announce_unlisted(source, changes.counters)
             oldest = self.store.pending_oldest_ms(source.gateway)
             age = 0.0 if oldest is None else max(0, watermark - oldest) / 1000
             self.store.set_gauge("smswatch_sms_pending_oldest_seconds", (source.gateway,), age)
@@ -145,7 +147,20 @@ class Pipeline:
             )
             changes.records["invalid"] += invalid
             self.store.apply(changes, source.name)
+            self._announce_unlisted(source, changes.counters)
             self.settle()
+
+    def _announce_unlisted(self, source: SourceConfig, counters: Counter[Any]) -> None:
+        """Log a provider code no table knows, once per (code, source), never with a phone:
+        a provider's new code is news (issue 12)."""
+        for (metric, labels), count in counters.items():
+            if metric == UNLISTED_CODES and (source.name, labels[1]) not in self._announced:
+                self._announced.add((source.name, labels[1]))
+                log.warning(
+                    "provider code not in the %s table: counted as code=unlisted",
+                    code_table(source).name,
+                    extra={"source": source.name, "code": labels[1], "count": count},
+                )
 
     def commit_transactions(self, source: SourceConfig, page: Page[Transaction]) -> None:
         """Commit one page of transactions with its cursor and the decisions it allows."""

@@ -225,3 +225,25 @@ def test_jasmin_with_an_8x8_dialect_keeps_the_esme_causes(receivers: Exporter) -
     # The throttled one will be retried by Jasmin: it is pending, not a final failure.
     assert _metric(receivers, "smswatch_sms_messages_total", gateway="jasmin") == 1
     assert _metric(receivers, "smswatch_sms_submitted_total", gateway="jasmin") == 2
+
+
+def test_an_unknown_code_is_news_logged_once_and_listed_on_the_landing_page(
+    receivers: Exporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: a code no table knows is counted `unlisted`, logged once per (code, source)
+    without the phone, and listed with its count on the landing page."""
+    receipt = "id:9 sub:001 dlvrd:000 done date:2611261210 stat:UNDELIV err:ZZ:9999"
+    with caplog.at_level("WARNING", logger="exporter.poller"):
+        for n in range(3):
+            params = {"type": "2", "reply": receipt, "msg": f"u-{n}", "to": "13812345678"}
+            assert _push(receivers, "kannel", params) == 200
+    news = [r for r in caplog.records if "not in the" in r.getMessage()]
+    assert len(news) == 1 and getattr(news[0], "code", "") == "ZZ:9999"
+    assert "13812345678" not in caplog.text
+    assert (
+        _metric(receivers, "smswatch_sms_ambiguous_total", gateway="kannel", code="unlisted") == 3
+    )
+    status, body = http_get(f"http://127.0.0.1:{receivers.port}/")
+    page = body.decode() if isinstance(body, bytes) else str(body)
+    assert status == 200
+    assert "<td>kannel</td><td>ZZ:9999</td><td>3</td>" in page
