@@ -61,8 +61,9 @@ def parser_for(
     if provider == "aliyun":
         from exporter.sources import aliyun
 
+        zone = aliyun.zone_of(options.get("time_zone"))
         return (
-            lambda r, _now: aliyun.parse_sms_report(r.body),
+            lambda r, now: aliyun.parse_sms_report(r.body, zone, now),
             aliyun.REPORT_ACK,
             "application/json",
         )
@@ -91,6 +92,7 @@ def parser_for(
                     _params(r),
                     now,
                     options.get("submit_error_retrial", jasmin.RETRIED_BY_DEFAULT),
+                    options.get("smsc_utc_offset"),
                 )
             ),
             jasmin.ACK,
@@ -100,7 +102,9 @@ def parser_for(
         from exporter.sources import kannel
 
         return (
-            lambda r, now: _single(kannel.parse_dlr(_params(r), now)),
+            lambda r, now: _single(
+                kannel.parse_dlr(_params(r), now, options.get("smsc_utc_offset"))
+            ),
             b"ok\n",
             "text/plain; charset=utf-8",
         )

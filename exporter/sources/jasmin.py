@@ -29,7 +29,7 @@ from collections.abc import Collection, Mapping
 
 from exporter.classify import normalize_status
 from exporter.records import SmsEvent
-from exporter.sources.smpp import dlr_url_event
+from exporter.sources.smpp import dlr_url_event, done_time_ms, parse_smsc_date
 
 #: The acknowledgement Jasmin waits for [V].
 ACK = b"ACK/Jasmin"
@@ -47,10 +47,12 @@ def parse_dlr(
     params: Mapping[str, str],
     received_ms: int,
     retried: Collection[str] = RETRIED_BY_DEFAULT,
+    smsc_utc_offset: int | None = None,
 ) -> SmsEvent | None:
     """One DLR's parameters → an event, or None when it is not a usable DLR.
 
     A level-1 refusal in `retried` is a submission Jasmin will try again: pending, not final.
+    With the SMSC's zone (`smsc_utc_offset`) a final status is timed at its `donedate`.
     """
     message_id = params.get("id", "")
     word = params.get("message_status", "").strip()
@@ -69,4 +71,8 @@ def parse_dlr(
             return None
     if status is None:
         return None
-    return dlr_url_event(params, message_id, status, code, received_ms)
+    at = None
+    if status != "submitted":
+        done = parse_smsc_date(params.get("donedate", ""))
+        at = done_time_ms(done, smsc_utc_offset, received_ms)
+    return dlr_url_event(params, message_id, status, code, received_ms, at)

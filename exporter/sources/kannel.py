@@ -43,7 +43,7 @@ from collections.abc import Mapping
 
 from exporter.classify import NACK, SMPP_COMMAND_STATUSES, normalize_status
 from exporter.records import SmsEvent
-from exporter.sources.smpp import dlr_url_event, parse_receipt
+from exporter.sources.smpp import dlr_url_event, done_time_ms, parse_receipt
 
 DLR_SUCCESS, DLR_FAIL, DLR_BUFFERED, DLR_SMSC_SUCCESS, DLR_SMSC_FAIL = 1, 2, 4, 8, 16
 _EXPIRED_BIT, _UNKNOWN_BIT = 0x20, 0x40  # later Kannel: DLR_EXPIRED / DLR_UNKNOWN with bit 2
@@ -74,8 +74,13 @@ def _failure_status(dlr_type: int, stat: str | None) -> str:
     return status
 
 
-def parse_dlr(params: Mapping[str, str], received_ms: int) -> SmsEvent | None:
-    """One callback's parameters → an event, or None when it is not a usable DLR."""
+def parse_dlr(
+    params: Mapping[str, str], received_ms: int, smsc_utc_offset: int | None = None
+) -> SmsEvent | None:
+    """One callback's parameters → an event, or None when it is not a usable DLR.
+
+    With the SMSC's zone (`smsc_utc_offset`, minutes east of UTC) a final status is timed at
+    the receipt's done date; without it (the default) when smswatch received it."""
     type_text = params.get("type", "")
     message_id = params.get("msg", "")
     if not type_text.isdigit() or not message_id:
@@ -96,4 +101,7 @@ def parse_dlr(params: Mapping[str, str], received_ms: int) -> SmsEvent | None:
         status = "submitted"
     else:
         return None
-    return dlr_url_event(params, message_id, status, code, received_ms)
+    at = None
+    if status not in ("submitted", "enroute"):
+        at = done_time_ms(receipt.done if receipt else None, smsc_utc_offset, received_ms)
+    return dlr_url_event(params, message_id, status, code, received_ms, at)
