@@ -1,16 +1,24 @@
 """Alibaba Cloud SMS (Dysmsapi 2017-05-25): QuerySendDetails pull and the SmsReport push
 (reference sms-providers.md §3).
 
-Facts used: `QuerySendDetails` takes one `PhoneNumber`, `SendDate` (yyyyMMdd, last 30 days),
-`PageSize` 1–50 and `CurrentPage` [V]; the answer has `Code` ("OK"), `TotalCount` and
-`SmsSendDetailDTOs.SmsSendDetailDTO[]{PhoneNum, SendStatus, ErrCode, SendDate, ReceiveDate,
-OutId}` [V]; `SendStatus` 1 awaiting receipt, 2 failed, 3 delivered [V]; dates
-`yyyy-MM-dd HH:mm:ss` Beijing time [V]; QPS 5000/s per user [V]. The SmsReport push is a JSON
-array of `phone_number, send_time, report_time, success, err_code, err_msg, biz_id, out_id`,
-answered with `{"code":0}`, retried after 1, 5 and 10 minutes [V]. The RPC signature
-(HMAC-SHA1, SignatureVersion 1.0) is [R] in the reference; this module's signer reproduces the
-signature of Alibaba's own Python SDK (aliyun-python-sdk-core) for a known key, time and nonce
-(tests/test_provider_aliyun.py) — confirmed.
+Facts used:
+- [V] `QuerySendDetails` takes one `PhoneNumber`, `SendDate` (yyyyMMdd, last 30 days),
+  `PageSize` 1–50 and `CurrentPage`; QPS 5000/s per user (help.aliyun.com 419277);
+- [V] the answer has `Code` ("OK"), `TotalCount` and `SmsSendDetailDTOs.SmsSendDetailDTO[]
+  {PhoneNum, SendStatus, ErrCode, SendDate, ReceiveDate, OutId}`; `SendStatus` 1 awaiting
+  receipt, 2 failed, 3 delivered (developer.aliyun.com/ask/217920; alibabacloud-java-sdk#42);
+- [V] dates `yyyy-MM-dd HH:mm:ss`, Beijing time (same sources) — still an option,
+  `time_zone` (default +08:00), since no official page states the zone of the SmsReport
+  times: a report timed after it reached smswatch is logged (`warn_if_ahead`);
+- [V] the SmsReport push: a JSON array of `phone_number, send_time, report_time, success,
+  err_code, err_msg, biz_id, out_id`, answered with `{"code":0}`, retried after 1, 5 and 10
+  minutes (help.aliyun.com 101867, 101641);
+- [V] the RPC signature (HMAC-SHA1, SignatureVersion 1.0): this module's signer reproduces the
+  signature of Alibaba's own Python SDK (aliyun-python-sdk-core) for a known key, time and
+  nonce (tests/test_provider_pull.py);
+- [V] API and receipt codes: exporter.classify.ALIYUN, with their sources
+  (alibabacloud.com/help/en/sms/developer-reference/error-codes); the receipt code table is a
+  public mirror of Alibaba's [R official].
 
 Because QuerySendDetails answers for one number at a time, a pull source reads a configured
 list of numbers (canary handsets, escalations); the bank's bulk traffic is read from the

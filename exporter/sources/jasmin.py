@@ -1,11 +1,16 @@
 """Jasmin SMS gateway DLR pushes (reference sms-providers.md §7).
 
-Facts used [V jookies/jasmin receiving-dlr.rst]: the bank sends with `dlr=yes&dlr-url=…&
-dlr-level=1|2|3&dlr-method=GET|POST`; the receiver must answer 200 with the body `ACK/Jasmin`,
-else Jasmin retries (`retry_delay=30`, `max_retries=3`). Level 1 carries `id, message_status`
-(the `submit_sm_resp` status, e.g. `ESME_ROK`) and `level`; levels 2/3 add `id_smsc, subdate,
-donedate` (YYMMDDhhmm), `sub, dlvrd, err, text`. Unconfirmed [R]: that on levels 2/3
-`message_status` is the SMPP stat (DELIVRD, UNDELIV, …); smswatch reads it so.
+Facts used:
+- [V] the bank sends with `dlr=yes&dlr-url=…&dlr-level=1|2|3&dlr-method=GET|POST`; the receiver
+  must answer 200 with the body `ACK/Jasmin`, else Jasmin retries (`retry_delay=30`,
+  `max_retries=3`); level 1 carries `id, message_status` (the `submit_sm_resp` status, e.g.
+  `ESME_ROK`) and `level`; levels 2/3 add `id_smsc, subdate, donedate` (YYMMDDhhmm), `sub,
+  dlvrd, err, text` (jookies/jasmin misc/doc/sources/apis/ja-http/receiving-dlr.rst);
+- [V] level-1 DLRs for retried refusals (below; jasmin/managers/listeners.py);
+- [R] that on levels 2/3 `message_status` is the SMPP stat (DELIVRD, UNDELIV, …); smswatch
+  reads it so, and an unknown word makes the DLR unusable (counted invalid), never a guess;
+- [R] the SMSC's zone for `donedate` (option `smsc_utc_offset`, unset by default: timed on
+  receipt).
 
 Jasmin retries a submission refused with one of the `submit_error_retrial` statuses (default
 ESME_RSYSERR ×2, ESME_RTHROTTLED ×20, ESME_RMSGQFUL ×2, ESME_RINVSCHED ×2) and sends a level-1

@@ -7,8 +7,13 @@ at most 100 per page, answering `payments[]` and `cursor` (absent on the last pa
 FAILED), location_id, reference_id, card_details{status, auth_result_code, card{bin, last_4}},
 device_details{device_id}`; card-present payments on Square hardware carry `device_details`
 [V changelog 2019-12-11]; data usually available within a few minutes [V v1 docs], hence the
-default `list_lag` of 60 s (raise it if Square lags more). Relied on, unconfirmed [R]:
-`card_details.status` VOIDED on a canceled authorization; `limit` as the page-size parameter.
+default `list_lag` of 60 s (raise it if Square lags more). Confirmed since [V
+square-python-sdk src/square/types/card_payment_details.py, src/square/payments/client.py]:
+`card_details.status` is one of AUTHORIZED, CAPTURED, VOIDED, FAILED (VOIDED: a canceled
+authorization); `limit` is the page size, at most 100; `end_time` defaults to now and
+`begin_time` is inclusive; results are eventually consistent ("might take several seconds to
+appear"). Still [R]: whether `end_time` is exclusive (a payment on a slice boundary read twice
+is dropped as a duplicate, never counted twice).
 
 Results: APPROVED/COMPLETED → approved; FAILED → declined; CANCELED after an authorization
 (`card_details.status` VOIDED) → approved plus a reversal (`<id>:void`, at `updated_at`);

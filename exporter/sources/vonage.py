@@ -1,14 +1,26 @@
 """Vonage (Nexmo): the Reports API records (pull) and the SMS API DLR webhook (push)
 (reference sms-providers.md §2).
 
-Facts used: sync `GET https://api.nexmo.com/v2/reports/records?account_id=…&product=SMS&
-direction=outbound&date_start=ISO&date_end=ISO`, window at most 24 h, Basic auth
-`api_key:api_secret` [V]; DLR webhook fields `err-code, message-timestamp, messageId, msisdn,
-network-code, price, scts, status, to` and its status words [V]; DLR err-code table [V] (15+ [R]).
-Unconfirmed and relied on [R]: the record field names (`message_id, client_ref, to, network,
-date_received, date_finalized, status, error_code`), ISO 8601 dates with an offset, the paging
-link at `_links.next.href` (HAL, as Vonage's other APIs) with the records under `records`; the
-DLR `client-ref` field; `scts` being a `YYMMDDhhmm` done time without a zone.
+Facts used:
+- [V] sync `GET https://api.nexmo.com/v2/reports/records?account_id=…&product=SMS&direction=
+  outbound&date_start=ISO&date_end=ISO`, window at most 24 h, Basic auth `api_key:api_secret`
+  (developer.vonage.com reports tutorials); 10 requests/s synchronously
+  (developer.vonage.com/api-errors/reports, `rate-limit`);
+- [V] DLR webhook fields `err-code, message-timestamp, messageId, msisdn, network-code, price,
+  scts, status, to` and its status words (developer.vonage.com/messaging/sms/guides/
+  delivery-receipts); `msisdn` is the recipient, `to` the sender id the message was sent
+  `from` — never read as a phone number;
+- [V] the DLR err-code table, taken whole in exporter.classify.VONAGE (api.support.vonage.com
+  204014733; 15 = the recipient's prepaid credit, not the submit-time "invalid sender");
+- [V] the bank sets `client-ref` when it sends (Vonage/vonage-python-sdk sms/src/vonage_sms/
+  requests.py: `client_ref` serialized as `client-ref`); [R] that the DLR echoes it;
+- [R] the record field names (`message_id, client_ref, to, network, date_received,
+  date_finalized, status, error_code`), ISO 8601 dates with an offset, the paging link at
+  `_links.next.href` with the records under `records` (the Reports OpenAPI was not readable);
+- [R] `scts` is a `YYMMDDhhmm` done time without a zone (not used: timed on receipt).
+
+The window is read in time slices (`slice`, at most the API's 24 h), oldest first, each one
+committed (issue 11 item 8, `exporter.sources.pulling.sliced_re_read`).
 
 Latency honesty: a record's `date_received`/`date_finalized` carry a zone and are used as they
 are. A DLR's `scts` has no zone and minute precision, and `message-timestamp` is when Vonage
