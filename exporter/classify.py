@@ -463,6 +463,29 @@ TENCENT = CodeTable(
         "1024": "throttled",
         "1025": "throttled",
         "1026": "throttled",
+        # The rest of the send-error table, taken whole (cloud.tencent.com/document/product/
+        # 382/3771, 短信发送错误码) [V]:
+        "1001": "integration",  # sig verification failed
+        "1002": "filtered",  # sensitive words in the content
+        "1003": "integration",  # no sig
+        "1004": "integration",  # request not parseable
+        "1006": "integration",  # no permission
+        "1007": "unknown",  # other errors
+        "1009": "integration",  # source IP not on the allow-list
+        "1011": "integration",  # no such REST API
+        "1017": "integration",  # content too long
+        "1019": "integration",  # sdkappid does not exist
+        "1029": "filtered",  # marketing SMS outside 8:00–22:00
+        "1030": "integration",  # request not supported
+        "1032": "gateway",  # a personal account may not send marketing SMS (C4)
+        "1034": "integration",  # mainland and international numbers in one request
+        "1036": "integration",  # template variable over 12 characters
+        "1038": "integration",  # verification-code variable not 0–6 digits
+        "1045": "gateway",  # region not supported (C4)
+        "1046": "integration",  # over 200 numbers in one request
+        "1047": "throttled",  # international daily cap
+        "1048": "integration",  # URL in a template variable
+        "60008": "gateway",  # processing timed out
         "UNKNOWN": "unknown",
     },
     # A bare UNDELIV/EXPIRED is an outcome, not a cause (§10 note 1): inferred, counted.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from exporter.app import Exporter
-from exporter.classify import ALIYUN, SMPP, TABLES, TWILIO, VONAGE, CodeTable
+from exporter.classify import ALIYUN, SMPP, TABLES, TENCENT, TWILIO, VONAGE, CodeTable
 from exporter.config import parse_config, simulator_config_document
 from exporter.sources import jasmin, kannel, vonage
 
@@ -57,6 +57,10 @@ SECRET = "s3cret"
         # is a recipient-side state, NOROUTE a busy network or an empty number.
         (ALIYUN, "undelivered", "REQUEST_SUCCESS", "unreachable"),
         (ALIYUN, "undelivered", "NOROUTE", "unreachable"),
+        # cloud.tencent.com/document/product/382/3771, the send-error table taken whole.
+        (TENCENT, "rejected", "1002", "filtered"),
+        (TENCENT, "undelivered", "1047", "throttled"),
+        (TENCENT, "undelivered", "1009", "integration"),
     ],
 )
 def test_codes_get_the_cause_their_provider_documents(
