@@ -18,12 +18,13 @@ Failure callbacks (types 2, 16) are not produced by the fake SMSC: they are test
 parameters (tests/test_push.py).
 
 DLR types [V Kannel gw/dlr.h]: 1 delivered to phone, 2 not delivered, 4 queued on the SMSC, 8
-SMSC ACK (accepted: the message is submitted), 16 SMSC NACK (refused). Kannel 1.4.x defines only
-these; later Kannel (1.5/1.6 trunk, gw/dlr.h `DLR_EXPIRED 0x20|DLR_FAIL`, `DLR_UNKNOWN
-0x40|DLR_FAIL`, set by smsc_smpp.c for message_state EXPIRED) also sends 0x22 and 0x42, which
-carry the not-delivered bit 2. So the type is read by its bits: bit 1 delivered, bit 2 not
-delivered (the stat and `err` from the receipt in `%A`; without one, 0x20 says expired and 0x40
-unknown), bit 4 queued, bit 8 submitted, bit 16 refused.
+SMSC ACK (accepted: the message is submitted), 16 SMSC NACK (refused). Debian's Kannel 1.4.5
+sends only these. Later Kannel does define more: the Kannel 1.6.1 source imported in the
+vaska94/kannel repository has, in gw/dlr.h, `DLR_EXPIRED 0x20|DLR_FAIL` and `DLR_UNKNOWN
+0x40|DLR_FAIL`, and gw/smsc/smsc_smpp.c sets DLR_EXPIRED for message_state EXPIRED: types 0x22
+and 0x42, which carry the not-delivered bit 2. So the type is read by its bits: bit 1
+delivered, bit 2 not delivered (the stat and `err` from the receipt in `%A`; without one, 0x20
+says expired and 0x40 unknown), bit 4 queued, bit 8 submitted, bit 16 refused.
 
 A type 16 (SMSC NACK) carries the SMPP command status in `%A`: `NACK/0x00000058/Throttling
 error` (gw/bb_smscconn.c inserts `NACK/` before the `0x%08lx/%s` that gw/smsc/smsc_smpp.c
