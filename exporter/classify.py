@@ -3,8 +3,12 @@
 One table per provider family (reference: shared sms-providers.md §1–7 and §10): the generic
 bank gateway with SMPP delivery receipts and the Chinese carriers' CMPP report codes, Twilio,
 Vonage, Alibaba Cloud, Tencent Cloud, and the numeric SMPP `err` dialects (8x8, GSM MAP) that
-Kannel and Jasmin pass through. Each fact carries its provenance from the reference: `[V]`
-confirmed in the cited source, `[R]` secondary source only, still unconfirmed.
+Kannel and Jasmin pass through, plus the SMPP command statuses that Kannel's NACKs and
+Jasmin's level-1 DLRs carry. Each entry carries its provenance: `[V]` confirmed in the cited
+provider document, API specification or official SDK/source file, `[R]` secondary source only,
+still unconfirmed. Checked against the providers' own documentation (issue 12); where a
+provider publishes its whole table (Vonage receipts, Tencent send errors, SMPP command
+statuses) it is taken whole.
 
 Some codes do not tell the cause for sure (Alibaba `MOBILE_NOT_ON_SERVICE` mixes a dead number
 with a switched-off handset; a bare `UNDELIV`/`EXPIRED` gives an outcome, not a cause). They get
