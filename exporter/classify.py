@@ -170,9 +170,6 @@ ESME_CAUSES: dict[str, str] = {
     "ESME_RMSGQFUL": "throttled",  # the SMSC's message queue is full
     "ESME_RSYSERR": "gateway",  # the SMSC's own system error
     "ESME_RINVDSTADR": "invalid_number",
-    "ESME_RINVDSTTON": "invalid_number",
-    "ESME_RINVDSTNPI": "invalid_number",
-    "ESME_RX_T_APPN": "gateway",  # temporary application error at the SMSC
 }
 #: Kannel's SMSC NACK without a command status (`NACK/Retries Exceeded`: a temporary refusal,
 #: ESME_RTHROTTLED/RMSGQFUL/RSYSERR/RX_T_APPN, retried until `sms-resend-retry`, Kannel
