@@ -241,8 +241,23 @@ class Exporter:
                 )
                 + "</tr>"
             )
-        body = _LANDING.format(version=html.escape(__version__), rows="\n".join(rows))
+        body = _LANDING.format(
+            version=html.escape(__version__),
+            rows="\n".join(rows),
+            unlisted=_unlisted_section(self.store.unlisted_codes()),
+        )
         return Response(200, body.encode("utf-8"), "text/html; charset=utf-8")
+
+
+def _unlisted_section(codes: list[tuple[str, str, int]]) -> str:
+    """The landing page's list of provider codes no table knows (counted `unlisted`)."""
+    if not codes:
+        return "<p>None seen.</p>"
+    rows = "\n".join(
+        f"<tr><td>{html.escape(g)}</td><td>{html.escape(c)}</td><td>{n}</td></tr>"
+        for g, c, n in codes
+    )
+    return f"<table><tr><th>gateway</th><th>code</th><th>seen</th></tr>\n{rows}\n</table>"
 
 
 def _datetime(epoch: float) -> object:
@@ -267,5 +282,10 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style>
 <table><tr><th>source</th><th>kind</th><th>status</th><th>last poll</th><th>last success</th>
 <th>last error</th><th>watermark</th><th>lag</th></tr>
 {rows}
-</table></body></html>
+</table>
+<h2>Provider codes no table knows</h2>
+<p>Counted as <code>smswatch_sms_ambiguous_total{{code="unlisted"}}</code> with their status's
+default cause; a new code from a provider shows here first.</p>
+{unlisted}
+</body></html>
 """

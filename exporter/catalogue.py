@@ -184,6 +184,15 @@ METRICS: tuple[MetricSpec, ...] = (
         "does not list (code=unlisted). Compare with smswatch_sms_messages_total. " + POLLED,
     ),
     MetricSpec(
+        "smswatch_transactions_unjoinable_total",
+        "counter",
+        ("acquirer",),
+        "Approved transactions that should notify the cardholder but carry no join key (RRN or "
+        "the configured field): no SMS can ever be linked to them, so no receipt is opened. "
+        "Stripe's network_transaction_id is null for brands other than Visa, Mastercard and "
+        "Amex; Square's reference_id is what the seller set. " + POLLED,
+    ),
+    MetricSpec(
         "smswatch_push_requests_total",
         "counter",
         ("source", "result"),

@@ -3,8 +3,12 @@
 One table per provider family (reference: shared sms-providers.md §1–7 and §10): the generic
 bank gateway with SMPP delivery receipts and the Chinese carriers' CMPP report codes, Twilio,
 Vonage, Alibaba Cloud, Tencent Cloud, and the numeric SMPP `err` dialects (8x8, GSM MAP) that
-Kannel and Jasmin pass through. Each fact carries its provenance from the reference: `[V]`
-confirmed in the cited source, `[R]` secondary source only, still unconfirmed.
+Kannel and Jasmin pass through, plus the SMPP command statuses that Kannel's NACKs and
+Jasmin's level-1 DLRs carry. Each entry carries its provenance: `[V]` confirmed in the cited
+provider document, API specification or official SDK/source file, `[R]` secondary source only,
+still unconfirmed. Checked against the providers' own documentation (issue 12); where a
+provider publishes its whole table (Vonage receipts, Tencent send errors, SMPP command
+statuses) it is taken whole.
 
 Some codes do not tell the cause for sure (Alibaba `MOBILE_NOT_ON_SERVICE` mixes a dead number
 with a switched-off handset; a bare `UNDELIV`/`EXPIRED` gives an outcome, not a cause). They get
@@ -14,6 +18,7 @@ share stays visible next to the cause they were given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -49,7 +54,6 @@ CODE_CAUSES: dict[str, str] = {
     "DB:9001": "gateway",  # network error inside the platform
     "DB:0107": "gateway",  # service code missing (sender configuration)
     "SIGFAIL": "gateway",  # signature blocked (sender configuration)
-    "NOROUTE": "gateway",
     # invalid_number (C2)
     "MK:0001": "invalid_number",  # user does not exist
     "MK:0005": "invalid_number",  # suspended
@@ -62,6 +66,9 @@ CODE_CAUSES: dict[str, str] = {
     "MK:0023": "unreachable",  # handset off
     "MI:0024": "unreachable",  # handset off
     "MI:0099": "unreachable",  # terminal memory full
+    # NOROUTE: usually a busy network or an empty number rather than the sender's platform
+    # (sms-providers.md §5/§10, corrected): a best guess, counted as ambiguous.
+    "NOROUTE": "unreachable",
     # throttled (T)
     "DB:9007": "throttled",
     "IB:0008": "throttled",
@@ -81,6 +88,94 @@ CODE_CAUSES: dict[str, str] = {
 for _n in range(1, 14):
     CODE_CAUSES.setdefault(f"CMPPERR:{_n}", "integration")  # protocol errors (C5)
 
+
+#: SMPP command statuses (`submit_sm_resp`/`generic_nack` command_status), taken whole from
+#: Kannel's `gw/smsc/smpp_pdu.h` (enum SMPP_ERROR_MESSAGES, SMPP 3.4 + 5.0 values) [V]. Jasmin
+#: names them the same (`jasmin/vendor/smpp/pdu/constants.py`, CommandStatus) [V].
+SMPP_COMMAND_STATUSES: dict[int, str] = {
+    0x00: "ESME_ROK",
+    0x01: "ESME_RINVMSGLEN",
+    0x02: "ESME_RINVCMDLEN",
+    0x03: "ESME_RINVCMDID",
+    0x04: "ESME_RINVBNDSTS",
+    0x05: "ESME_RALYBND",
+    0x06: "ESME_RINVPRTFLG",
+    0x07: "ESME_RINVREGDLVFLG",
+    0x08: "ESME_RSYSERR",
+    0x0A: "ESME_RINVSRCADR",
+    0x0B: "ESME_RINVDSTADR",
+    0x0C: "ESME_RINVMSGID",
+    0x0D: "ESME_RBINDFAIL",
+    0x0E: "ESME_RINVPASWD",
+    0x0F: "ESME_RINVSYSID",
+    0x11: "ESME_RCANCELFAIL",
+    0x13: "ESME_RREPLACEFAIL",
+    0x14: "ESME_RMSGQFUL",
+    0x15: "ESME_RINVSERTYP",
+    0x33: "ESME_RINVNUMDESTS",
+    0x34: "ESME_RINVDLNAME",
+    0x40: "ESME_RINVDESTFLAG",
+    0x42: "ESME_RINVSUBREP",
+    0x43: "ESME_RINVESMCLASS",
+    0x44: "ESME_RCNTSUBDL",
+    0x45: "ESME_RSUBMITFAIL",
+    0x48: "ESME_RINVSRCTON",
+    0x49: "ESME_RINVSRCNPI",
+    0x50: "ESME_RINVDSTTON",
+    0x51: "ESME_RINVDSTNPI",
+    0x53: "ESME_RINVSYSTYP",
+    0x54: "ESME_RINVREPFLAG",
+    0x55: "ESME_RINVNUMMSGS",
+    0x58: "ESME_RTHROTTLED",
+    0x61: "ESME_RINVSCHED",
+    0x62: "ESME_RINVEXPIRY",
+    0x63: "ESME_RINVDFTMSGID",
+    0x64: "ESME_RX_T_APPN",
+    0x65: "ESME_RX_P_APPN",
+    0x66: "ESME_RX_R_APPN",
+    0x67: "ESME_RQUERYFAIL",
+    0xC0: "ESME_RINVTLVSTREAM",
+    0xC1: "ESME_RTLVNOTALLWD",
+    0xC2: "ESME_RINVTLVLEN",
+    0xC3: "ESME_RMISSINGTLV",
+    0xC4: "ESME_RINVTLVVAL",
+    0xFE: "ESME_RDELIVERYFAILURE",
+    0xFF: "ESME_RUNKNOWNERR",
+    0x100: "ESME_RSERTYPUNAUTH",
+    0x101: "ESME_RPROHIBITED",
+    0x102: "ESME_RSERTYPUNAVAIL",
+    0x103: "ESME_RSERTYPDENIED",
+    0x104: "ESME_RINVDCS",
+    0x105: "ESME_RINVSRCADDRSUBUNIT",
+    0x106: "ESME_RINVDSTADDRSUBUNIT",
+    0x107: "ESME_RINVBCASTFREQINT",
+    0x108: "ESME_RINVBCASTALIAS_NAME",
+    0x109: "ESME_RINVBCASTAREAFMT",
+    0x10A: "ESME_RINVNUMBCAST_AREAS",
+    0x10B: "ESME_RINVBCASTCNTTYPE",
+    0x10C: "ESME_RINVBCASTMSGCLASS",
+    0x10D: "ESME_RBCASTFAIL",
+    0x10E: "ESME_RBCASTQUERYFAIL",
+    0x10F: "ESME_RBCASTCANCELFAIL",
+    0x110: "ESME_RINVBCAST_REP",
+    0x111: "ESME_RINVBCASTSRVGRP",
+    0x112: "ESME_RINVBCASTCHANIND",
+}
+
+#: A refused submission's command status → cause (issue 12; sms-providers.md §10: ESME_R* is
+#: C5 integration, except the SMSC's own throttling, its system error and a bad destination).
+ESME_CAUSES: dict[str, str] = {
+    **{name: "integration" for name in SMPP_COMMAND_STATUSES.values() if name != "ESME_ROK"},
+    "ESME_RTHROTTLED": "throttled",  # Kannel smsc_smpp.c: the SMSC throttles the bind
+    "ESME_RMSGQFUL": "throttled",  # the SMSC's message queue is full
+    "ESME_RSYSERR": "gateway",  # the SMSC's own system error
+    "ESME_RINVDSTADR": "invalid_number",
+}
+#: Kannel's SMSC NACK without a command status (`NACK/Retries Exceeded`: a temporary refusal,
+#: ESME_RTHROTTLED/RMSGQFUL/RSYSERR/RX_T_APPN, retried until `sms-resend-retry`, Kannel
+#: bb_smscconn.c): the refusal is told, its cause is a guess.
+NACK = "NACK"
+
 #: Cause when the code says nothing (none, `000`, or a code not in the table).
 STATUS_DEFAULT_CAUSES: dict[str, str] = {
     "undelivered": "unreachable",  # reference note 1: UNDELIV/EXPIRED without err → C3, inferred
@@ -97,6 +192,17 @@ _NO_CODE = frozenset({"", "0", "00", "000", "0000", "NONE"})
 NO_CODE_LABELS: dict[str, str] = {"undelivered": "UNDELIV", "expired": "EXPIRED"}
 #: `code` label for a failure whose code is not in the provider's table.
 UNLISTED = "unlisted"
+#: The store's own (not exported) counter of each unlisted code seen, per gateway: the landing
+#: page lists them; a metric label would be unbounded (issue 12, "an unknown code is news").
+UNLISTED_CODES = "smswatch:unlisted_code"
+
+_PHONE_LIKE = re.compile(r"\d{7,}")
+
+
+def code_text(code: str) -> str:
+    """A provider code fit to store and show: digit runs long enough to be a phone number are
+    masked, and the text is cut to 40 characters."""
+    return _PHONE_LIKE.sub("#######", (code or "").strip())[:40]
 
 
 @dataclass(frozen=True)
@@ -166,7 +272,7 @@ def cause_for(status: str, error_code: str) -> str:
 # --------------------------------------------------------------------------- provider tables
 
 #: The generic gateway / SMPP stat / CMPP carrier codes above (sms-providers.md §5 [V]).
-SMPP = CodeTable("smpp", CODE_CAUSES)
+SMPP = CodeTable("smpp", CODE_CAUSES, ambiguous=frozenset({"NOROUTE"}))
 
 #: 8x8's numeric SMPP `err` values (§5, [V] developer.8x8.com delivery-receipts-error-codes),
 #: on top of the CMPP codes: for Kannel/Jasmin routes through an 8x8-style SMSC.
@@ -190,6 +296,7 @@ SMPP_8X8 = CodeTable(
         "48": "gateway",  # system failure
         "50": "throttled",  # throttling
     },
+    ambiguous=SMPP.ambiguous,
 )
 
 #: GSM MAP-style numeric `err` values (§5, [V] gist dynax60), on top of the CMPP codes.
@@ -205,38 +312,46 @@ SMPP_GSM_MAP = CodeTable(
         "34": "gateway",  # system failure
         "40": "unreachable",  # memory capacity exceeded
     },
+    ambiguous=SMPP.ambiguous,
 )
 
-#: Twilio `error_code` (§1, §10): [V] chekkit/sleekflow/twilio error pages unless marked [R].
+#: Twilio `error_code` (§1, §10). Each entry cites the error page it comes from
+#: (twilio.com/docs/api/errors/<code>); [R] where only a secondary source was found.
 TWILIO = CodeTable(
     "twilio",
     {
-        "30001": "gateway",  # queue overflow
-        "30002": "gateway",  # account suspended (C4)
-        "30010": "gateway",  # price exceeds MaxPrice (C4)
-        "21601": "gateway",  # sender not SMS-capable (C4)
-        "21608": "gateway",  # sender not SMS-capable (C4)
+        "30001": "throttled",  # queue overflow: sent faster than the account's rate [V] /30001
+        "30002": "gateway",  # account suspended (C4) [V] /30002
+        "30010": "gateway",  # price exceeds MaxPrice (C4) [V] /30010
+        "21601": "gateway",  # From is not an SMS-capable number of the account (C4) [V] /21601
+        "21608": "gateway",  # the To number is not verified for a trial/unprofiled account:
+        #                      account set-up (C4) [V] /21608
+        "30024": "gateway",  # sender id not provisioned with the carrier (C4) [V] /30024
         "30032": "gateway",  # [R] toll-free number not verified
         "30034": "gateway",  # [R] unregistered 10DLC number
-        "30005": "invalid_number",  # unknown handset, inactive number
-        "30006": "invalid_number",  # landline or unreachable carrier
-        "21211": "invalid_number",  # invalid To
-        "30003": "unreachable",  # handset off, no signal, roaming
-        "20003": "integration",  # authentication failed
-        "20429": "throttled",  # too many requests
+        "30005": "invalid_number",  # unknown handset, inactive number [V] /30005
+        "30006": "invalid_number",  # landline or unreachable carrier [V] /30006
+        "21211": "invalid_number",  # invalid To [V] /21211
+        "30003": "unreachable",  # handset off, no signal, roaming [V] /30003
+        "20003": "integration",  # authentication failed [V] /20003
+        "20429": "throttled",  # too many requests [V] /20429
         "30022": "throttled",  # [R] 10DLC rate cap
         "30023": "throttled",  # [R] 10DLC daily cap
-        "30007": "filtered",  # carrier filter (spam/fraud)
-        "30004": "filtered",  # message blocked
-        "21610": "filtered",  # recipient opted out
-        "30008": "unknown",  # unknown error
+        "63038": "throttled",  # the account's daily message limit [V issue 12; R error page]
+        "30007": "filtered",  # carrier filter (spam/fraud) [V] /30007
+        "30004": "filtered",  # message blocked [V] /30004
+        "21610": "filtered",  # recipient opted out [V] /21610
+        "30450": "filtered",  # blocked by SMS pumping protection [V issue 12; R error page]
+        "30008": "unknown",  # unknown error [V] /30008
     },
     # 30006 mixes landlines (a wrong number on file) with carriers that cannot be reached.
     ambiguous=frozenset({"30006"}),
     defaults={**STATUS_DEFAULT_CAUSES, "failed": "gateway"},  # Twilio never sent it
 )
 
-#: Vonage DLR `err-code` (§2 [V] api.support.vonage.com 204014733, 15+ [R]).
+#: Vonage DLR `err-code`, the whole published table (§2 [V] api.support.vonage.com 204014733,
+#: developer.vonage.com/messaging/sms/guides/delivery-receipts). This is the *receipt* table:
+#: the submit-time API status (where 15 is "invalid sender") is another one.
 VONAGE = CodeTable(
     "vonage",
     {
@@ -250,56 +365,74 @@ VONAGE = CodeTable(
         "8": "unreachable",  # network error
         "9": "filtered",  # illegal number (user opted out)
         "10": "integration",  # illegal message
+        "11": "gateway",  # unroutable: Vonage has no route to the network (weak)
         "12": "invalid_number",  # destination unreachable (the reference files it under C2)
+        "13": "filtered",  # age restriction (the handset's own barring)
         "14": "filtered",  # blocked by carrier
-        "15": "gateway",  # [R] illegal sender address (C4)
-        "50": "filtered",  # [R] entity filter
-        "51": "filtered",  # [R] header filter
-        "52": "filtered",  # [R] content filter
-        "53": "filtered",  # [R] consent filter
-        "99": "unknown",  # [R] general error
+        "15": "unreachable",  # prepaid insufficient funds: the *recipient's* prepaid credit
+        "16": "throttled",  # gateway quota exceeded [V issue 12]
+        "29": "gateway",  # non-whitelisted destination: the account's own restriction (C4)
+        "50": "filtered",  # entity filter
+        "51": "filtered",  # header filter
+        "52": "filtered",  # content filter
+        "53": "filtered",  # consent filter
+        "54": "filtered",  # regulation error
+        "99": "unknown",  # general error
     },
-    ambiguous=frozenset({"1", "5", "12"}),
+    ambiguous=frozenset({"1", "5", "11", "12"}),
 )
 
 #: Alibaba Cloud receipt ErrCode and API codes (§3: receipt codes [V mirror, R official];
-#: API codes [V] alibabacloud error-codes). Compared upper-cased.
+#: API codes [V] alibabacloud.com/help/en/sms/developer-reference/error-codes). Compared
+#: upper-cased.
 ALIYUN = CodeTable(
     "aliyun",
     {
         "ISP.SYSTEM_ERROR": "gateway",
         "ISP.GATEWAY_ERROR": "gateway",
         "IS_CLOSE": "gateway",  # channel closed
+        "NO_ROUTE": "gateway",  # no channel for the destination (issue 12) [V error-codes]
         "ISV.SMS_SIGN_NAME_ILLEGAL": "gateway",  # C4
+        "ISV.SMS_SIGN_ILLEGAL": "gateway",  # C4: signature not approved [V error-codes]
+        "ISV.SMS_SIGNATURE_SCENE_ILLEGAL": "gateway",  # C4: signature scene [V error-codes]
         "ISV.SMS_CONTENT_CODE_ILLEGAL": "gateway",  # C4
         "ISV.SMS_TEMPLATE_ILLEGAL": "gateway",  # C4
         "ISV.OUT_OF_SERVICE": "gateway",  # C4
         "ISV.AMOUNT_NOT_ENOUGH": "gateway",  # C4
         "SIGNATURE_BLACKLIST": "gateway",  # C4
         "CONTENT_ERROR": "gateway",  # C4: no opt-out line
-        "INVALID_NUMBER": "invalid_number",
         "ISV.MOBILE_NUMBER_ILLEGAL": "invalid_number",
         "MOBILE_ACCOUNT_ABNORMAL": "invalid_number",  # arrears or ported
+        # INVALID_NUMBER also covers switched-off and out-of-service handsets (issue 12):
+        # like MOBILE_NOT_ON_SERVICE, a best guess, counted as ambiguous.
+        "INVALID_NUMBER": "invalid_number",
         "MOBILE_NOT_ON_SERVICE": "unreachable",  # 停机/空号/关机/不在服务区: C2 and C3 mixed
         "MOBLLE_TERMINAL_ERROR": "unreachable",  # (sic) memory or SIM full
         "MOBILE_TERMINAL_ERROR": "unreachable",  # the same, spelt right, should it be fixed
+        # No carrier receipt came back: most likely a recipient-side state (off, out of
+        # coverage), not the bank's request (issue 12): unreachable, ambiguous.
+        "REQUEST_SUCCESS": "unreachable",
+        # NOROUTE in a receipt: usually a busy network or an empty number (issue 12).
+        "NOROUTE": "unreachable",
         "ISV.INVALID_PARAMETERS": "integration",
         "ISV.INVALID_JSON_PARAM": "integration",
         "PARAMS_ILLEGAL": "integration",
         "ISP.RAM_PERMISSION_DENY": "integration",
-        "REQUEST_SUCCESS": "integration",  # no carrier receipt came back
         "ISV.BUSINESS_LIMIT_CONTROL": "throttled",
+        "ISV.DAY_LIMIT_CONTROL": "throttled",  # daily cap [V error-codes]
+        "ISV.MONTH_LIMIT_CONTROL": "throttled",  # monthly cap [V error-codes]
         "MOBILE_SEND_LIMIT": "throttled",
         "THROTTLING.USER": "throttled",
         "CONTENT_KEYWORD": "filtered",
+        "ISV.SMS_CONTENT_ILLEGAL": "filtered",  # content refused [V error-codes]
         "MOBILE_IN_BLACK": "filtered",
         "USER_REJECT": "filtered",
         "ISV.BLACK_KEY_CONTROL_LIMIT": "filtered",
         "SP_UNKNOWN_ERROR": "unknown",
     },
     # Reference §10 note 2: split by repetition would need the raw number; smswatch keeps
-    # only masked numbers, so the code stays `unreachable` and its share is counted instead.
-    ambiguous=frozenset({"MOBILE_NOT_ON_SERVICE"}),
+    # only masked numbers, so these keep their best-guess cause and their share is counted.
+    ambiguous=frozenset({"MOBILE_NOT_ON_SERVICE", "INVALID_NUMBER", "REQUEST_SUCCESS", "NOROUTE"}),
 )
 
 #: Tencent Cloud receipt `Description` codes and legacy send errors (§4 [V] 382/35462, 382/3771).
@@ -331,6 +464,29 @@ TENCENT = CodeTable(
         "1024": "throttled",
         "1025": "throttled",
         "1026": "throttled",
+        # The rest of the send-error table, taken whole (cloud.tencent.com/document/product/
+        # 382/3771, 短信发送错误码) [V]:
+        "1001": "integration",  # sig verification failed
+        "1002": "filtered",  # sensitive words in the content
+        "1003": "integration",  # no sig
+        "1004": "integration",  # request not parseable
+        "1006": "integration",  # no permission
+        "1007": "unknown",  # other errors
+        "1009": "integration",  # source IP not on the allow-list
+        "1011": "integration",  # no such REST API
+        "1017": "integration",  # content too long
+        "1019": "integration",  # sdkappid does not exist
+        "1029": "filtered",  # marketing SMS outside 8:00–22:00
+        "1030": "integration",  # request not supported
+        "1032": "gateway",  # a personal account may not send marketing SMS (C4)
+        "1034": "integration",  # mainland and international numbers in one request
+        "1036": "integration",  # template variable over 12 characters
+        "1038": "integration",  # verification-code variable not 0–6 digits
+        "1045": "gateway",  # region not supported (C4)
+        "1046": "integration",  # over 200 numbers in one request
+        "1047": "throttled",  # international daily cap
+        "1048": "integration",  # URL in a template variable
+        "60008": "gateway",  # processing timed out
         "UNKNOWN": "unknown",
     },
     # A bare UNDELIV/EXPIRED is an outcome, not a cause (§10 note 1): inferred, counted.
@@ -338,21 +494,45 @@ TENCENT = CodeTable(
 )
 
 #: Jasmin level-1 `message_status` (SMPP `submit_sm_resp` command status) → cause of a
-#: rejected submission (§7, §10: ESME_R* ≠ ESME_ROK is C5; ESME_RTHROTTLED [R] is T).
-JASMIN = CodeTable(
-    "jasmin",
-    {
-        **CODE_CAUSES,
-        "ESME_RTHROTTLED": "throttled",
-        "ESME_RMSGQFUL": "throttled",
-        "ESME_RSYSERR": "gateway",
-        "ESME_RINVDSTADR": "invalid_number",
-    },
-    defaults={**STATUS_DEFAULT_CAUSES, "rejected": "integration"},
+#: refused submission (§7, §10), on top of every `err` dialect: whichever `error_codes` a
+#: Jasmin source uses, the ESME_* entries and the `rejected → integration` default stay.
+_JASMIN_DEFAULTS = {**STATUS_DEFAULT_CAUSES, "rejected": "integration"}
+JASMIN = CodeTable("jasmin", {**CODE_CAUSES, **ESME_CAUSES}, SMPP.ambiguous, _JASMIN_DEFAULTS)
+JASMIN_8X8 = CodeTable(
+    "jasmin_8x8", {**SMPP_8X8.codes, **ESME_CAUSES}, SMPP.ambiguous, _JASMIN_DEFAULTS
+)
+JASMIN_GSM_MAP = CodeTable(
+    "jasmin_gsm_map", {**SMPP_GSM_MAP.codes, **ESME_CAUSES}, SMPP.ambiguous, _JASMIN_DEFAULTS
+)
+
+#: Kannel: the SMSC NACK (type 16) carries the command status in `%A` (`NACK/0x…/…`,
+#: Kannel gw/bb_smscconn.c + gw/smsc/smsc_smpp.c) [V]; the adapter turns it into its ESME
+#: name. Every dialect keeps those entries; a NACK without a status is a guess (`NACK`).
+_KANNEL_EXTRA = {**ESME_CAUSES, NACK: "integration"}
+_KANNEL_AMBIGUOUS = SMPP.ambiguous | {NACK}
+KANNEL = CodeTable("kannel", {**CODE_CAUSES, **_KANNEL_EXTRA}, _KANNEL_AMBIGUOUS)
+KANNEL_8X8 = CodeTable("kannel_8x8", {**SMPP_8X8.codes, **_KANNEL_EXTRA}, _KANNEL_AMBIGUOUS)
+KANNEL_GSM_MAP = CodeTable(
+    "kannel_gsm_map", {**SMPP_GSM_MAP.codes, **_KANNEL_EXTRA}, _KANNEL_AMBIGUOUS
 )
 
 TABLES: dict[str, CodeTable] = {
-    t.name: t for t in (SMPP, SMPP_8X8, SMPP_GSM_MAP, TWILIO, VONAGE, ALIYUN, TENCENT, JASMIN)
+    t.name: t
+    for t in (
+        SMPP,
+        SMPP_8X8,
+        SMPP_GSM_MAP,
+        TWILIO,
+        VONAGE,
+        ALIYUN,
+        TENCENT,
+        JASMIN,
+        JASMIN_8X8,
+        JASMIN_GSM_MAP,
+        KANNEL,
+        KANNEL_8X8,
+        KANNEL_GSM_MAP,
+    )
 }
 
 #: Twilio message `status` (§1 [V] MessageEnumStatus) → normalized status; inbound ones absent.

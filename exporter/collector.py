@@ -188,6 +188,9 @@ class SmswatchCollector(Collector):
             product(cfg.gateways, (*NO_CODE_LABELS.values(), UNLISTED)),
         )
         yield self._counter(
+            "smswatch_transactions_unjoinable_total", counters, ((a,) for a in cfg.acquirers)
+        )
+        yield self._counter(
             "smswatch_push_requests_total",
             counters,
             product([s.name for s in cfg.sources if s.push is not None], PUSH_RESULTS),

@@ -447,8 +447,12 @@ PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "lookback": ("duration", 86_400_000),  # how far back the first poll reads
         "list_lag": ("duration", 60_000),  # how long a status change takes to show in the list
         "txn_ref_pattern": ("regex", r"\b(?:RRN|[Rr]ef)\b[\s:#.]*(\w+)"),  # in the message body
+        # SID order is only close to creation order: read this far past the window's horizon
+        "order_margin": ("duration", 600_000),
     },
     "aliyun": {
+        # the zone of Alibaba's `yyyy-MM-dd HH:mm:ss` dates: Beijing time, as documented
+        "time_zone": ("offset", "+08:00"),
         "phone_numbers": ("names", ()),  # QuerySendDetails answers one number at a time
         "phone_numbers_file": ("str", ""),
         "send_date_days": ("int", 1),  # how many days back (SendDate) each number is read
@@ -462,26 +466,59 @@ PROVIDER_OPTIONS: dict[str, dict[str, tuple[str, Any]]] = {
         "account_id": ("str", None),  # the API key the records belong to
         "lookback": ("duration", 86_400_000),
         "list_lag": ("duration", 60_000),
+        "slice": ("duration", 3_600_000),  # a window is read in slices, committed each
     },
-    "kannel": {"error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp")},
-    "jasmin": {"error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp")},
+    "kannel": {
+        "error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp"),
+        # the SMSC's zone for receipt done dates; "" (default): unknown, timed on receipt
+        "smsc_utc_offset": ("offset", ""),
+    },
+    "jasmin": {
+        "error_codes": ("enum:cmpp|8x8|gsm_map", "cmpp"),
+        # the SMSC's zone for `donedate`; "" (default): unknown, timed on receipt
+        "smsc_utc_offset": ("offset", ""),
+        # the refusals Jasmin retries ([sm-listener] submit_error_retrial; its default set)
+        "submit_error_retrial": (
+            "names",
+            ("ESME_RSYSERR", "ESME_RTHROTTLED", "ESME_RMSGQFUL", "ESME_RINVSCHED"),
+        ),
+    },
     "stripe": {
         "terminals": ("enum:true|false", "true"),  # read /v1/terminal/readers
         "join_field": (
             "str",
             "latest_charge.payment_method_details.card_present.network_transaction_id",
         ),
+        # brands without a network transaction id (all but Visa, Mastercard, Amex): none
+        "fallback_join_field": ("str", ""),
         "terminal_field": ("str", "metadata.terminal_id"),
         "lookback": ("duration", 86_400_000),
         "list_lag": ("duration", 30_000),
+        "slice": ("duration", 3_600_000),  # a window is read in slices, committed each
     },
     "square": {
         "location_id": ("str", ""),
+        "location_ids": ("names", ()),  # none: every location ListLocations returns
         "join_field": ("str", "reference_id"),
         "lookback": ("duration", 86_400_000),
         "list_lag": ("duration", 60_000),  # "usually available within a few minutes" [V] v1 docs
+        "slice": ("duration", 3_600_000),  # a window is read in slices, committed each
     },
 }
+
+
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def utc_offset_minutes(text: str, path: str) -> int | None:
+    """`+08:00` → 480 minutes east of UTC; "" → None (unknown). ConfigError otherwise."""
+    if not text:
+        return None
+    match = _OFFSET.match(text.strip())
+    if not match or int(match.group(2)) > 14 or int(match.group(3)) > 59:
+        raise ConfigError(f"not a UTC offset like +08:00: {text!r}", path=path)
+    minutes = int(match.group(2)) * 60 + int(match.group(3))
+    return minutes if match.group(1) == "+" else -minutes
 
 
 def _provider_options(
@@ -496,8 +533,10 @@ def _provider_options(
             options[key] = reader.duration(data, key, path, default)
         elif kind == "int":
             options[key] = reader.integer(data, key, path, default, 1, 30)
+        elif kind == "offset":  # a UTC offset such as +08:00; "" = unknown
+            options[key] = utc_offset_minutes(reader.string(data, key, path, default), here)
         elif kind == "names":
-            options[key] = reader.names(data, key, path)
+            options[key] = reader.names(data, key, path) if key in data else tuple(default)
         elif kind == "regex":
             pattern = reader.string(data, key, path, default)
             try:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
-from exporter.classify import TABLES, CodeTable
+from exporter.classify import TABLES, UNLISTED_CODES, CodeTable
 from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
 from exporter.errors import SourceError
 from exporter.quarantine import quarantined
@@ -148,6 +148,8 @@ class Pipeline:
         last call, for one log line per poll."""
         with self._clamp_lock:
             return self._clamped.pop(source, (0, 0))
+        self._warned: set[tuple[str, ...]] = set()
+        self._announced: set[tuple[str, str]] = set()
 
     def settle(self) -> None:
         """Decide every receipt that all feeds' watermarks have passed (inside a transaction)."""
@@ -226,7 +228,7 @@ class Pipeline:
         self, source: SourceConfig
     ) -> Callable[[Sequence[SmsEvent]], reconcile.Changes]:
         def ingest(events: Sequence[SmsEvent]) -> reconcile.Changes:
-            return reconcile.ingest_sms(
+            changes = reconcile.ingest_sms(
                 list(events),
                 source.gateway,
                 self.store,
@@ -235,6 +237,8 @@ class Pipeline:
                 self.areas,
                 code_table(source),
             )
+            self._announce_unlisted(source, changes.counters)
+            return changes
 
         return ingest
 
@@ -313,11 +317,28 @@ class Pipeline:
             watermark -= self.settings.give_up_after_ms
         self._advance_sms(source, self.store.source_state(source.name).cursor, watermark)
 
+    def _announce_unlisted(self, source: SourceConfig, counters: Counter[Any]) -> None:
+        """Log a provider code no table knows, once per (code, source), never with a phone:
+        a provider's new code is news (issue 12)."""
+        for (metric, labels), count in counters.items():
+            if metric == UNLISTED_CODES and (source.name, labels[1]) not in self._announced:
+                self._announced.add((source.name, labels[1]))
+                log.warning(
+                    "provider code not in the %s table: counted as code=unlisted",
+                    code_table(source).name,
+                    extra={"source": source.name, "code": labels[1], "count": count},
+                )
+
     def commit_transactions(self, source: SourceConfig, page: Page[Transaction]) -> None:
         """Commit one page of transactions with its cursor and the decisions it allows."""
         bounds = LabelBounds(source.acquirers, len(source.acquirers))
         default = source.acquirers[0]
         records = [t if t.acquirer else _with_acquirer(t, default) for t in page.records]
+
+        def ingest(rs: Sequence[Transaction]) -> reconcile.Changes:
+            changes = reconcile.ingest_transactions(list(rs), bounds, self.store, self.settings)
+            self._warn_unjoinable(source, changes.counters)
+            return changes
 
         def finish() -> None:
             self.store.advance_source(
@@ -329,9 +350,20 @@ class Pipeline:
             source,
             records,
             page.invalid,
-            lambda rs: reconcile.ingest_transactions(list(rs), bounds, self.store, self.settings),
+            ingest,
             finish,
         )
+
+    def _warn_unjoinable(self, source: SourceConfig, counters: Counter[Any]) -> None:
+        """Warn once per acquirer when transactions come without a join key."""
+        for (metric, labels), count in counters.items():
+            if metric == "smswatch_transactions_unjoinable_total" and labels not in self._warned:
+                self._warned.add(labels)
+                log.warning(
+                    "transactions without a join key: no SMS can be linked to them "
+                    "(see smswatch_transactions_unjoinable_total)",
+                    extra={"source": source.name, "acquirer": labels[0], "count": count},
+                )
 
     def commit_terminals(
         self, source: SourceConfig, terminals: list[Terminal], invalid: int, watermark_ms: int
@@ -388,13 +420,11 @@ def is_push_only(source: SourceConfig) -> bool:
 
 
 def code_table(source: SourceConfig) -> CodeTable:
-    """The classification table of a source's provider (Kannel/Jasmin: their `err` dialect)."""
-    if source.provider == "kannel":
-        return TABLES[
-            {"cmpp": "smpp"}.get(source.options["error_codes"], source.options["error_codes"])
-        ]
-    if source.provider == "jasmin" and source.options["error_codes"] != "cmpp":
-        return TABLES[source.options["error_codes"]]
+    """The classification table of a source's provider (Kannel/Jasmin: their `err` dialect,
+    always with the SMPP command statuses their refusals carry)."""
+    if source.provider in ("kannel", "jasmin"):
+        dialect = source.options["error_codes"]
+        return TABLES[source.provider if dialect == "cmpp" else f"{source.provider}_{dialect}"]
     return TABLES.get(source.provider, TABLES["smpp"])
 
 

@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Any
 
 from exporter.config import SourceConfig
 from exporter.poller import Pipeline
@@ -67,13 +68,18 @@ def _single(event: SmsEvent | None) -> Parsed:
     return ([event], 0) if event is not None else ([], 1)
 
 
-def parser_for(provider: str) -> tuple[Callable[[Request, int], Parsed], bytes, str]:
-    """(parse(request, received_ms), acknowledgement body, its content type) of a provider."""
+def parser_for(
+    provider: str, options: Mapping[str, Any] | None = None
+) -> tuple[Callable[[Request, int], Parsed], bytes, str]:
+    """(parse(request, received_ms), acknowledgement body, its content type) of a provider,
+    with the source's provider options (config.PROVIDER_OPTIONS)."""
+    options = options or {}
     if provider == "aliyun":
         from exporter.sources import aliyun
 
+        zone = aliyun.zone_of(options.get("time_zone"))
         return (
-            lambda r, _now: aliyun.parse_sms_report(r.body),
+            lambda r, now: aliyun.parse_sms_report(r.body, zone, now),
             aliyun.REPORT_ACK,
             "application/json",
         )
@@ -97,7 +103,14 @@ def parser_for(provider: str) -> tuple[Callable[[Request, int], Parsed], bytes, 
         from exporter.sources import jasmin
 
         return (
-            lambda r, now: _single(jasmin.parse_dlr(_params(r), now)),
+            lambda r, now: _single(
+                jasmin.parse_dlr(
+                    _params(r),
+                    now,
+                    options.get("submit_error_retrial", jasmin.RETRIED_BY_DEFAULT),
+                    options.get("smsc_utc_offset"),
+                )
+            ),
             jasmin.ACK,
             "text/plain; charset=utf-8",
         )
@@ -105,7 +118,9 @@ def parser_for(provider: str) -> tuple[Callable[[Request, int], Parsed], bytes, 
         from exporter.sources import kannel
 
         return (
-            lambda r, now: _single(kannel.parse_dlr(_params(r), now)),
+            lambda r, now: _single(
+                kannel.parse_dlr(_params(r), now, options.get("smsc_utc_offset"))
+            ),
             b"ok\n",
             "text/plain; charset=utf-8",
         )
@@ -127,7 +142,7 @@ class PushReceiver:
         self.push = source.push
         self.pipeline = pipeline
         self.clock = clock
-        self.parse, self.ack, self.ack_type = parser_for(source.provider)
+        self.parse, self.ack, self.ack_type = parser_for(source.provider, source.options)
         self.crash_after_commit = bool(environ.get(CRASH_AFTER_COMMIT_ENV))
         remember_secret(self.push.secret)
         if self.push.insecure:

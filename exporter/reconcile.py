@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from exporter.catalogue import BUCKETS_SECONDS, OTHER, SMS_FINAL_STATUSES
-from exporter.classify import FINAL, SMPP, CodeTable
+from exporter.classify import FINAL, SMPP, UNLISTED, UNLISTED_CODES, CodeTable, code_text
 from exporter.records import SmsEvent, Terminal, Transaction
 
 #: One bit per normalized status: the dedup key of an event is (message_id, status).
@@ -288,6 +288,8 @@ def ingest_sms(
                 code = codes.ambiguity(e.status, e.error_code)
                 if code is not None:
                     changes.counters[("smswatch_sms_ambiguous_total", (gateway, code))] += 1
+                if code == UNLISTED:  # which code it was: kept in the store, never a label
+                    changes.counters[(UNLISTED_CODES, (gateway, code_text(e.error_code)))] += 1
         finalized[m.message_id] = m
     _update_receipts(new_refs, finalized, view, settings, changes)
     return changes
@@ -409,6 +411,9 @@ def ingest_transactions(
         if t.result != "approved" or not t.sms_expected:
             continue
         key = t.rrn if settings.join_transaction_field == "rrn" else t.txn_id
+        if not key:  # no SMS can ever be linked to it: count it, open no receipt (issue 12)
+            changes.counters[("smswatch_transactions_unjoinable_total", (acquirer,))] += 1
+            continue
         r = Receipt(
             txn_id=t.txn_id,
             join_key=key,

@@ -75,16 +75,34 @@ def bucket_bounds(truth: dict[Series, float]) -> list[tuple[Series, float, float
     return out
 
 
-@pytest.fixture(params=["twilio", "vonage"])
-def shaped_sim(request: pytest.FixtureRequest) -> Iterator[SimulatorServer]:
+#: Seeds on which a millisecond truth differed from what whole-second dates can tell (issue 12).
+SEEDS = (1, 3, 5, 7)
+#: SMS submitted within a second or so of txn_time + missing_after (5 min): where a truth in
+#: milliseconds and a shape in whole seconds disagree, unless the truth judges on the seconds.
+AT_THE_EDGE = """
+faults:
+  - {kind: sync_delay, start: 2m, duration: 8m, delay: 299s, jitter: 2s, share: 0.5}
+"""
+
+
+@pytest.fixture(
+    params=[(shape, seed) for shape in ("twilio", "vonage") for seed in SEEDS],
+    ids=lambda p: f"{p[0]}-seed{p[1]}",
+)
+def shaped_sim(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SimulatorServer]:
+    shape, seed = request.param
+    scenario = tmp_path_factory.mktemp("scenario") / "edge.yaml"
+    scenario.write_text(AT_THE_EDGE)
     settings = settings_from_options(
-        seed=11,
-        speed=600,
+        seed=seed,
+        speed=1200,
         start_ms=parse_rfc3339_ms(START),
-        traffic_for_ms=parse_duration_ms("45m"),
-        scenario=None,
+        traffic_for_ms=parse_duration_ms("20m"),
+        scenario=str(scenario),
         rate=1.0,
-        sms_api=request.param,
+        sms_api=shape,
     )
     sim = SimulatorServer(settings, "127.0.0.1", 0)
     sim.start()
@@ -155,15 +173,13 @@ def test_provider_shape_exported_counters_equal_the_truth(
         for key, low, high in bucket_bounds(want):
             assert low <= got.get(key, 0) <= high, (key, low, got.get(key), high)
         statuses = {dict(k[1])["status"] for k in expected if k[0].endswith("messages_total")}
-        assert (
-            statuses
-            == {
-                "twilio": {"delivered", "undelivered", "failed", "unknown"},  # given up: unknown
-                "vonage": {"delivered", "failed", "rejected", "expired", "unknown"},
-            }[shape]
-        )
+        allowed = {
+            "twilio": {"delivered", "undelivered", "failed", "unknown"},  # given up: unknown
+            "vonage": {"delivered", "failed", "rejected", "expired", "unknown"},
+        }[shape]
+        assert "delivered" in statuses and len(statuses) >= 3 and statuses <= allowed
         receipts = sum(v for (n, _), v in expected.items() if n == "smswatch_receipts_total")
-        assert receipts > 1000
+        assert receipts > 400
     finally:
         exporter.stop()
 

@@ -116,10 +116,29 @@ def test_twilio_follows_next_page_uri_to_the_end() -> None:
 def test_twilio_stops_at_the_window_already_decided() -> None:
     source = config_with(sms=TWILIO).sources[0]
     recorded(responses.GET, TWILIO_LIST, "twilio", "messages_page0.json")
-    # Everything created before watermark − give_up_after is decided: no second page.
-    ctx = PullContext("", rfc2822_ms("Thu, 26 Nov 2026 12:29:00 GMT"), 1_800_000)
+    # Everything created before watermark − give_up_after (12:11) is decided; the whole first
+    # page (newest 12:00) is older than that by more than the 10 min order margin: no second page.
+    ctx = PullContext("", rfc2822_ms("Thu, 26 Nov 2026 12:41:00 GMT"), 1_800_000)
     pages = pull(TwilioPuller(source), source, ctx)
     assert len(pages) == 1 and not pages[0].has_more and len(responses.calls) == 1
+
+
+@responses.activate
+def test_twilio_walk_reads_a_margin_past_the_horizon() -> None:
+    """Issue 12: Twilio lists by SID, which is only close to creation order. One message
+    created after the horizon but listed after an older one must still be read; the walk
+    stopped at the first page whose oldest message was past the horizon."""
+    source = config_with(sms=TWILIO).sources[0]
+    recorded(responses.GET, TWILIO_LIST, "twilio", "messages_page0.json")  # oldest 11:58
+    late = fixture("twilio", "messages_page1.json")
+    late["messages"][0]["date_created"] = "Thu, 26 Nov 2026 12:01:00 +0000"  # out of order
+    late["messages"][0]["date_updated"] = "Thu, 26 Nov 2026 12:01:30 +0000"
+    responses.get(TWILIO_LIST, json=late, headers={"Date": NOON})
+    ctx = PullContext("", rfc2822_ms("Thu, 26 Nov 2026 12:29:00 GMT"), 1_800_000)  # ≥ 11:59
+    pages = pull(TwilioPuller(source), source, ctx)
+    assert len(responses.calls) == 2
+    ids = [e.message_id[-1] for p in pages for e in p.records]
+    assert "4" in ids  # the out-of-order message of the second page
 
 
 @responses.activate
@@ -331,7 +350,8 @@ def test_vonage_reports_follow_the_next_link_and_read_iso_dates() -> None:
 
 
 def test_vonage_windows_are_at_most_24_hours() -> None:
-    source = config_with(sms={**VONAGE, "lookback": "50h"}).sources[0]
+    # A configured slice above the API's 24 h window is capped at it.
+    source = config_with(sms={**VONAGE, "lookback": "50h", "slice": "30h"}).sources[0]
     puller = VonagePuller(source, clock=lambda: NOON_MS / 1000)
     with responses.RequestsMock() as mock:
         for _ in range(3):
@@ -394,7 +414,7 @@ SQUARE = {
 
 @responses.activate
 def test_square_payments_by_cursor_with_device_details() -> None:
-    source = config_with(acquirer=SQUARE).sources[1]
+    source = config_with(acquirer={**SQUARE, "slice": "24h", "location_id": "L1"}).sources[1]
     url = "https://connect.squareup.com/v2/payments"
     recorded(responses.GET, url, "square", "payments_page1.json")
     recorded(responses.GET, url, "square", "payments_page2.json")
@@ -461,3 +481,58 @@ def test_stripe_through_the_poller_commits_transactions_and_the_terminal_invento
     assert store.receipts(["pi_3Ok3"])["pi_3Ok3"].reversed_ms is not None
     state = next(s for s in sources if s.name == "acquirer")
     assert state.watermark_ms == NOON_MS - 30_000 and state.terminals_watermark_ms == NOON_MS
+
+
+@responses.activate
+def test_square_reads_every_location_not_only_the_main_one() -> None:
+    """square-python-sdk src/square/payments/client.py (`location_id`): "By default, results
+    are returned for the default (main) location associated with the seller". Without a
+    configured location smswatch lists them (GET /v2/locations) and reads each."""
+    source = config_with(acquirer={**SQUARE, "slice": "24h"}).sources[1]
+    locations = {
+        "locations": [{"id": "MAIN", "status": "ACTIVE"}, {"id": "KIOSK", "status": "INACTIVE"}]
+    }
+    responses.get(
+        "https://connect.squareup.com/v2/locations", json=locations, headers={"Date": NOON}
+    )
+    page = fixture("square", "payments_page2.json")
+    page.pop("cursor", None)
+    responses.get("https://connect.squareup.com/v2/payments", json=page, headers={"Date": NOON})
+    pages = pull(SquarePuller(source), source)
+    asked = [c.request.params.get("location_id") for c in responses.calls[1:]]
+    assert asked == ["MAIN", "KIOSK"]
+    assert pages[-1].watermark_ms == NOON_MS - 60_000 and pages[0].watermark_ms == -1
+
+
+def _unionpay_intent(metadata: dict[str, str]) -> dict[str, Any]:
+    """A UnionPay card-present PaymentIntent as Stripe documents it: no network transaction
+    id (supported for Visa, Mastercard and American Express only) and no iin (internal)."""
+    return {
+        "id": "pi_up1", "object": "payment_intent", "amount": 100, "currency": "cny",
+        "status": "succeeded", "created": NOON_MS // 1000 - 60, "metadata": metadata,
+        "latest_charge": {"id": "ch_up1", "status": "succeeded", "payment_method_details": {
+            "type": "card_present", "card_present": {
+                "brand": "unionpay", "last4": "1234", "network_transaction_id": None}}},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "unjoinable", "receipts"),
+    [({}, 1, 0), ({"fallback_join_field": "metadata.rrn"}, 0, 1)],
+)
+@responses.activate
+def test_stripe_transactions_without_a_join_key_are_counted_not_opened(
+    store: Store, extra: dict[str, str], unjoinable: int, receipts: int
+) -> None:
+    """Issue 12: Stripe's network_transaction_id is null for brands other than Visa,
+    Mastercard and Amex. Such a receipt could never match an SMS: it is counted
+    (smswatch_transactions_unjoinable_total) unless a fallback join field gives a key."""
+    config = config_with(acquirer={**STRIPE, "terminals": False, **extra})
+    body = {"object": "list", "has_more": False, "data": [_unionpay_intent({"rrn": "633099"})]}
+    responses.get(STRIPE_INTENTS, json=body, headers={"Date": NOON})
+    poller = poll_once(config, config.sources[1], store)
+    assert poller.health.up, poller.health.last_error
+    counters = store.snapshot()[0]
+    count = sum(v for m, _, v in counters if m == "smswatch_transactions_unjoinable_total")
+    assert count == unjoinable
+    assert len(store.receipts(["pi_up1"])) == receipts

@@ -5,7 +5,7 @@ The simulator generates one thing: SMPP-style status events (`codes.py`). A shap
 message in its provider's words, from its own table (cause → provider status and code, below),
 never from the exporter's classifier: the two tables are independent accounts of the same
 reference (shared sms-providers.md §1, §2, §10). Where a provider's vocabulary is coarser than
-SMPP's (Twilio has no `expired`; Vonage's receipts have no throttling code), the truth's
+SMPP's (Twilio has no `expired`), the truth's
 `status` and `cause` labels are what that provider can tell (`project`); the traffic, the
 counts and the receipts' timing are the same as in the generic shape.
 
@@ -45,6 +45,9 @@ from typing import Any
 from exporter.simulator.codes import NO_ERROR, cause_of
 
 SHAPES: tuple[str, ...] = ("generic", "twilio", "vonage", "tencent", "aliyun")
+#: Shapes whose dates have whole seconds (RFC 2822, ISO seconds, Beijing `HH:mm:ss`); Tencent's
+#: receipts carry no submit time at all.
+WHOLE_SECOND_SHAPES = frozenset({"twilio", "vonage", "aliyun"})
 TWILIO_ACCOUNT = "ACsimulator0000000000000000000000"
 VONAGE_ACCOUNT = "abcd1234"
 VONAGE_PAGE = 1000
@@ -79,7 +82,7 @@ SHAPE_TABLES: dict[str, Shape] = {
     "twilio": Shape(
         "twilio",
         failures={
-            "gateway": ("failed", 30001, "gateway"),  # queue overflow
+            "gateway": ("failed", 30024, "gateway"),  # sender not provisioned on the carrier
             "invalid_number": ("undelivered", 30005, "invalid_number"),  # unknown handset
             "unreachable": ("undelivered", 30003, "unreachable"),
             "throttled": ("failed", 30022, "throttled"),  # 10DLC rate cap [R]
@@ -92,14 +95,14 @@ SHAPE_TABLES: dict[str, Shape] = {
         delivered="delivered",
         labels={"delivered": "delivered", "undelivered": "undelivered", "failed": "failed"},
     ),
-    # Vonage DLR err-codes (reference §2, §10); receipts tell no throttling: `99` general.
+    # Vonage DLR err-codes (reference §2, §10): the whole receipt table.
     "vonage": Shape(
         "vonage",
         failures={
-            "gateway": ("failed", "15", "gateway"),  # illegal sender address [R]
+            "gateway": ("failed", "11", "gateway"),  # unroutable
             "invalid_number": ("failed", "3", "invalid_number"),  # absent, permanent
             "unreachable": ("failed", "2", "unreachable"),  # absent, temporary
-            "throttled": ("rejected", "99", "unknown"),  # no receipt code for it
+            "throttled": ("rejected", "16", "throttled"),  # gateway quota exceeded
             "filtered": ("rejected", "6", "filtered"),  # anti-spam
             "integration": ("rejected", "10", "integration"),  # illegal message
             "unknown": ("unknown", "1", "unknown"),

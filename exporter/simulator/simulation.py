@@ -31,7 +31,13 @@ from exporter.simulator.feeds import (
 )
 from exporter.simulator.scenario import Fault, parse_fault_json, scenario_faults
 from exporter.simulator.settings import SimulatorSettings
-from exporter.simulator.shapes import PROJECTIONS, SHAPE_TABLES, ListView, ReportQueue
+from exporter.simulator.shapes import (
+    PROJECTIONS,
+    SHAPE_TABLES,
+    WHOLE_SECOND_SHAPES,
+    ListView,
+    ReportQueue,
+)
 from exporter.simulator.traffic import TrafficGenerator, timestamp_text
 from exporter.simulator.truth import (
     RECEIPTS,
@@ -189,12 +195,14 @@ class Simulation:
                 missing_after_ms=settings.missing_after_ms,
                 give_up_after_ms=settings.give_up_after_ms,
                 label=self._label,
+                whole_seconds=settings.sms_api in WHOLE_SECOND_SHAPES,
             )
             evidence = (
                 push_evidence(
                     generated.facts,
                     missing_after_ms=settings.missing_after_ms,
                     give_up_after_ms=settings.give_up_after_ms,
+                    whole_seconds=settings.sms_api in WHOLE_SECOND_SHAPES,
                 )
                 if self.push_log is not None
                 else None

@@ -89,18 +89,27 @@ class MessageFinal(NamedTuple):
 StatusLabel = Callable[[str, str], tuple[str, str]]
 
 
+def told(ms: int, whole_seconds: bool) -> int:
+    """A time as the provider shape tells it: whole seconds (Twilio, Vonage, Alibaba) or ms."""
+    return ms - ms % 1000 if whole_seconds else ms
+
+
 def message_final(
-    message: MessageFacts, give_up_after_ms: int, label: StatusLabel | None = None
+    message: MessageFacts,
+    give_up_after_ms: int,
+    label: StatusLabel | None = None,
+    whole_seconds: bool = False,
 ) -> MessageFinal:
     """Rule 2: the first final event by event time, unless it comes after the give-up time.
 
-    `label` tells status and cause as the provider shape served can (`shapes.py`)."""
-    deadline = message.submitted_at + give_up_after_ms
+    `label` tells status and cause as the provider shape served can (`shapes.py`); with
+    `whole_seconds` the give-up time is judged on the seconds the shape tells."""
+    deadline = told(message.submitted_at, whole_seconds) + give_up_after_ms
     first: tuple[int, str, str] | None = None
     for event in message.events:  # emission order breaks ties of equal event time
         if event[1] in FINAL_STATUSES and (first is None or event[0] < first[0]):
             first = event
-    if first is None or first[0] > deadline:
+    if first is None or told(first[0], whole_seconds) > deadline:
         return MessageFinal(deadline, "unknown", "unknown", None)
     at, stat, code = first
     latency = at - message.submitted_at if stat == "DELIVRD" else None
@@ -117,14 +126,19 @@ def transaction_deltas(
     missing_after_ms: int,
     give_up_after_ms: int,
     label: StatusLabel | None = None,
+    whole_seconds: bool = False,
 ) -> list[Delta]:
-    """Apply the outcome rules of API.md to one transaction and everything that follows it."""
+    """Apply the outcome rules of API.md to one transaction and everything that follows it.
+
+    `whole_seconds`: the provider shape tells times in whole seconds (Twilio, Vonage, Alibaba),
+    so "submitted by txn_time + missing_after" and the give-up time are judged on those seconds,
+    as the exporter reading that shape can only judge them (issue 12)."""
     deltas = [Delta(facts.txn_time, TRANSACTIONS, (facts.acquirer, facts.result), 1)]
     if facts.reversal_time is not None:
         deltas.append(Delta(facts.reversal_time, TRANSACTIONS, (facts.acquirer, "reversed"), 1))
     finals: list[MessageFinal] = []
     for message in facts.messages:
-        final = message_final(message, give_up_after_ms, label)
+        final = message_final(message, give_up_after_ms, label, whole_seconds)
         finals.append(final)
         deltas.append(
             Delta(message.submitted_at, SUBMITTED, (gateway, message.carrier, message.area), 1)
@@ -145,7 +159,7 @@ def transaction_deltas(
         default=None,
     )
     notify_ms: int | None = None
-    if first is not None and facts.messages[first].submitted_at <= missing_at:
+    if first is not None and told(facts.messages[first].submitted_at, whole_seconds) <= missing_at:
         final = finals[first]
         decided_at = final.time_ms
         if final.status == "delivered":
@@ -229,22 +243,28 @@ class TruthLedger:
 
 
 def push_evidence(
-    facts: TransactionFacts, *, missing_after_ms: int, give_up_after_ms: int
+    facts: TransactionFacts,
+    *,
+    missing_after_ms: int,
+    give_up_after_ms: int,
+    whole_seconds: bool = False,
 ) -> tuple[int, int] | None:
     """For a receipt whose SMS an outcome-only push source never tells of (no message submitted
     by `T + missing_after`, or its first message never reaches a final status), the times
     `[T, T + missing_after + give_up_after]` in which a report of such an SMS could have been
-    pushed; None for every other transaction (its report, when it comes, tells its outcome)."""
+    pushed; None for every other transaction (its report, when it comes, tells its outcome).
+    `whole_seconds` judges the submission time as the shape tells it (see `transaction_deltas`).
+    """
     if not facts.receipt:
         return None
     missing_at = facts.txn_time + missing_after_ms
     first = min(facts.messages, key=lambda m: m.submitted_at, default=None)
-    told = (
+    reported = (
         first is not None
-        and first.submitted_at <= missing_at
+        and told(first.submitted_at, whole_seconds) <= missing_at
         and any(event[1] in FINAL_STATUSES for event in first.events)
     )
-    if told:
+    if reported:
         return None
     return facts.txn_time, missing_at + give_up_after_ms
 

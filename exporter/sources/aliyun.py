@@ -1,16 +1,24 @@
 """Alibaba Cloud SMS (Dysmsapi 2017-05-25): QuerySendDetails pull and the SmsReport push
 (reference sms-providers.md §3).
 
-Facts used: `QuerySendDetails` takes one `PhoneNumber`, `SendDate` (yyyyMMdd, last 30 days),
-`PageSize` 1–50 and `CurrentPage` [V]; the answer has `Code` ("OK"), `TotalCount` and
-`SmsSendDetailDTOs.SmsSendDetailDTO[]{PhoneNum, SendStatus, ErrCode, SendDate, ReceiveDate,
-OutId}` [V]; `SendStatus` 1 awaiting receipt, 2 failed, 3 delivered [V]; dates
-`yyyy-MM-dd HH:mm:ss` Beijing time [V]; QPS 5000/s per user [V]. The SmsReport push is a JSON
-array of `phone_number, send_time, report_time, success, err_code, err_msg, biz_id, out_id`,
-answered with `{"code":0}`, retried after 1, 5 and 10 minutes [V]. The RPC signature
-(HMAC-SHA1, SignatureVersion 1.0) is [R] in the reference; this module's signer reproduces the
-signature of Alibaba's own Python SDK (aliyun-python-sdk-core) for a known key, time and nonce
-(tests/test_provider_aliyun.py) — confirmed.
+Facts used:
+- [V] `QuerySendDetails` takes one `PhoneNumber`, `SendDate` (yyyyMMdd, last 30 days),
+  `PageSize` 1–50 and `CurrentPage`; QPS 5000/s per user (help.aliyun.com 419277);
+- [V] the answer has `Code` ("OK"), `TotalCount` and `SmsSendDetailDTOs.SmsSendDetailDTO[]
+  {PhoneNum, SendStatus, ErrCode, SendDate, ReceiveDate, OutId}`; `SendStatus` 1 awaiting
+  receipt, 2 failed, 3 delivered (developer.aliyun.com/ask/217920; alibabacloud-java-sdk#42);
+- [V] dates `yyyy-MM-dd HH:mm:ss`, Beijing time (same sources) — still an option,
+  `time_zone` (default +08:00), since no official page states the zone of the SmsReport
+  times: a report timed after it reached smswatch is logged (`warn_if_ahead`);
+- [V] the SmsReport push: a JSON array of `phone_number, send_time, report_time, success,
+  err_code, err_msg, biz_id, out_id`, answered with `{"code":0}`, retried after 1, 5 and 10
+  minutes (help.aliyun.com 101867, 101641);
+- [V] the RPC signature (HMAC-SHA1, SignatureVersion 1.0): this module's signer reproduces the
+  signature of Alibaba's own Python SDK (aliyun-python-sdk-core) for a known key, time and
+  nonce (tests/test_provider_pull.py);
+- [V] API and receipt codes: exporter.classify.ALIYUN, with their sources
+  (alibabacloud.com/help/en/sms/developer-reference/error-codes); the receipt code table is a
+  public mirror of Alibaba's [R official].
 
 Because QuerySendDetails answers for one number at a time, a pull source reads a configured
 list of numbers (canary handsets, escalations); the bank's bulk traffic is read from the
@@ -24,10 +32,11 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +55,8 @@ from exporter.sources.pulling import (
 )
 
 API_VERSION = "2017-05-25"
+
+log = logging.getLogger(__name__)
 
 
 def percent_encode(text: str) -> str:
@@ -95,7 +106,14 @@ def message_key(secret: str, phone: str, send_date: str, out_id: str) -> str:
     return "ali-" + mac.hexdigest()[:24]
 
 
-def parse_details(payload: Any, secret: str) -> tuple[list[SmsEvent], int, int]:
+def zone_of(offset_minutes: int | None) -> timezone:
+    """The zone of the `time_zone` option (Beijing when it is not set)."""
+    return BEIJING if offset_minutes is None else timezone(timedelta(minutes=offset_minutes))
+
+
+def parse_details(
+    payload: Any, secret: str, zone: timezone = BEIJING
+) -> tuple[list[SmsEvent], int, int]:
     """A QuerySendDetails answer → (events, invalid rows, TotalCount)."""
     if not isinstance(payload, dict):
         raise BadPayload("not a JSON object")
@@ -107,18 +125,18 @@ def parse_details(payload: Any, secret: str) -> tuple[list[SmsEvent], int, int]:
     if not isinstance(rows, list):
         raise BadPayload("no SmsSendDetailDTOs.SmsSendDetailDTO list")
     total = payload.get("TotalCount", len(rows))
-    events, invalid = read_each(rows, lambda row: _detail_event(row, secret))
+    events, invalid = read_each(rows, lambda row: _detail_event(row, secret, zone))
     return events, invalid, int(total) if isinstance(total, int | str) else len(rows)
 
 
-def _detail_event(row: dict[str, Any], secret: str) -> SmsEvent:
+def _detail_event(row: dict[str, Any], secret: str, zone: timezone) -> SmsEvent:
     """One SmsSendDetailDTO row → its event (ValueError when malformed)."""
     status = ALIYUN_SEND_STATUS.get(int(row.get("SendStatus", 0)))
     if status is None:
         raise ValueError("unknown SendStatus")
-    submitted = local_time_ms(row.get("SendDate"), BEIJING)
+    submitted = local_time_ms(row.get("SendDate"), zone)
     received = row.get("ReceiveDate")
-    done = local_time_ms(received, BEIJING) if received else submitted
+    done = local_time_ms(received, zone) if received else submitted
     phone = str(row.get("PhoneNum") or "")
     out_id = str(row.get("OutId") or "")
     code = str(row.get("ErrCode") or "")
@@ -161,6 +179,7 @@ class AliyunPuller:
         self.days: int = source.options["send_date_days"]
         self.clock = UpstreamClock(clock)
         self.lag_ms = 60_000
+        self.zone = zone_of(source.options["time_zone"])
 
     def _sign(self, method: str, params: dict[str, str | int], body: bytes) -> Any:
         auth = self.source.auth
@@ -180,7 +199,7 @@ class AliyunPuller:
     ) -> Iterator[Page[SmsEvent]]:
         started = self.clock.now_ms()
         dates = [
-            datetime.fromtimestamp(started / 1000 - day * 86_400, BEIJING).strftime("%Y%m%d")
+            datetime.fromtimestamp(started / 1000 - day * 86_400, self.zone).strftime("%Y%m%d")
             for day in range(self.days - 1, -1, -1)
         ]
         jobs = [(number, date) for number in self.numbers for date in dates]
@@ -199,7 +218,9 @@ class AliyunPuller:
                 if index == 0 and page_no == 1:
                     started = now
                 try:
-                    events, invalid, total = parse_details(reply.payload, self.source.auth.secret)
+                    events, invalid, total = parse_details(
+                        reply.payload, self.source.auth.secret, self.zone
+                    )
                 except ApiError as exc:
                     raise client.fail(exc.kind, str(exc)) from exc
                 seen += len(events) + invalid
@@ -218,16 +239,41 @@ class AliyunPuller:
 REPORT_ACK = json.dumps({"code": 0, "msg": "OK"}).encode()
 
 
-def parse_sms_report(body: bytes) -> tuple[list[SmsEvent], int]:
+def parse_sms_report(
+    body: bytes, zone: timezone = BEIJING, received_ms: int | None = None
+) -> tuple[list[SmsEvent], int]:
     """An SmsReport push body (JSON array) → (events, invalid reports).
 
-    `send_time` (to the carrier) and `report_time` (receipt received) are Beijing time [V];
-    both carry a zone and seconds, so latency uses them as they are.
+    `send_time` (to the carrier) and `report_time` (receipt received) are in `zone` (Beijing
+    by default, the `time_zone` option); with seconds, so latency uses them as they are. A
+    report timed later than when it reached smswatch (by more than `ZONE_SLACK_MS`) says the
+    zone is wrong: it is logged, once.
     """
-    return read_each(json_reports(body, "SmsReport body"), _report_event)
+    events, invalid = read_each(
+        json_reports(body, "SmsReport body"), lambda report: _report_event(report, zone)
+    )
+    if received_ms is not None:
+        warn_if_ahead(events, received_ms)
+    return events, invalid
 
 
-def _report_event(report: dict[str, Any]) -> SmsEvent:
+#: How far a report may be timed after smswatch received it before its zone is doubted.
+ZONE_SLACK_MS = 600_000
+_zone_warned: set[str] = set()
+
+
+def warn_if_ahead(events: list[SmsEvent], received_ms: int) -> None:
+    """Log once when reports are timed after they were received: the `time_zone` is wrong."""
+    ahead = max((e.status_ms - received_ms for e in events), default=0)
+    if ahead > ZONE_SLACK_MS and "ahead" not in _zone_warned:
+        _zone_warned.add("ahead")
+        log.warning(
+            "Alibaba report times are ahead of the time they were received: check time_zone",
+            extra={"ahead_s": ahead // 1000},
+        )
+
+
+def _report_event(report: dict[str, Any], zone: timezone) -> SmsEvent:
     """One SmsReport → its event (ValueError when malformed)."""
     biz_id = report.get("biz_id")
     if not isinstance(biz_id, str) or not biz_id:
@@ -237,8 +283,8 @@ def _report_event(report: dict[str, Any]) -> SmsEvent:
         success = success.lower() == "true"
     if not isinstance(success, bool):
         raise ValueError("success is not a boolean")
-    sent = local_time_ms(report.get("send_time"), BEIJING)
-    done = local_time_ms(report.get("report_time"), BEIJING)
+    sent = local_time_ms(report.get("send_time"), zone)
+    done = local_time_ms(report.get("report_time"), zone)
     code = str(report.get("err_code") or "")
     return SmsEvent(
         message_id=biz_id,

@@ -162,15 +162,25 @@ class Unchanged(Generic[T]):
         self._seen = {k: v for k, v in self._seen.items() if v[1] >= horizon}
 
     def hand_over(
-        self, records: list[T], invalid: int, *, last: bool, watermark_ms: int, horizon: int
+        self,
+        records: list[T],
+        invalid: int,
+        *,
+        last: bool,
+        watermark_ms: int,
+        horizon: int,
+        checkpoint: bool = False,
+        cursor: str = "",
     ) -> Iterator[Page[T]]:
         """The page of a re-read with only the fresh records; a page before the last carries no
-        watermark. Once the poller took the page its records are remembered, and after the last
-        page of the read what is older than `horizon` is forgotten."""
+        watermark unless it ends a time slice (`checkpoint`). Once the poller took the page its
+        records are remembered, and after the last page (or a checkpoint) of the read what is
+        older than `horizon` is forgotten."""
         records = self.fresh(records)
-        yield Page(records, invalid, "", not last, watermark_ms if last else NO_WATERMARK)
+        complete = last or checkpoint
+        yield Page(records, invalid, cursor, not last, watermark_ms if complete else NO_WATERMARK)
         self.remember(records)
-        if last:
+        if complete:
             self.forget_before(horizon)
 
 
@@ -180,3 +190,120 @@ def sms_key(event: SmsEvent) -> tuple[str, str, int]:
 
 def transaction_key(txn: Transaction) -> tuple[str, str, int]:
     return txn.txn_id, txn.result, txn.txn_ms
+
+
+# --------------------------------------------------------------------------- window slices
+
+
+def time_slices(low_ms: int, high_ms: int, span_ms: int) -> list[tuple[int, int]]:
+    """`[low, high)` cut into slices of at most `span` (whole seconds, oldest first)."""
+    low = max(0, low_ms - low_ms % 1000)
+    high = high_ms - high_ms % 1000
+    span = max(1000, span_ms - span_ms % 1000)
+    out = []
+    while low < high:
+        out.append((low, min(high, low + span)))
+        low += span
+    return out
+
+
+class PollBudget:
+    """Whether one more unit of work (a time slice, a page) fits before the poll's deadline:
+    a unit is taken to last as long as the longest one so far (issue 11 item 8)."""
+
+    def __init__(self, deadline: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.deadline = deadline
+        self.monotonic = monotonic
+        self._mark = monotonic()
+        self.longest = 0.0
+
+    def mark(self) -> None:
+        """One unit is done: remember how long it took."""
+        now = self.monotonic()
+        self.longest = max(self.longest, now - self._mark)
+        self._mark = now
+
+    def fits(self) -> bool:
+        """Whether another unit as long as the longest so far ends before the deadline."""
+        return self.monotonic() + self.longest < self.deadline
+
+
+#: One page of a slice: (records, invalid, the upstream's now when it answered, last of slice).
+SlicePage = tuple[list[T], int, int, bool]
+
+
+def sliced_re_read(
+    unchanged: Unchanged[T],
+    slices: list[tuple[int, int]],
+    read_slice: Callable[[int, int], Iterator[SlicePage[T]]],
+    *,
+    lag_ms: int,
+    horizon: int,
+    budget: PollBudget,
+) -> Iterator[Page[T]]:
+    """A window re-read in time slices, oldest first, with a checkpoint after each slice
+    (issue 11 item 8): once slice `[low, high)` is read whole, everything created before `high`
+    is known with its status as of the first answer of this poll, so the watermark may move to
+    `min(high, first answer's clock − lag)`. The next slice starts only if it fits in what is
+    left of the poll's deadline; the next poll goes on from the committed watermark, so a
+    backlog longer than one deadline still drains, one committed slice at a time.
+    """
+    first_now: int | None = None
+    for index, (low, high) in enumerate(slices):
+        if index and not budget.fits():
+            return
+        for records, invalid, now, end_of_slice in read_slice(low, high):
+            first_now = now if first_now is None else first_now
+            yield from unchanged.hand_over(
+                records,
+                invalid,
+                last=end_of_slice and index == len(slices) - 1,
+                checkpoint=end_of_slice,
+                watermark_ms=min(high, first_now - lag_ms),
+                horizon=horizon,
+            )
+        budget.mark()
+
+
+class SlicedReRead(Generic[T]):
+    """A window re-read adapter that reads its window in time slices, oldest first
+    (`sliced_re_read`); a provider says how one slice is read (`read_slice`)."""
+
+    #: What identifies a record's state (`sms_key`, `transaction_key`).
+    key: Callable[[T], tuple[str, str, int]]
+    #: The longest slice the provider's API answers, if it has a limit.
+    max_slice_ms: int | None = None
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.clock = UpstreamClock(clock)
+        self.monotonic = monotonic
+        self.lookback_ms: int = source.options["lookback"]
+        self.lag_ms: int = source.options["list_lag"]
+        slice_ms: int = source.options["slice"]
+        limit = self.max_slice_ms
+        self.slice_ms = slice_ms if limit is None else min(slice_ms, limit)
+        self.unchanged: Unchanged[T] = Unchanged(type(self).key)
+
+    def read_slice(
+        self, client: SourceClient, low: int, high: int, deadline: float
+    ) -> Iterator[SlicePage[T]]:
+        """The pages of the records created in `[low, high)`; the last one says so."""
+        raise NotImplementedError
+
+    def pages(self, client: SourceClient, ctx: PullContext, deadline: float) -> Iterator[Page[T]]:
+        end = self.clock.now_ms()
+        horizon = max(0, horizon_ms(ctx, end, self.lookback_ms))
+        yield from sliced_re_read(
+            self.unchanged,
+            time_slices(horizon, end, self.slice_ms),
+            lambda low, high: self.read_slice(client, low, high, deadline),
+            lag_ms=self.lag_ms,
+            horizon=horizon,
+            budget=PollBudget(deadline, self.monotonic),
+        )

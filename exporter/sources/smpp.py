@@ -18,6 +18,7 @@ SMSC_sequence(4)`` ([R] spec text; Stat values [V] huaweicloud).
 
 from __future__ import annotations
 
+import logging
 import re
 import struct
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from datetime import UTC, datetime
 
 from exporter.privacy import mask_phone
 from exporter.records import SmsEvent
+
+log = logging.getLogger(__name__)
 
 #: One `key:value` pair of a receipt; keys may contain a space (`submit date`).
 _FIELD = re.compile(
@@ -126,15 +129,43 @@ def parse_receipt(text: str) -> DeliveryReceipt | None:
 # --------------------------------------------------------------------------- dlr-url callbacks
 
 
+def done_time_ms(done: SmscTime | None, utc_offset_minutes: int | None, received_ms: int) -> int:
+    """When a final report says it was done: its SMSC done date in the configured zone
+    (`smsc_utc_offset`), else — zone unknown (the default), no done date, or a done date later
+    than the report reached smswatch (the zone is wrong: logged once) — when it was received.
+    Done dates are often minute-precise: they are read as the start of their minute."""
+    if done is None or utc_offset_minutes is None:
+        return received_ms
+    at = done.to_ms(utc_offset_minutes)
+    if at > received_ms + 60_000:
+        if not _zone_warned:
+            _zone_warned.append(True)
+            log.warning(
+                "SMSC done dates are later than their reports arrived: check smsc_utc_offset",
+                extra={"ahead_s": (at - received_ms) // 1000},
+            )
+        return received_ms
+    return at
+
+
+_zone_warned: list[bool] = []
+
+
 def dlr_url_event(
-    params: Mapping[str, str], message_id: str, status: str, code: str, received_ms: int
+    params: Mapping[str, str],
+    message_id: str,
+    status: str,
+    code: str,
+    received_ms: int,
+    status_ms: int | None = None,
 ) -> SmsEvent:
-    """The event of an SMPP gateway's `dlr-url` callback (Jasmin, Kannel), timed on receipt.
+    """The event of an SMPP gateway's `dlr-url` callback (Jasmin, Kannel).
 
     The bank adds its own parameters to the dlr-url it sets: `ref` (the transaction reference),
     `to`, and optionally `carrier` and `area`. An SMPP `err` of 000 or 0 is no error. The
-    gateways' dates have no zone and minute precision, so the event is timed when smswatch
-    received it; only a submission's own time is a known submit time.
+    gateways' dates have no zone and minute precision: the event is timed when smswatch
+    received it unless the SMSC's zone is configured (`status_ms`, see `done_time_ms`); only a
+    submission's own time is a known submit time.
     """
     return SmsEvent(
         message_id=message_id,
@@ -145,7 +176,7 @@ def dlr_url_event(
         status=status,
         error_code="" if code in ("000", "0") else code,
         submitted_ms=received_ms,
-        status_ms=received_ms,
+        status_ms=received_ms if status_ms is None else status_ms,
         submit_known=status == "submitted",
     )
 

@@ -7,32 +7,42 @@ at most 100 per page, answering `payments[]` and `cursor` (absent on the last pa
 FAILED), location_id, reference_id, card_details{status, auth_result_code, card{bin, last_4}},
 device_details{device_id}`; card-present payments on Square hardware carry `device_details`
 [V changelog 2019-12-11]; data usually available within a few minutes [V v1 docs], hence the
-default `list_lag` of 60 s (raise it if Square lags more). Relied on, unconfirmed [R]:
-`card_details.status` VOIDED on a canceled authorization; `limit` as the page-size parameter.
+default `list_lag` of 60 s (raise it if Square lags more). Confirmed since [V
+square-python-sdk src/square/types/card_payment_details.py, src/square/payments/client.py]:
+`card_details.status` is one of AUTHORIZED, CAPTURED, VOIDED, FAILED (VOIDED: a canceled
+authorization); `limit` is the page size, at most 100; `end_time` defaults to now and
+`begin_time` is inclusive; results are eventually consistent ("might take several seconds to
+appear"). Still [R]: whether `end_time` is exclusive (a payment on a slice boundary read twice
+is dropped as a duplicate, never counted twice).
 
 Results: APPROVED/COMPLETED → approved; FAILED → declined; CANCELED after an authorization
 (`card_details.status` VOIDED) → approved plus a reversal (`<id>:void`, at `updated_at`);
 PENDING waits. Square has no RRN: the join key comes from `join_field` (default
-`reference_id`, the seller's own reference); the terminal is `device_details.device_id`.
+`reference_id`, the seller's own reference, the same for every card brand); a payment without
+it cannot be joined to an SMS and is counted in `smswatch_transactions_unjoinable_total`
+instead of opening a receipt. The terminal is `device_details.device_id`.
+
+Locations [V square-python-sdk src/square/payments/client.py `list`, `location_id`: "By
+default, results are returned for the default (main) location associated with the seller"]:
+ListPayments without `location_id` reads the main location only. smswatch reads every
+location: those configured (`location_id`, `location_ids`), else every location ListLocations
+returns (`GET /v2/locations`, inactive ones included), each slice of each location in turn.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.config import SourceConfig
 from exporter.records import Page, Transaction
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
     PullContext,
-    Unchanged,
-    UpstreamClock,
+    SlicedReRead,
+    SlicePage,
     dotted,
-    horizon_ms,
     iso_ms,
     transaction_key,
 )
@@ -111,40 +121,67 @@ def parse_payments(payload: Any, join_field: str) -> tuple[list[Transaction], in
     return records, invalid, cursor if isinstance(cursor, str) else ""
 
 
-class SquarePuller:
-    """Re-reads the payments created in the window that may still change, oldest first."""
+class SquarePuller(SlicedReRead[Transaction]):
+    """Re-reads the payments created in the window that may still change, in time slices
+    oldest first, with a checkpoint after each slice (`sliced_re_read`)."""
 
-    def __init__(self, source: SourceConfig, clock: Callable[[], float] = time.time) -> None:
-        self.source = source
-        self.clock = UpstreamClock(clock)
-        self.join_field: str = source.options["join_field"]
-        self.lookback_ms: int = source.options["lookback"]
-        self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged(transaction_key)
+    key = staticmethod(transaction_key)
+    locations: tuple[str, ...] = ()
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
     ) -> Iterator[Page[Transaction]]:
-        horizon = max(0, horizon_ms(ctx, self.clock.now_ms(), self.lookback_ms))
-        params: dict[str, str | int] = {
-            "begin_time": datetime.fromtimestamp(horizon // 1000, UTC).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
-            "sort_order": "ASC",
-            "limit": self.source.page_size,
-        }
-        if self.source.options["location_id"]:
-            params["location_id"] = self.source.options["location_id"]
-        started: int | None = None
-        for _ in range(self.source.max_pages):
-            reply = client.request("GET", self.source.path, params, deadline)
-            now = self.clock.observe(reply.date_ms)
-            started = now if started is None else started
-            records, invalid, cursor = parse_payments(reply.payload, self.join_field)
-            last = not cursor
-            yield from self.unchanged.hand_over(
-                records, invalid, last=last, watermark_ms=started - self.lag_ms, horizon=horizon
-            )
-            if last:
-                return
-            params = {**params, "cursor": cursor}
+        configured = [self.source.options["location_id"], *self.source.options["location_ids"]]
+        self.locations = tuple(x for x in configured if x) or self.all_locations(client, deadline)
+        yield from super().pages(client, ctx, deadline)
+
+    def all_locations(self, client: SourceClient, deadline: float) -> tuple[str, ...]:
+        """Every location of the seller, inactive ones included (ListLocations)."""
+        reply = client.request("GET", LOCATIONS_PATH, {}, deadline)
+        self.clock.observe(reply.date_ms)
+        return tuple(parse_locations(reply.payload))
+
+    def read_slice(
+        self, client: SourceClient, low: int, high: int, deadline: float
+    ) -> Iterator[SlicePage[Transaction]]:
+        for index, location in enumerate(self.locations):
+            params: dict[str, str | int] = {
+                "begin_time": rfc3339(low),
+                "end_time": rfc3339(high),
+                "sort_order": "ASC",
+                "limit": self.source.page_size,
+                "location_id": location,
+            }
+            last_location = index == len(self.locations) - 1
+            for _ in range(self.source.max_pages):
+                reply = client.request("GET", self.source.path, params, deadline)
+                now = self.clock.observe(reply.date_ms)
+                records, invalid, cursor = parse_payments(
+                    reply.payload, self.source.options["join_field"]
+                )
+                yield records, invalid, now, last_location and not cursor
+                if not cursor:
+                    break
+                params = {**params, "cursor": cursor}
+            else:
+                raise BadPayload(f"a {self.slice_ms // 1000} s slice exceeds max_pages")
+
+
+#: ListLocations (square-python-sdk src/square/locations/raw_client.py: `v2/locations`) [V].
+LOCATIONS_PATH = "/v2/locations"
+
+
+def parse_locations(payload: Any) -> list[str]:
+    """The location ids of a ListLocations answer (every status: inactive ones still list
+    their past payments)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("locations"), list):
+        raise BadPayload("ListLocations answer without a 'locations' list")
+    ids = [str(x["id"]) for x in payload["locations"] if isinstance(x, dict) and x.get("id")]
+    if not ids:
+        raise BadPayload("the seller has no locations")
+    return ids
+
+
+def rfc3339(ms: int) -> str:
+    """Unix ms → `2026-11-26T12:00:00Z` (whole seconds, as the slices are)."""
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -11,10 +11,22 @@ authorization_response_code}}`; `GET /v1/terminal/readers` with `device_sw_versi
 `expand[]=data.latest_charge` expands the charge in a list; `last_seen_at` in milliseconds (Unix
 seconds are accepted too); `canceled_at` on a canceled PaymentIntent.
 
-Stripe exposes no ISO RRN or TID (reference, inference): the join key is read from
-`join_field` (default the card network's transaction id) and the terminal from
-`terminal_field` (default `metadata.terminal_id`, which the bank's integration sets). Stripe has
-no "SMS notice" setting: a reader's `metadata.sms_notice` = `off` says it is off.
+Stripe exposes no ISO RRN or TID (reference, inference). The join key, per card brand:
+- Visa, Mastercard, American Express: `join_field`, by default the charge's
+  `payment_method_details.card_present.network_transaction_id` [V issue 12, Stripe API
+  reference: only these three networks' transaction ids are supported; null for the others];
+- every other brand (`brand` is one of amex, cartes_bancaires, diners, discover, eftpos_au,
+  interac, jcb, link, mastercard, unionpay, visa, unknown [V Stripe API reference, card_present
+  `brand`]): `fallback_join_field` (for example `metadata.rrn`, set by the bank's integration),
+  default none.
+A transaction with neither cannot be joined to an SMS: it is counted in
+`smswatch_transactions_unjoinable_total{acquirer}` (and warned about once) instead of opening a
+receipt that could never match. `card_present.iin` is documented as internal and usually
+absent [V issue 12]: the masked PAN is `iin******last4` only when Stripe gave the iin.
+
+The terminal comes from `terminal_field` (default `metadata.terminal_id`, which the bank's
+integration sets). Stripe has no "SMS notice" setting: a reader's `metadata.sms_notice` = `off`
+says it is off.
 
 Results: `succeeded`/`requires_capture` → approved; `requires_payment_method` with a
 `last_payment_error` → declined; `canceled` after an authorization → approved plus a reversal
@@ -24,20 +36,16 @@ the window that may still change; the pipeline drops records it has seen.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from exporter.config import SourceConfig
-from exporter.records import Page, Terminal, Transaction
+from exporter.records import Terminal, Transaction
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.payloads import read_each
 from exporter.sources.pulling import (
-    PullContext,
-    Unchanged,
-    UpstreamClock,
+    SlicedReRead,
+    SlicePage,
     dotted,
-    horizon_ms,
     transaction_key,
 )
 
@@ -49,8 +57,13 @@ def _pan(card: Any) -> str:
     return f"{iin}******{last4}" if iin and last4 else ""
 
 
-def payment_intent_records(pi: Any, join_field: str, terminal_field: str) -> list[Transaction]:
-    """One PaymentIntent → 0, 1 or 2 transaction records (ValueError when malformed)."""
+def payment_intent_records(
+    pi: Any, join_field: str, terminal_field: str, fallback_join_field: str = ""
+) -> list[Transaction]:
+    """One PaymentIntent → 0, 1 or 2 transaction records (ValueError when malformed).
+
+    The join key is `join_field`, else `fallback_join_field`; "" when neither is set (the
+    pipeline then counts the transaction unjoinable)."""
     if not isinstance(pi, dict) or not isinstance(pi.get("id"), str):
         raise ValueError("not a PaymentIntent")
     status = pi.get("status")
@@ -73,7 +86,11 @@ def payment_intent_records(pi: Any, join_field: str, terminal_field: str) -> lis
     code = dotted(card, "receipt.authorization_response_code")
     base = Transaction(
         txn_id=pi["id"],
-        rrn=str(dotted(pi, join_field) or ""),
+        rrn=str(
+            dotted(pi, join_field)
+            or (dotted(pi, fallback_join_field) if fallback_join_field else "")
+            or ""
+        ),
         terminal_id=str(dotted(pi, terminal_field) or ""),
         merchant_id=str(dotted(pi, "on_behalf_of") or ""),
         acquirer="",
@@ -103,12 +120,13 @@ def payment_intent_records(pi: Any, join_field: str, terminal_field: str) -> lis
 
 
 def parse_payment_intents(
-    payload: Any, join_field: str, terminal_field: str
+    payload: Any, join_field: str, terminal_field: str, fallback_join_field: str = ""
 ) -> tuple[list[Transaction], int, bool, str, int]:
     """A list answer → (records, invalid, has_more, last id, oldest created ms or -1)."""
     intents = _data(payload)
     batches, invalid = read_each(
-        intents, lambda pi: payment_intent_records(pi, join_field, terminal_field)
+        intents,
+        lambda pi: payment_intent_records(pi, join_field, terminal_field, fallback_join_field),
     )
     records = [record for batch in batches for record in batch]
     created = [
@@ -165,43 +183,37 @@ def _reader_terminal(reader: dict[str, Any], now_ms: int) -> Terminal:
     )
 
 
-class StripePuller:
-    """Re-reads the PaymentIntents created in the window that may still change."""
+class StripePuller(SlicedReRead[Transaction]):
+    """Re-reads the PaymentIntents created in the window that may still change, in time slices
+    oldest first, with a checkpoint after each slice (`sliced_re_read`)."""
 
-    def __init__(self, source: SourceConfig, clock: Callable[[], float] = time.time) -> None:
-        self.source = source
-        self.clock = UpstreamClock(clock)
-        self.join_field: str = source.options["join_field"]
-        self.terminal_field: str = source.options["terminal_field"]
-        self.lookback_ms: int = source.options["lookback"]
-        self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged(transaction_key)
+    key = staticmethod(transaction_key)
 
-    def pages(
-        self, client: SourceClient, ctx: PullContext, deadline: float
-    ) -> Iterator[Page[Transaction]]:
-        start = self.clock.now_ms()
-        horizon = horizon_ms(ctx, start, self.lookback_ms)
+    def read_slice(
+        self, client: SourceClient, low: int, high: int, deadline: float
+    ) -> Iterator[SlicePage[Transaction]]:
         params: dict[str, str | int] = {
             "limit": self.source.page_size,
-            "created[gte]": max(0, horizon // 1000),
+            "created[gte]": low // 1000,
+            "created[lt]": high // 1000,
             "expand[]": "data.latest_charge",
         }
-        started: int | None = None
         for _ in range(self.source.max_pages):
             reply = client.request("GET", self.source.path, params, deadline)
             now = self.clock.observe(reply.date_ms)
-            started = now if started is None else started
+            options = self.source.options
             records, invalid, more, last_id, _ = parse_payment_intents(
-                reply.payload, self.join_field, self.terminal_field
+                reply.payload,
+                options["join_field"],
+                options["terminal_field"],
+                options["fallback_join_field"],
             )
-            last = not more or not last_id
-            yield from self.unchanged.hand_over(
-                records, invalid, last=last, watermark_ms=started - self.lag_ms, horizon=horizon
-            )
-            if last:
+            done = not more or not last_id
+            yield records, invalid, now, done
+            if done:
                 return
             params = {**params, "starting_after": last_id}
+        raise BadPayload(f"a {self.slice_ms // 1000} s slice exceeds max_pages")
 
     def terminals(self, client: SourceClient, deadline: float) -> tuple[list[Terminal], int, int]:
         params: dict[str, str | int] = {"limit": self.source.page_size}

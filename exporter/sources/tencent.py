@@ -8,9 +8,13 @@ SUCCESS|FAIL, Description, SessionContext}` [V]; no submit time [V]; receipt cod
 fields `user_receive_time, nationcode, mobile, report_status, errmsg, description, sid` [V].
 TC3-HMAC-SHA256 signing is [R] in the reference; this module's signer reproduces the
 signature of Tencent's own Python SDK (tencentcloud-sdk-python-common) for a known key and time
-(tests/test_provider_tencent.py) — confirmed. Still unconfirmed: that the pull is a consuming
-queue [R] (smswatch assumes it is, which is the safe assumption), the callback's time format
-and its expected answer `{"result":0,"errmsg":"OK"}` [R].
+(tests/test_provider_pull.py) — confirmed [V]. The pull is a consuming queue [V]
+tencentcloud-sdk-python tencentcloud/sms/v20210111/sms_client.py, PullSmsSendStatus docstring:
+"接口拉取的状态数据为队列模式，同一号码一次下发的状态数据仅能拉取一次" (queue mode: a status can be
+pulled once). Should a report come back twice all the same, that contradicts it: smswatch logs
+it (once per poll, with the count) and the pipeline counts the repeat as
+`smswatch_records_total{result="duplicate"}`; nothing is counted twice. Still unconfirmed [R]:
+the callback's time format and its expected answer `{"result":0,"errmsg":"OK"}`.
 
 A consuming read loses what it pulled unless it is kept before anything else happens: each
 answer becomes one page, and the poller commits it to the store before this generator makes
@@ -30,7 +34,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +54,11 @@ from exporter.sources.pulling import (
     UpstreamClock,
     local_time_ms,
 )
+
+log = logging.getLogger(__name__)
+
+#: How many recent reports the puller remembers to notice one returned twice.
+REMEMBERED = 100_000
 
 SERVICE = "sms"
 VERSION = "2021-01-11"
@@ -167,6 +178,21 @@ class TencentPuller:
         self.clock = UpstreamClock(clock)
         self.lag_ms: int = source.options["report_lag"]
         self.host = source.base_url.split("://", 1)[-1].split("/", 1)[0]
+        self.pulled: OrderedDict[tuple[str, str], None] = OrderedDict()  # recent reports
+
+    def repeated(self, events: list[SmsEvent]) -> int:
+        """How many of these reports this process pulled before (a consuming queue returns a
+        report once); remembers the last `REMEMBERED` reports."""
+        count = 0
+        for event in events:
+            key = (event.message_id, event.status)
+            if key in self.pulled:
+                count += 1
+            self.pulled[key] = None
+            self.pulled.move_to_end(key)
+        while len(self.pulled) > REMEMBERED:
+            self.pulled.popitem(last=False)
+        return count
 
     def _sign(
         self, method: str, params: dict[str, str | int], body: bytes
@@ -214,6 +240,13 @@ class TencentPuller:
             except BadPayload as exc:
                 # Whatever that answer held is gone from the queue: say so, loudly.
                 raise client.fail("bad_payload", f"consumed answer unreadable: {exc}") from exc
+            repeats = self.repeated(events)
+            if repeats:
+                log.warning(
+                    "PullSmsSendStatus returned reports it had returned before: it may not be a "
+                    "consuming queue (counted as duplicates)",
+                    extra={"source": self.source.name, "repeated": repeats},
+                )
             drained = count < self.source.page_size
             # Outcomes only: a message submitted within give_up_after may still be untold.
             complete = now - self.lag_ms - ctx.give_up_after_ms

@@ -1,14 +1,26 @@
 """Vonage (Nexmo): the Reports API records (pull) and the SMS API DLR webhook (push)
 (reference sms-providers.md §2).
 
-Facts used: sync `GET https://api.nexmo.com/v2/reports/records?account_id=…&product=SMS&
-direction=outbound&date_start=ISO&date_end=ISO`, window at most 24 h, Basic auth
-`api_key:api_secret` [V]; DLR webhook fields `err-code, message-timestamp, messageId, msisdn,
-network-code, price, scts, status, to` and its status words [V]; DLR err-code table [V] (15+ [R]).
-Unconfirmed and relied on [R]: the record field names (`message_id, client_ref, to, network,
-date_received, date_finalized, status, error_code`), ISO 8601 dates with an offset, the paging
-link at `_links.next.href` (HAL, as Vonage's other APIs) with the records under `records`; the
-DLR `client-ref` field; `scts` being a `YYMMDDhhmm` done time without a zone.
+Facts used:
+- [V] sync `GET https://api.nexmo.com/v2/reports/records?account_id=…&product=SMS&direction=
+  outbound&date_start=ISO&date_end=ISO`, window at most 24 h, Basic auth `api_key:api_secret`
+  (developer.vonage.com reports tutorials); 10 requests/s synchronously
+  (developer.vonage.com/api-errors/reports, `rate-limit`);
+- [V] DLR webhook fields `err-code, message-timestamp, messageId, msisdn, network-code, price,
+  scts, status, to` and its status words (developer.vonage.com/messaging/sms/guides/
+  delivery-receipts); `msisdn` is the recipient, `to` the sender id the message was sent
+  `from` — never read as a phone number;
+- [V] the DLR err-code table, taken whole in exporter.classify.VONAGE (api.support.vonage.com
+  204014733; 15 = the recipient's prepaid credit, not the submit-time "invalid sender");
+- [V] the bank sets `client-ref` when it sends (Vonage/vonage-python-sdk sms/src/vonage_sms/
+  requests.py: `client_ref` serialized as `client-ref`); [R] that the DLR echoes it;
+- [R] the record field names (`message_id, client_ref, to, network, date_received,
+  date_finalized, status, error_code`), ISO 8601 dates with an offset, the paging link at
+  `_links.next.href` with the records under `records` (the Reports OpenAPI was not readable);
+- [R] `scts` is a `YYMMDDhhmm` done time without a zone (not used: timed on receipt).
+
+The window is read in time slices (`slice`, at most the API's 24 h), oldest first, each one
+committed (issue 11 item 8, `exporter.sources.pulling.sliced_re_read`).
 
 Latency honesty: a record's `date_received`/`date_finalized` carry a zone and are used as they
 are. A DLR's `scts` has no zone and minute precision, and `message-timestamp` is when Vonage
@@ -18,23 +30,19 @@ pushed it: a pushed final status is timed when smswatch received it, and carries
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from exporter.classify import VONAGE_STATUSES
-from exporter.config import SourceConfig
 from exporter.privacy import mask_phone
-from exporter.records import Page, SmsEvent
+from exporter.records import SmsEvent
 from exporter.sources.client import BadPayload, SourceClient
 from exporter.sources.payloads import form_fields, json_body, read_each
 from exporter.sources.pulling import (
-    PullContext,
-    Unchanged,
-    UpstreamClock,
+    SlicedReRead,
+    SlicePage,
     dotted,
-    horizon_ms,
     iso_ms,
     sms_key,
 )
@@ -79,53 +87,33 @@ def _record_event(record: dict[str, Any]) -> SmsEvent:
     )
 
 
-class VonagePuller:
-    """Re-reads the window of records that may still change, in windows of at most 24 h."""
+class VonagePuller(SlicedReRead[SmsEvent]):
+    """Re-reads the window of records that may still change, in time slices of at most 24 h,
+    oldest first, with a checkpoint after each slice (`sliced_re_read`)."""
 
-    def __init__(self, source: SourceConfig, clock: Callable[[], float] = time.time) -> None:
-        self.source = source
-        self.clock = UpstreamClock(clock)
-        self.lookback_ms: int = source.options["lookback"]
-        self.lag_ms: int = source.options["list_lag"]
-        self.unchanged = Unchanged(sms_key)
+    key = staticmethod(sms_key)
+    max_slice_ms = WINDOW_MS
 
-    def pages(
-        self, client: SourceClient, ctx: PullContext, deadline: float
-    ) -> Iterator[Page[SmsEvent]]:
-        end = self.clock.now_ms()
-        start = max(horizon_ms(ctx, end, self.lookback_ms), 0)
-        windows = []
-        while start < end:
-            windows.append((start, min(end, start + WINDOW_MS)))
-            start += WINDOW_MS
-        if not windows:
-            return
-        pages = 0
-        for index, (low, high) in enumerate(windows):
-            path = self.source.path
-            params: dict[str, str | int] = {
-                "account_id": self.source.options["account_id"],
-                "product": "SMS",
-                "direction": "outbound",
-                "date_start": iso_text(low),
-                "date_end": iso_text(high),
-            }
-            while True:
-                pages += 1
-                reply = client.request("GET", path, params, deadline)
-                upstream_now = self.clock.observe(reply.date_ms)
-                events, invalid, next_url = parse_records(reply.payload)
-                last = next_url is None and index == len(windows) - 1
-                # Complete up to the end of the window, and no later than its clock says.
-                watermark = min(end - end % 1000, upstream_now) - self.lag_ms
-                yield from self.unchanged.hand_over(
-                    events, invalid, last=last, watermark_ms=watermark, horizon=windows[0][0]
-                )
-                if last:
-                    return
-                if next_url is None or pages >= self.source.max_pages:
-                    break
-                path, params = next_url, {}
+    def read_slice(
+        self, client: SourceClient, low: int, high: int, deadline: float
+    ) -> Iterator[SlicePage[SmsEvent]]:
+        path = self.source.path
+        params: dict[str, str | int] = {
+            "account_id": self.source.options["account_id"],
+            "product": "SMS",
+            "direction": "outbound",
+            "date_start": iso_text(low),
+            "date_end": iso_text(high),
+        }
+        for _ in range(self.source.max_pages):
+            reply = client.request("GET", path, params, deadline)
+            now = self.clock.observe(reply.date_ms)
+            events, invalid, next_url = parse_records(reply.payload)
+            yield events, invalid, now, next_url is None
+            if next_url is None:
+                return
+            path, params = next_url, {}
+        raise BadPayload(f"a {self.slice_ms // 1000} s slice exceeds max_pages")
 
 
 # --------------------------------------------------------------------------- DLR webhook
@@ -155,7 +143,9 @@ def parse_dlr(fields: Mapping[str, str], received_ms: int) -> SmsEvent | None:
     return SmsEvent(
         message_id=message_id,
         txn_ref=fields.get("client-ref", ""),
-        phone=mask_phone(fields.get("msisdn", "") or fields.get("to", "")),
+        # `msisdn` is the recipient; `to` is the sender id the message was sent `from`
+        # (developer.vonage.com/messaging/sms/guides/delivery-receipts): never a phone number.
+        phone=mask_phone(fields.get("msisdn", "")),
         carrier="unknown",
         area="unknown",
         status=status,

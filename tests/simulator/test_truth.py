@@ -227,3 +227,19 @@ def test_faults_started_at_run_time_keep_the_truth_exact() -> None:
     assert metrics == expected
     causes = {s["labels"]["cause"] for s in metrics["smswatch_receipts_total"]}
     assert {"terminal_config", "integration", "gateway"} <= causes
+
+
+def test_a_whole_second_shape_judges_submitted_in_time_on_its_seconds() -> None:
+    """Issue 12: Twilio, Vonage and Alibaba dates have whole seconds. A message submitted
+    400 ms after txn_time + missing_after shows as submitted at that very second, so the
+    exporter reading such a shape (rightly) links it: the truth of the shape must too."""
+    late_ms = T + RULES["missing_after_ms"] + 400
+    facts = receipt(messages=[message(late_ms, (late_ms + 2_000, "DELIVRD", "000"))])
+    in_ms = [d for d in transaction_deltas(facts, **RULES) if d.metric == "smswatch_receipts_total"]  # type: ignore[arg-type]
+    assert in_ms[0].labels == ("acq-north", "missing", "integration")
+    seconds = [
+        d
+        for d in transaction_deltas(facts, **RULES, whole_seconds=True)  # type: ignore[arg-type]
+        if d.metric == "smswatch_receipts_total"
+    ]
+    assert seconds[0].labels == ("acq-north", "delivered", "none")
