@@ -121,6 +121,9 @@ class Pipeline:
             if any(is_push_only(s) and s.provider in OUTCOME_ONLY_PROVIDERS for s in config.sources)
             else 0
         )
+        #: What was logged once already: acquirers without join keys, (source, unlisted code).
+        self._warned: set[tuple[str, ...]] = set()
+        self._announced: set[tuple[str, str]] = set()
 
     def accept_watermark(self, source: SourceConfig, watermark_ms: int) -> int:
         """A source's watermark as the exporter accepts it: at most its clock + max_clock_skew.
@@ -148,8 +151,6 @@ class Pipeline:
         last call, for one log line per poll."""
         with self._clamp_lock:
             return self._clamped.pop(source, (0, 0))
-        self._warned: set[tuple[str, ...]] = set()
-        self._announced: set[tuple[str, str]] = set()
 
     def settle(self) -> None:
         """Decide every receipt that all feeds' watermarks have passed (inside a transaction)."""
