@@ -28,8 +28,6 @@ from exporter.web import Request, Response, WebServer
 
 log = logging.getLogger(__name__)
 
-PRUNE_INTERVAL_S = 3600
-
 
 def job_options(interval_ms: int) -> dict[str, object]:
     """APScheduler options of a poll job: never two at once, missed runs coalesced."""
@@ -108,7 +106,11 @@ class Exporter:
                 **job_options(interval_ms),
             )
         self.scheduler.add_job(
-            self._prune, "interval", seconds=PRUNE_INTERVAL_S, id="prune", **job_options(60_000)
+            self._prune,
+            "interval",
+            seconds=self.config.prune_interval_ms / 1000,
+            id="prune",
+            **job_options(60_000),
         )
         if self.config.reports is not None:
             objectives = self.config.objectives

@@ -76,7 +76,15 @@ class Pipeline:
             give_up_after_ms=config.give_up_after_ms,
             join_transaction_field=config.join_transaction_field,
             min_software_version=config.min_software_version,
+            max_skew_ms=config.join_max_skew_ms,
         )
+        adopted = store.adopt_unscoped(
+            {s.name: s.acquirers for s in config.sources if s.kind == "acquirer"}
+        )
+        if adopted:
+            log.info(
+                "transactions from an older state file given their source", extra={"rows": adopted}
+            )
         cap = config.max_label_values
         self.carriers = LabelBounds(
             config.carriers, cap, store.label_values("smswatch_sms_submitted_total", 1)
@@ -101,8 +109,9 @@ class Pipeline:
     def commit_sms(self, source: SourceConfig, page: Page[SmsEvent]) -> None:
         """Commit one page of SMS events with its cursor and the decisions it allows."""
         with self.store.transaction():
+            events = self._timely_events(page.records)
             changes = reconcile.ingest_sms(
-                page.records,
+                events,
                 source.gateway,
                 self.store,
                 self.settings,
@@ -111,6 +120,7 @@ class Pipeline:
                 code_table(source),
             )
             changes.records["invalid"] += page.invalid
+            changes.records["late"] += len(page.records) - len(events)
             self.store.apply(changes, source.name)
             self.store.advance_source(source.name, page.next_cursor, page.watermark_ms)
             watermark = self.store.source_state(source.name).watermark_ms
@@ -126,6 +136,12 @@ class Pipeline:
             self.store.set_gauge("smswatch_sms_pending_oldest_seconds", (source.gateway,), age)
             self.settle()
 
+    def _timely_events(self, events: list[SmsEvent]) -> list[SmsEvent]:
+        """The events of messages submitted at or after the prune horizon (the rest is late)."""
+        return reconcile.refuse_late(
+            events, self.store.prune_horizon_ms(), lambda e: e.submitted_ms
+        )
+
     def commit_push(self, source: SourceConfig, events: list[SmsEvent], invalid: int) -> None:
         """Commit the events of one push (before it is acknowledged), and what they decide.
 
@@ -133,8 +149,9 @@ class Pipeline:
         own timer (`Poller.poll`), a pulled one's with its pages.
         """
         with self.store.transaction():
+            timely = self._timely_events(events)
             changes = reconcile.ingest_sms(
-                events,
+                timely,
                 source.gateway,
                 self.store,
                 self.settings,
@@ -143,6 +160,7 @@ class Pipeline:
                 code_table(source),
             )
             changes.records["invalid"] += invalid
+            changes.records["late"] += len(events) - len(timely)
             self.store.apply(changes, source.name)
             self.settle()
 
@@ -152,8 +170,14 @@ class Pipeline:
         default = source.acquirers[0]
         records = [t if t.acquirer else _with_acquirer(t, default) for t in page.records]
         with self.store.transaction():
-            changes = reconcile.ingest_transactions(records, bounds, self.store, self.settings)
+            timely = reconcile.refuse_late(
+                records, self.store.prune_horizon_ms(), lambda t: t.txn_ms
+            )
+            changes = reconcile.ingest_transactions(
+                timely, bounds, self.store, self.settings, source.name
+            )
             changes.records["invalid"] += page.invalid
+            changes.records["late"] += len(records) - len(timely)
             self.store.apply(changes, source.name)
             self.store.advance_source(source.name, page.next_cursor, page.watermark_ms)
             self.settle()
@@ -303,8 +327,11 @@ class Poller:
             page = fetch_page(
                 self.client, source.path, source.feed, cursor, source.page_size, parse, deadline
             )
-            commit(source, page)
+            commit(source, page)  # an empty next_cursor keeps the stored one ("stay")
             records += len(page.records) + page.invalid
+            if not page.next_cursor:
+                log.warning("page without next_cursor: staying", extra={"source": source.name})
+                break
             if not page.has_more or time.monotonic() >= deadline or self.client.stop.is_set():
                 break
         return records

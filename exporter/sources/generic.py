@@ -142,6 +142,7 @@ def _sms_event(f: _Fields) -> SmsEvent:
         error_code=f.text("error_code", required=False),
         submitted_ms=submitted_ms,
         status_ms=status_ms,
+        acquirer=f.text("acquirer", required=False),
     )
 
 
