@@ -354,25 +354,31 @@ def owner(m: Message, receipts: Sequence[Receipt], settings: Settings) -> Receip
     """The receipt an SMS belongs to, if any (each message satisfies at most one receipt).
 
     Among the receipts with the message's reference (and its acquirer, when the message names
-    one), the SMS belongs to the latest transaction at or before `submitted + max_skew`; it
-    satisfies that receipt when it was submitted by `txn_time + missing_after` (a message with
-    no known submit time: reported by then + `give_up_after`). A reference reused days later
-    or by another acquirer therefore never links a receipt to somebody else's SMS.
+    one): the latest transaction at or before the submit time, when the message was submitted
+    by its `txn_time + missing_after` (a message with no known submit time: reported by then
+    + `give_up_after`); else the earliest transaction within `max_skew` after the submit time
+    (the two systems' clocks disagree). A reference reused later or by another acquirer
+    therefore never links a receipt to somebody else's SMS.
     """
-    best: Receipt | None = None
-    for r in receipts:
-        if m.acquirer and r.txn_acquirer and m.acquirer != r.txn_acquirer:
-            continue
-        if r.txn_ms > m.submitted_ms + settings.max_skew_ms:
-            continue
-        if best is None or (r.txn_ms, r.source, r.txn_id) > (best.txn_ms, best.source, best.txn_id):
-            best = r
-    if best is None:
-        return None
     grace = settings.missing_after_ms
     if m.seen & SUBMIT_UNKNOWN:
         grace += settings.give_up_after_ms
-    return best if m.submitted_ms <= best.txn_ms + grace else None
+    before: Receipt | None = None
+    after: Receipt | None = None
+    for r in receipts:
+        if m.acquirer and r.txn_acquirer and m.acquirer != r.txn_acquirer:
+            continue
+        rank = (r.txn_ms, r.source, r.txn_id)
+        if r.txn_ms <= m.submitted_ms:
+            if before is None or rank > (before.txn_ms, before.source, before.txn_id):
+                before = r
+        elif r.txn_ms <= m.submitted_ms + settings.max_skew_ms and (
+            after is None or rank < (after.txn_ms, after.source, after.txn_id)
+        ):
+            after = r
+    if before is not None and m.submitted_ms <= before.txn_ms + grace:
+        return before
+    return after
 
 
 def relink(keys: set[str], view: StateView, settings: Settings, changes: Changes) -> None:

@@ -63,6 +63,7 @@ class TransactionFacts:
     terminal_config_off: bool  # SMS notice off or software < 5.0.0 at txn_time
     messages: list[MessageFacts] = field(default_factory=list)  # txn_ref == this rrn
     reversal_time: int | None = None
+    second_gateway: bool = False  # its messages went through the second gateway (id_collision)
 
 
 class Delta(NamedTuple):
@@ -85,6 +86,11 @@ class MessageFinal(NamedTuple):
 
 #: The (`status`, `cause`) labels of a final report (stat, code) in the API shape served.
 StatusLabel = Callable[[str, str], tuple[str, str]]
+
+
+def second_gateway(gateway: str) -> str:
+    """The `gateway` label of the second gateway feed (`/sms-2/v1/messages`)."""
+    return f"{gateway}-2"
 
 
 def message_final(
@@ -116,7 +122,14 @@ def transaction_deltas(
     give_up_after_ms: int,
     label: StatusLabel | None = None,
 ) -> list[Delta]:
-    """Apply the outcome rules of API.md to one transaction and everything that follows it."""
+    """Apply the outcome rules of API.md to one transaction and everything that follows it.
+
+    Its messages are counted under `gateway`, or under the second gateway (`second_gateway`)
+    when `id_collision` sent them there. Each message belongs to the transaction it was
+    generated for, whatever RRN it carries (`rrn_reuse`).
+    """
+    if facts.second_gateway:
+        gateway = second_gateway(gateway)
     deltas = [Delta(facts.txn_time, TRANSACTIONS, (facts.acquirer, facts.result), 1)]
     if facts.reversal_time is not None:
         deltas.append(Delta(facts.reversal_time, TRANSACTIONS, (facts.acquirer, "reversed"), 1))
