@@ -13,11 +13,13 @@ import pytest
 
 from exporter.config import Config, parse_config, simulator_config_document
 from exporter.errors import ConfigError
+from exporter.lookup.commands import render_text
 from exporter.lookup.query import parse_query
 from exporter.lookup.service import LookupService
 from exporter.lookup.settings import LookupSettings
 from exporter.poller import Pipeline
 from exporter.records import Page, SmsEvent, Terminal, Transaction
+from exporter.sources.generic import parse_sms_page
 from exporter.store import SCHEMA_VERSION, Store, decode_labels
 
 MIN = 60_000
@@ -162,6 +164,8 @@ def test_two_acquirer_sources_reusing_transaction_ids_keep_both(pipeline: Pipeli
         r["rrn"]: [m["message_id"] for m in r["sms"] if m["counts_for_receipt"]] for r in shown
     }
     assert linked == {"r1": ["m-1"], "r2": ["m-2"]}
+    text = render_text(found, LookupSettings(timezone="UTC"), "en")
+    assert "t-1 (acquirer)" in text and "t-1 (acquirer-2)" in text
 
 
 def test_a_state_file_written_by_schema_1_is_migrated(tmp_path: Path) -> None:
@@ -339,3 +343,20 @@ def test_a_retention_shorter_than_a_source_rereads_is_refused(
     with pytest.raises(ConfigError) as caught:
         parse_config(raw, env={"SECRET": "s"})
     assert "state.retention" in str(caught.value) and message in str(caught.value)
+
+
+@pytest.mark.parametrize("fields", [{}, {"acquirer": "meta.acquirer", "message_id": "id"}])
+def test_a_generic_sms_feed_may_name_the_acquirer(fields: dict[str, str]) -> None:
+    raw = simulator_config_document("http://127.0.0.1:1")
+    raw["sources"][0]["fields"] = fields
+    source = parse_config(raw, state_path=":memory:").sources[0]
+    at = "2026-11-26T08:00:00Z"
+    item = {"message_id": "m-1", "id": "m-1", "txn_ref": "r1", "status": "DELIVRD",
+            "submitted_at": at, "status_at": at}  # fmt: skip
+    named = {**item, "acquirer": "acq-south", "meta": {"acquirer": "acq-south"}}
+    page = parse_sms_page(
+        {"messages": [named, item], "next_cursor": "c", "has_more": False,
+         "watermark": "2026-11-26T08:01:00Z"},
+        source,
+    )  # fmt: skip
+    assert [e.acquirer for e in page.records] == ["acq-south", ""]
