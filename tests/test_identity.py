@@ -137,6 +137,19 @@ def test_two_gateways_reusing_message_ids_keep_their_own_messages(pipeline: Pipe
     }
     records = counters(pipeline, "smswatch_records_total")
     assert ("sms-2", "duplicate") not in records and ("sms-2", "conflict") not in records
+    # a resend through the second gateway that happens to get the same id: shown, not counted
+    feed_txns(pipeline, [txn("t3", "r3", 11)], 12)
+    feed_sms(pipeline, delivered("m-3", "r3", 11.01), 12, "sms")
+    feed_sms(pipeline, delivered("m-3", "r3", 11.5), 12, "sms-2")
+    settle_all(pipeline, 20)
+    found = LookupService(pipeline.store, LookupSettings(timezone="UTC")).find(
+        parse_query({"rrn": "r3"}, ZoneInfo("UTC"), default_window_ms=MIN, max_window_ms=MIN)
+    )
+    (shown,) = [r.to_json() for r in found.results]
+    assert [(m["gateway"], m["message_id"], m["counts_for_receipt"]) for m in shown["sms"]] == [
+        ("bank-sms", "m-3", True),
+        ("bank-sms-2", "m-3", False),
+    ]
 
 
 def test_two_acquirer_sources_reusing_transaction_ids_keep_both(pipeline: Pipeline) -> None:
