@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,8 +18,11 @@ from exporter.lookup.commands import render_text
 from exporter.lookup.query import parse_query
 from exporter.lookup.service import LookupService
 from exporter.lookup.settings import LookupSettings
-from exporter.poller import Pipeline
+from exporter.poller import Pipeline, Poller
 from exporter.records import Page, SmsEvent, Terminal, Transaction
+from exporter.simulator.server import SimulatorServer
+from exporter.simulator.settings import settings_from_options
+from exporter.simulator.simulation import SimClock
 from exporter.sources.generic import parse_sms_page
 from exporter.store import SCHEMA_VERSION, Store, decode_labels
 
@@ -373,3 +377,40 @@ def test_a_generic_sms_feed_may_name_the_acquirer(fields: dict[str, str]) -> Non
         source,
     )  # fmt: skip
     assert [e.acquirer for e in page.records] == ["acq-south", ""]
+
+
+def test_a_feed_answering_without_next_cursor_is_not_read_again_from_the_start(
+    tmp_path: Path,
+) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("faults: [{kind: cursor_reset, start: 20m, duration: 2m, share: 1.0}]")
+    wall = [0.0]  # the simulated clock moves only when the test says so
+    settings = settings_from_options(
+        seed=3, speed=1.0, start_ms=T0, scenario=str(scenario), rate=1.0
+    )
+    server = SimulatorServer(settings)
+    server.simulation.clock = SimClock(T0, 1.0, wall=lambda: wall[0])
+    server.start()
+    try:
+        raw = simulator_config_document(server.url)
+        config = parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
+        pipeline = Pipeline(config, Store(config.state_path))
+        poller = Poller(config.sources[0], pipeline, threading.Event())
+        wall[0] = 19.9 * 60  # up to just before the reset: read everything
+        poller.poll()
+        before = counters(pipeline, "smswatch_records_total")[("sms", "accepted")]
+        cursor = pipeline.store.source_state("sms").cursor
+        for minutes in (20.5, 21, 21.5):  # answers without next_cursor: stay and ask again
+            wall[0] = minutes * 60
+            poller.poll()
+            assert poller.health.up and pipeline.store.source_state("sms").cursor == cursor
+        wall[0] = 23 * 60  # the feed gives cursors again
+        poller.poll()
+        records = counters(pipeline, "smswatch_records_total")
+        assert pipeline.store.source_state("sms").cursor != cursor
+        # re-read: only what came after the cursor (under 2 minutes of events, three times),
+        # never the 20 minutes before it
+        assert records[("sms", "duplicate")] < before / 2
+        assert records[("sms", "accepted")] > before
+    finally:
+        server.stop()
