@@ -60,7 +60,7 @@ MESSAGE_COLUMNS = (
 )
 INDEXES = (
     "receipts_by_key",
-    "receipts_due_v2",
+    "receipts_due",
     "transactions_by_id",
     "transactions_by_rrn",
     "transactions_by_terminal",

@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     PRIMARY KEY (source, txn_id)
 );
 CREATE INDEX IF NOT EXISTS receipts_by_key ON transactions (join_key) WHERE state IS NOT NULL;
-CREATE INDEX IF NOT EXISTS receipts_due_v2 ON transactions (due_ms) WHERE state = 'open';
+CREATE INDEX IF NOT EXISTS receipts_due ON transactions (due_ms) WHERE state = 'open';
 CREATE INDEX IF NOT EXISTS transactions_by_rrn ON transactions (rrn);
 CREATE INDEX IF NOT EXISTS transactions_by_id ON transactions (txn_id);
 CREATE INDEX IF NOT EXISTS transactions_by_terminal ON transactions (terminal_id, txn_ms);
