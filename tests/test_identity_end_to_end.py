@@ -2,9 +2,9 @@
 
 A second gateway and a second acquirer source reuse the first ones' ids (`id_collision`),
 RRNs are reused by later transactions of the same or another acquirer (`rrn_reuse`), and the
-feeds answer with an empty `next_cursor` (`cursor_reset`), once after pruning has started. The
-exporter is killed with SIGKILL in the middle and restarted; its counters must equal the
-simulator's truth exactly, and never go down.
+feeds answer with an empty `next_cursor` (`cursor_reset`), once after pruning has started.
+Each of the first two alone, then all together with the exporter killed with SIGKILL in the
+middle and restarted: its counters must equal the simulator's truth exactly, never go down.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from test_exporter_end_to_end import (
     START,
@@ -109,3 +110,23 @@ def test_colliding_ids_reused_rrns_and_cursor_resets_stay_exact(tmp_path: Path) 
     with sqlite3.connect(tmp_path / "state.sqlite") as db:
         (horizon,) = db.execute("SELECT value FROM meta WHERE key = 'prune_horizon_ms'").fetchone()
     assert int(horizon) > parse_rfc3339_ms(START), "pruning ran before the second cursor reset"
+
+
+ALONE = {
+    "id_collision": "faults: [{kind: id_collision, start: 0m, duration: 20m, share: 0.5}]",
+    "rrn_reuse": "faults: [{kind: rrn_reuse, start: 2m, duration: 18m, share: 0.5, min_age: 2m}]",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ALONE))
+def test_each_identity_fault_alone_stays_exact(tmp_path: Path, kind: str) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(ALONE[kind])
+    sim = start_simulator(str(scenario), speed=900, traffic="20m")
+    port = free_port()
+    try:
+        exporter = start_exporter(tmp_path, identity_config(tmp_path, sim.url), port)
+        wait_for_exact_agreement(sim, f"http://127.0.0.1:{port}/metrics")
+        assert exporter.stop() == 0, exporter.output()[-2000:]
+    finally:
+        sim.stop()
