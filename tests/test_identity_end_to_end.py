@@ -25,7 +25,7 @@ from test_exporter_end_to_end import (
 from exporter.config import simulator_config_document
 from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 
-from harness import free_port, get_json, scrape, wait_until
+from harness import Process, free_port, get_json, scrape, wait_until
 
 #: Traffic runs 45 simulated minutes; decisions end about 30 minutes later. With a retention
 #: of 37 minutes, pruning starts at 37 minutes: the second cursor reset comes after it, when
@@ -71,6 +71,7 @@ def test_colliding_ids_reused_rrns_and_cursor_resets_stay_exact(tmp_path: Path) 
     port = free_port()
     metrics = f"http://127.0.0.1:{port}/metrics"
     config = identity_config(tmp_path, sim.url)
+    exporter: Process | None = None
     try:
         exporter = start_exporter(tmp_path, config, port)
         wait_until(
@@ -106,6 +107,8 @@ def test_colliding_ids_reused_rrns_and_cursor_resets_stay_exact(tmp_path: Path) 
         assert sum(v for (n, _), v in exported.items() if n.endswith("clamped_total")) == 0
         assert exporter.stop() == 0, exporter.output()[-2000:]
     finally:
+        if exporter is not None:
+            exporter.stop()  # also when an assertion failed: never leave it running
         sim.stop()
     with sqlite3.connect(tmp_path / "state.sqlite") as db:
         (horizon,) = db.execute("SELECT value FROM meta WHERE key = 'prune_horizon_ms'").fetchone()
@@ -124,9 +127,12 @@ def test_each_identity_fault_alone_stays_exact(tmp_path: Path, kind: str) -> Non
     scenario.write_text(ALONE[kind])
     sim = start_simulator(str(scenario), speed=900, traffic="20m")
     port = free_port()
+    exporter: Process | None = None
     try:
         exporter = start_exporter(tmp_path, identity_config(tmp_path, sim.url), port)
         wait_for_exact_agreement(sim, f"http://127.0.0.1:{port}/metrics")
         assert exporter.stop() == 0, exporter.output()[-2000:]
     finally:
+        if exporter is not None:
+            exporter.stop()
         sim.stop()
