@@ -187,6 +187,7 @@ def test_api_errors_and_sigkill_restarts_still_exact(tmp_path: Path) -> None:
     sim = start_simulator(str(scenario), speed=600, traffic="45m")
     port = free_port()
     config = write_config(tmp_path, sim.url)
+    exporter: Process | None = None
     try:
         exporter = start_exporter(tmp_path, config, port)
         for kill_at in ("10m", "25m"):
@@ -215,4 +216,6 @@ def test_api_errors_and_sigkill_restarts_still_exact(tmp_path: Path) -> None:
         assert {"http_5xx", "throttled", "bad_payload", "timeout"} <= kinds
         assert exporter.stop() == 0
     finally:
+        if exporter is not None:
+            exporter.stop()  # also when an assertion failed: never leave it running
         sim.stop()
