@@ -3,7 +3,6 @@ bounded one-to-one RRN join, the prune horizon, empty cursors and the schema mig
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 from pathlib import Path
@@ -29,7 +28,7 @@ from exporter.store import SCHEMA_VERSION, Store, decode_labels
 MIN = 60_000
 DAY = 1440 * MIN
 T0 = 1_800_000_000_000
-FIXTURE_V1 = Path(__file__).parent / "fixtures" / "state" / "v1.sqlite"
+FIXTURE_V1 = Path(__file__).parent / "fixtures" / "state" / "v1.sql"
 
 
 def ms(minutes: float) -> int:
@@ -187,7 +186,8 @@ def test_two_acquirer_sources_reusing_transaction_ids_keep_both(pipeline: Pipeli
 
 def test_a_state_file_written_by_schema_1_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
-    shutil.copy(FIXTURE_V1, path)  # written by make_v1.py with the version 1 code
+    with sqlite3.connect(path) as db:  # the dump of a file written by the version 1 code
+        db.executescript(FIXTURE_V1.read_text(encoding="utf-8"))
     raw = simulator_config_document("http://127.0.0.1:1")
     config = parse_config(raw, state_path=str(path))
     p = Pipeline(config, Store(str(path)))
