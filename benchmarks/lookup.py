@@ -47,9 +47,21 @@ ACQUIRERS = ("acq-north", "acq-south", "acq-east")
 CARRIERS = ("china-mobile", "china-unicom", "china-telecom")
 AREAS = ("north", "south", "east", "west", "central")
 BINS = ("62258800", "62170033", "62148300", "622848", "436742")
+#: The columns the generated rows fill, in their order.
+TRANSACTION_COLUMNS = (
+    "txn_id, rrn, terminal_id, merchant_id, acquirer, amount, currency, pan, result, "
+    "response_code, txn_ms, sms_expected, original_txn_id, join_key, receipt_acquirer, state, "
+    "message_id, decide_ms, outcome, cause, notify_ms, reversed_ms, source, message_gateway, "
+    "due_ms"
+)
+MESSAGE_COLUMNS = (
+    "message_id, gateway, txn_ref, carrier, area, phone, submitted_ms, seen, final_status, "
+    "final_cause, final_code, final_ms, events"
+)
 INDEXES = (
-    "receipts_open_by_key",
+    "receipts_by_key",
     "receipts_due",
+    "transactions_by_id",
     "transactions_by_rrn",
     "transactions_by_terminal",
     "transactions_by_time",
@@ -119,7 +131,8 @@ def rows(n: int, seed: int) -> Iterator[tuple[tuple[object, ...], tuple[object, 
         txn = (txn_id, rrn, f"T{terminal:07d}", f"M{terminal // 4:06d}", acquirer,
                rng.randint(100, 99_900), "CNY", pan, result, "00" if result == "approved" else "51",
                at, int(receipt), "", join, acquirer if receipt else None, state, message_id,
-               decide, outcome, cause, notify, None)  # fmt: skip
+               decide, outcome, cause, notify, None,
+               "acquirer", "bank-sms" if message_id else None, decide)  # fmt: skip
         yield txn, message
 
 
@@ -138,8 +151,13 @@ def fill(path: str, n: int) -> dict[str, float]:
 
     def flush() -> None:
         db.execute("BEGIN")
-        db.executemany(f"INSERT INTO transactions VALUES ({','.join('?' * 22)})", batch_t)
-        db.executemany(f"INSERT INTO messages VALUES ({','.join('?' * 13)})", batch_m)
+        db.executemany(
+            f"INSERT INTO transactions ({TRANSACTION_COLUMNS}) VALUES ({','.join('?' * 25)})",
+            batch_t,
+        )
+        db.executemany(
+            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({','.join('?' * 13)})", batch_m
+        )
         db.execute("COMMIT")
         batch_t.clear()
         batch_m.clear()
@@ -213,7 +231,8 @@ def measure(path: str, n: int, count: int) -> dict[str, object]:
     chosen = [
         db.execute(
             "SELECT t.rrn, t.terminal_id, t.txn_ms, m.phone FROM transactions t "
-            "LEFT JOIN messages m ON m.message_id = t.message_id WHERE t.txn_id = ?",
+            "LEFT JOIN messages m ON m.gateway = t.message_gateway "
+            "AND m.message_id = t.message_id WHERE t.txn_id = ?",
             (f"t-{i:09d}",),
         ).fetchone()
         for i in picks

@@ -29,8 +29,6 @@ from exporter.web import ConnectionLimits, Request, Response, WebServer
 
 log = logging.getLogger(__name__)
 
-PRUNE_INTERVAL_S = 3600
-
 #: Test hook: `<unix s>:<simulated ms>:<speed>` makes the exporter's clock an accelerated
 #: simulator's (simulated ms at that Unix time, `speed` simulated seconds per second), so a
 #: `smswatch run` process judges clock skew against the simulated clock (tests/test_clock_skew.py).
@@ -139,7 +137,11 @@ class Exporter:
                 **job_options(interval_ms),
             )
         self.scheduler.add_job(
-            self._prune, "interval", seconds=PRUNE_INTERVAL_S, id="prune", **job_options(60_000)
+            self._prune,
+            "interval",
+            seconds=self.config.prune_interval_ms / 1000,
+            id="prune",
+            **job_options(60_000),
         )
         if self.config.reports is not None:
             objectives = self.config.objectives

@@ -51,7 +51,8 @@ SOURCE_ERRORS: tuple[str, ...] = (
 )
 
 #: Record results (`result` label of smswatch_records_total).
-RECORD_RESULTS: tuple[str, ...] = ("accepted", "duplicate", "conflict", "invalid")
+#: `late`: older than the prune horizon, refused (what would dedup it may be pruned).
+RECORD_RESULTS: tuple[str, ...] = ("accepted", "duplicate", "conflict", "invalid", "late")
 
 #: Results of a push to a receiver (`result` label of smswatch_push_requests_total).
 PUSH_RESULTS: tuple[str, ...] = ("accepted", "unauthorized", "too_large", "bad_payload")
@@ -173,7 +174,8 @@ METRICS: tuple[MetricSpec, ...] = (
         "smswatch_records_total",
         "counter",
         ("source", "result"),
-        "Records read from the source by result (accepted, duplicate, conflict, invalid).",
+        "Records read from the source by result (accepted, duplicate, conflict, invalid, late: "
+        "older than the retention's prune horizon, refused).",
     ),
     MetricSpec(
         "smswatch_sms_ambiguous_total",
@@ -237,6 +239,14 @@ METRICS: tuple[MetricSpec, ...] = (
         "Exporter's now minus the decision watermark (the minimum watermark over all sources "
         "and terminal inventories): how far behind receipt decisions are. Absent until every "
         "source has a watermark.",
+    ),
+    MetricSpec(
+        "smswatch_receipt_notify_clamped_total",
+        "counter",
+        ("acquirer",),
+        "Receipts whose SMS was delivered before the transaction time (clock skew between the "
+        "acquirer and the SMS platform): their notify latency counts as 0 in "
+        "smswatch_receipt_notify_seconds. " + POLLED,
     ),
     MetricSpec(
         "smswatch_build_info",

@@ -195,6 +195,9 @@ class SmswatchCollector(Collector):
             counters,
             product([s.name for s in cfg.sources if s.push is not None], PUSH_RESULTS),
         )
+        yield self._counter(
+            "smswatch_receipt_notify_clamped_total", counters, ((a,) for a in cfg.acquirers)
+        )
         info = _family("smswatch_build_info", ("version",))
         assert isinstance(info, GaugeMetricFamily)
         info.add_metric([__version__], 1.0)

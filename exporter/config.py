@@ -22,7 +22,7 @@ from exporter import objectives as defaults
 from exporter.errors import ConfigError
 from exporter.lookup.settings import LookupSettings, parse_lookup
 from exporter.reports.schedule import ReportsConfig, parse_reports_section
-from exporter.timestamps import parse_duration_ms
+from exporter.timestamps import format_duration_ms, parse_duration_ms
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -72,6 +72,7 @@ SMS_FIELDS: dict[str, str] = {
     "error_code": "error_code",
     "submitted_at": "submitted_at",
     "status_at": "status_at",
+    "acquirer": "acquirer",  # optional: scopes the RRN join to that acquirer's receipts
 }
 TRANSACTION_FIELDS: dict[str, str] = {
     "txn_id": "txn_id",
@@ -192,6 +193,11 @@ class Config:
     min_software_version: str = ""
     objectives: Objectives = field(default_factory=Objectives)
     retention_ms: int = 35 * 86_400_000
+    #: How often retained records older than the retention are pruned (`state.prune_interval`).
+    prune_interval_ms: int = 3_600_000
+    #: How long before `txn_time` an SMS may be submitted and still be that transaction's
+    #: (`reconcile.join.max_skew`).
+    join_max_skew_ms: int = 60_000
     reports: ReportsConfig | None = None
     lookup: LookupSettings = field(default_factory=LookupSettings)
     source_file: str = ""
@@ -782,6 +788,41 @@ _TOP_KEYS = {
 }
 
 
+#: Provider options that say how far back a source re-reads: option → its length in ms.
+_REREAD_OPTIONS: dict[str, Any] = {
+    "lookback": lambda value: value,
+    "send_date_days": lambda value: value * 86_400_000,
+}
+
+
+def _check_retention(
+    retention_ms: int, decisions_ms: int, sources: tuple[SourceConfig, ...]
+) -> None:
+    """Refuse a retention shorter than what a source can re-read or a decision can take.
+
+    Records older than the prune horizon are refused as late: a retention shorter than a
+    source's re-read window (`lookback`, `send_date_days`) would refuse records every poll,
+    and one shorter than `missing_after + give_up_after + max_skew` would prune state that
+    open decisions still need.
+    """
+    if retention_ms < decisions_ms:
+        raise ConfigError(
+            f"must be at least reconcile.missing_after + reconcile.give_up_after + "
+            f"reconcile.join.max_skew ({format_duration_ms(decisions_ms)}), "
+            f"got {format_duration_ms(retention_ms)}",
+            path="state.retention",
+        )
+    for i, source in enumerate(sources):
+        for option, length in _REREAD_OPTIONS.items():
+            if option in source.options and retention_ms < length(source.options[option]):
+                reread = format_duration_ms(length(source.options[option]))
+                raise ConfigError(
+                    f"must be at least sources[{i}].{option} ({reread}): that source re-reads "
+                    f"{reread} back, got {format_duration_ms(retention_ms)}",
+                    path="state.retention",
+                )
+
+
 def parse_config(
     raw: Any,
     *,
@@ -796,11 +837,11 @@ def parse_config(
         top = reader.mapping(raw, "")
         reader.known(top, _TOP_KEYS, "(top level)")
         state = reader.mapping(top.get("state"), "state")
-        reader.known(state, {"path", "retention"}, "state")
+        reader.known(state, {"path", "retention", "prune_interval"}, "state")
         recon = reader.mapping(top.get("reconcile"), "reconcile")
         reader.known(recon, {"missing_after", "give_up_after", "join"}, "reconcile")
         join = reader.mapping(recon.get("join"), "reconcile.join")
-        reader.known(join, {"transaction_field"}, "reconcile.join")
+        reader.known(join, {"transaction_field", "max_skew"}, "reconcile.join")
         join_field = reader.string(join, "transaction_field", "reconcile.join", "rrn")
         if join_field not in ("rrn", "txn_id"):
             raise ConfigError(
@@ -866,12 +907,19 @@ def parse_config(
             if reports_raw is not None
             else None
         )
+        retention_ms = reader.duration(state, "retention", "state", 35 * 86_400_000)
+        missing_after_ms = reader.duration(recon, "missing_after", "reconcile", 300_000)
+        give_up_after_ms = reader.duration(recon, "give_up_after", "reconcile", 1_800_000)
+        max_skew_ms = reader.duration(join, "max_skew", "reconcile.join", 60_000)
+        _check_retention(retention_ms, missing_after_ms + give_up_after_ms + max_skew_ms, sources)
         return Config(
             sources=sources,
             state_path=state_path or reader.string(state, "path", "state", "smswatch-state.sqlite"),
-            retention_ms=reader.duration(state, "retention", "state", 35 * 86_400_000),
-            missing_after_ms=reader.duration(recon, "missing_after", "reconcile", 300_000),
-            give_up_after_ms=reader.duration(recon, "give_up_after", "reconcile", 1_800_000),
+            retention_ms=retention_ms,
+            prune_interval_ms=reader.duration(state, "prune_interval", "state", 3_600_000),
+            join_max_skew_ms=max_skew_ms,
+            missing_after_ms=missing_after_ms,
+            give_up_after_ms=give_up_after_ms,
             join_transaction_field=join_field,
             carriers=reader.names(labels, "carriers", "labels"),
             areas=reader.names(labels, "areas", "labels"),

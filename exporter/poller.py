@@ -104,7 +104,15 @@ class Pipeline:
             give_up_after_ms=config.give_up_after_ms,
             join_transaction_field=config.join_transaction_field,
             min_software_version=config.min_software_version,
+            max_skew_ms=config.join_max_skew_ms,
         )
+        adopted = store.adopt_unscoped(
+            {s.name: s.acquirers for s in config.sources if s.kind == "acquirer"}
+        )
+        if adopted:
+            log.info(
+                "transactions from an older state file given their source", extra={"rows": adopted}
+            )
         cap = config.max_label_values
         self.carriers = LabelBounds(
             config.carriers, cap, store.label_values("smswatch_sms_submitted_total", 1)
@@ -245,11 +253,26 @@ class Pipeline:
 
     def commit_sms(self, source: SourceConfig, page: Page[SmsEvent]) -> None:
         """Commit one page of SMS events with its cursor and the decisions it allows."""
+        events = self._timely_events(page.records)
 
         def finish() -> None:
+            self._count_late(source, len(page.records) - len(events))
             self._advance_sms(source, page.next_cursor, page.watermark_ms)
 
-        self._commit(source, page.records, page.invalid, self._ingest_sms(source), finish)
+        self._commit(source, events, page.invalid, self._ingest_sms(source), finish)
+
+    def _timely_events(self, events: list[SmsEvent]) -> list[SmsEvent]:
+        """The events of messages submitted at or after the prune horizon (the rest is late)."""
+        return reconcile.refuse_late(
+            events, self.store.prune_horizon_ms(), lambda e: e.submitted_ms
+        )
+
+    def _count_late(self, source: SourceConfig, late: int) -> None:
+        """Count records refused as older than the prune horizon (inside the transaction)."""
+        if late:
+            self.store.add_counters(
+                Counter({("smswatch_records_total", (source.name, "late")): late})
+            )
 
     def _advance_sms(self, source: SourceConfig, cursor: str, watermark_ms: int) -> None:
         """Move an SMS source's watermark (capped), give up what it passed, decide."""
@@ -291,14 +314,17 @@ class Pipeline:
         if provider_ms is None:
             provider_ms = complete_ms
 
+        timely = self._timely_events(events)
+
         def finish() -> None:
+            self._count_late(source, len(events) - len(timely))
             if is_push_only(source) and provider_ms is not None and complete_ms is not None:
                 self._hear_push(source, provider_ms, complete_ms)
             else:
                 self.settle()
 
         with self.store.durable():
-            self._commit(source, events, invalid, self._ingest_sms(source), finish)
+            self._commit(source, timely, invalid, self._ingest_sms(source), finish)
 
     def _hear_push(self, source: SourceConfig, provider_ms: int, complete_ms: int) -> None:
         """The provider was heard at `provider_ms` and has pushed everything up to
@@ -335,25 +361,23 @@ class Pipeline:
         bounds = LabelBounds(source.acquirers, len(source.acquirers))
         default = source.acquirers[0]
         records = [t if t.acquirer else _with_acquirer(t, default) for t in page.records]
+        timely = reconcile.refuse_late(records, self.store.prune_horizon_ms(), lambda t: t.txn_ms)
 
         def ingest(rs: Sequence[Transaction]) -> reconcile.Changes:
-            changes = reconcile.ingest_transactions(list(rs), bounds, self.store, self.settings)
+            changes = reconcile.ingest_transactions(
+                list(rs), bounds, self.store, self.settings, source.name
+            )
             self._warn_unjoinable(source, changes.counters)
             return changes
 
         def finish() -> None:
+            self._count_late(source, len(records) - len(timely))
             self.store.advance_source(
                 source.name, page.next_cursor, self.accept_watermark(source, page.watermark_ms)
             )
             self.settle()
 
-        self._commit(
-            source,
-            records,
-            page.invalid,
-            ingest,
-            finish,
-        )
+        self._commit(source, timely, page.invalid, ingest, finish)
 
     def _warn_unjoinable(self, source: SourceConfig, counters: Counter[Any]) -> None:
         """Warn once per acquirer when transactions come without a join key."""
@@ -544,8 +568,11 @@ class Poller:
             page = fetch_page(
                 self.client, source.path, source.feed, cursor, source.page_size, parse, deadline
             )
-            commit(source, page)
+            commit(source, page)  # an empty next_cursor keeps the stored one ("stay")
             records += len(page.records) + page.invalid
+            if not page.next_cursor:
+                log.warning("page without next_cursor: staying", extra={"source": source.name})
+                break
             if not page.has_more or time.monotonic() >= deadline or self.client.stop.is_set():
                 break
         return records

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from exporter.catalogue import BUCKETS_SECONDS, OTHER, SMS_FINAL_STATUSES
 from exporter.classify import FINAL, SMPP, UNLISTED, UNLISTED_CODES, CodeTable, code_text
@@ -27,7 +27,10 @@ STATUS_BITS: dict[str, int] = {
 #: carried no submit time (`SmsEvent.submit_known` false).
 SUBMIT_UNKNOWN = 1 << len(STATUS_BITS)
 
+R = TypeVar("R")
 LabelKey = tuple[str, tuple[str, ...]]
+MessageKey = tuple[str, str]  # (gateway, message id)
+ReceiptKey = tuple[str, str]  # (acquirer source, txn id)
 _BUCKETS_MS = [bound * 1000 for bound in BUCKETS_SECONDS]
 
 
@@ -49,7 +52,14 @@ class Message:
     final_ms: int | None = None
     #: Its SMS timeline: every status event that was not a duplicate (see `timeline_entry`).
     events: str = ""
+    #: The acquirer the gateway says the message is about ("" when it does not say).
+    acquirer: str = ""
     stored: bool = False  # whether a row for it exists in the store already
+
+    @property
+    def key(self) -> MessageKey:
+        """Message ids are unique per gateway only: (gateway, message id)."""
+        return (self.gateway, self.message_id)
 
 
 @dataclass(slots=True)
@@ -68,6 +78,20 @@ class Receipt:
     cause: str | None = None
     notify_ms: int | None = None
     reversed_ms: int | None = None
+    #: The acquirer source that reported the transaction: transaction ids are unique per source.
+    source: str = ""
+    #: The gateway of the linked message (message ids are unique per gateway).
+    message_gateway: str | None = None
+    #: When the decision may be taken: the outcome time, held until no later transaction with
+    #: the same key could still claim the linked message (its submit time + `max_skew`).
+    due_ms: int | None = None
+    #: The acquirer as the transaction record names it (the join's acquirer scope).
+    txn_acquirer: str = ""
+
+    @property
+    def key(self) -> ReceiptKey:
+        """Transaction ids are unique per acquirer source only: (source, txn id)."""
+        return (self.source, self.txn_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,34 +110,37 @@ class Settings:
     give_up_after_ms: int
     join_transaction_field: str = "rrn"
     min_software_version: str = ""
+    #: How long before `txn_time` an SMS may be submitted and still be that transaction's
+    #: (clock skew between the acquirer and the SMS platform): `reconcile.join.max_skew`.
+    max_skew_ms: int = 60_000
 
 
 class StateView(Protocol):
     """Read access to committed (and same-transaction) state, in batches."""
 
-    def messages(self, ids: Sequence[str]) -> dict[str, Message]:
-        """Messages by id (absent ids are left out)."""
+    def messages(self, gateway: str, ids: Sequence[str]) -> dict[str, Message]:
+        """A gateway's messages by id (absent ids are left out)."""
 
-    def first_messages(self, txn_refs: Sequence[str]) -> dict[str, Message]:
-        """For each txn_ref, its earliest-submitted message (ties: smallest id)."""
+    def messages_by_ref(self, txn_refs: Sequence[str]) -> dict[str, list[Message]]:
+        """Every retained message (of any gateway) by txn_ref."""
 
-    def open_receipts(self, join_keys: Sequence[str]) -> dict[str, list[Receipt]]:
-        """Open receipts by join key."""
+    def receipts_by_key(self, join_keys: Sequence[str]) -> dict[str, list[Receipt]]:
+        """Every retained receipt (any state, any source) by join key."""
 
-    def receipts(self, txn_ids: Sequence[str]) -> dict[str, Receipt]:
-        """Receipts (any state) by transaction id."""
+    def receipts(self, source: str, txn_ids: Sequence[str]) -> dict[str, Receipt]:
+        """A source's receipts (any state) by transaction id."""
 
-    def known_transactions(self, txn_ids: Sequence[str]) -> set[str]:
-        """Which of these transaction ids were seen before."""
+    def known_transactions(self, source: str, txn_ids: Sequence[str]) -> set[str]:
+        """Which of these transaction ids of a source were seen before."""
 
-    def orphan_reversals(self, txn_ids: Sequence[str]) -> dict[str, int]:
-        """Reversals seen before their original: original txn id → earliest reversal time."""
+    def orphan_reversals(self, source: str, txn_ids: Sequence[str]) -> dict[str, int]:
+        """A source's reversals seen before their original: original id → earliest reversal."""
 
     def messages_to_give_up(self, gateway: str, before_ms: int, limit: int) -> list[Message]:
         """Messages of a gateway without final status submitted before `before_ms`."""
 
     def receipts_due(self, before_ms: int, limit: int) -> list[Receipt]:
-        """Open receipts whose decision time is before `before_ms`."""
+        """Open receipts whose decision may be taken before `before_ms`."""
 
     def terminal_state_at(self, terminal_id: str, at_ms: int) -> TerminalState | None:
         """A terminal's state at an instant, from the inventory history."""
@@ -126,8 +153,8 @@ class StateView(Protocol):
 class Changes:
     """What one step of the pipeline changes: rows to write and metric deltas."""
 
-    messages: dict[str, Message] = field(default_factory=dict)
-    receipts: dict[str, Receipt] = field(default_factory=dict)
+    messages: dict[MessageKey, Message] = field(default_factory=dict)
+    receipts: dict[ReceiptKey, Receipt] = field(default_factory=dict)
     transactions: list[Transaction] = field(default_factory=list)
     orphan_reversals: dict[str, int] = field(default_factory=dict)
     resolved_orphans: set[str] = field(default_factory=set)
@@ -189,39 +216,7 @@ def _finalize(m: Message, status: str, cause: str, code: str, at_ms: int, change
         changes.observe(
             "smswatch_sms_delivery_seconds", (m.gateway, m.carrier), at_ms - m.submitted_ms
         )
-    changes.messages[m.message_id] = m
-
-
-def _receipt_from_message(r: Receipt, m: Message) -> None:
-    """Point a linked receipt at its message's final state (decided later, on watermarks)."""
-    if m.final_status is None or m.final_ms is None:
-        r.decide_ms = None
-        r.outcome = r.cause = None
-        r.notify_ms = None
-        return
-    r.decide_ms = m.final_ms
-    if m.final_status == "delivered":
-        r.outcome, r.cause, r.notify_ms = "delivered", "none", m.final_ms - r.txn_ms
-    elif m.final_status == "unknown":
-        r.outcome, r.cause = "unknown", "unknown"
-    else:
-        r.outcome, r.cause = "failed", m.final_cause
-
-
-def _link(r: Receipt, m: Message, settings: Settings) -> bool:
-    """Link a receipt with its first message if it was submitted in time."""
-    if r.message_id is not None:
-        return False
-    if m.submitted_ms > r.txn_ms + settings.missing_after_ms and not m.seen & SUBMIT_UNKNOWN:
-        return False
-    r.message_id = m.message_id
-    _receipt_from_message(r, m)
-    return True
-
-
-def _earlier(m: Message, other: Message | None) -> bool:
-    """Whether `m` was submitted before `other` (ties: the smaller id), the receipts' rule."""
-    return other is None or (m.submitted_ms, m.message_id) < (other.submitted_ms, other.message_id)
+    changes.messages[m.key] = m
 
 
 def ingest_sms(
@@ -236,12 +231,11 @@ def ingest_sms(
     """Dedup and classify one page of SMS status events; link new messages to receipts.
 
     `codes` is the provider's code table; a failure whose cause it only infers is counted in
-    `smswatch_sms_ambiguous_total`.
+    `smswatch_sms_ambiguous_total`. Message ids are scoped by `gateway`.
     """
     changes = Changes()
-    known = view.messages(list({e.message_id for e in events}))
-    new_refs: dict[str, Message] = {}
-    finalized: dict[str, Message] = {}
+    known = view.messages(gateway, list({e.message_id for e in events}))
+    touched: set[str] = set()  # join keys whose receipts may change
     for e in events:
         m = known.get(e.message_id)
         if m is None:
@@ -253,22 +247,23 @@ def ingest_sms(
                 area=areas(e.area),
                 phone=e.phone,
                 submitted_ms=e.submitted_ms,
+                acquirer=e.acquirer,
             )
             if not e.submit_known:
                 m.seen = SUBMIT_UNKNOWN
             known[e.message_id] = m
-            changes.messages[m.message_id] = m
+            changes.messages[m.key] = m
             changes.counters[("smswatch_sms_submitted_total", (gateway, m.carrier, m.area))] += 1
             changes.gauges[("smswatch_sms_pending", (gateway,))] += 1
-            if m.txn_ref and _earlier(m, new_refs.get(m.txn_ref)):
-                new_refs[m.txn_ref] = m  # pages of a re-read window are newest first
+            if m.txn_ref:
+                touched.add(m.txn_ref)
         bit = STATUS_BITS[e.status]
         if m.seen & bit:
             changes.records["duplicate"] += 1
             continue
         m.seen |= bit
         m.events = timeline_entry(m.events, e, m.submitted_ms)
-        changes.messages[m.message_id] = m
+        changes.messages[m.key] = m
         if e.status not in FINAL:
             changes.records["accepted"] += 1
             continue
@@ -290,8 +285,9 @@ def ingest_sms(
                     changes.counters[("smswatch_sms_ambiguous_total", (gateway, code))] += 1
                 if code == UNLISTED:  # which code it was: kept in the store, never a label
                     changes.counters[(UNLISTED_CODES, (gateway, code_text(e.error_code)))] += 1
-        finalized[m.message_id] = m
-    _update_receipts(new_refs, finalized, view, settings, changes)
+        if m.txn_ref:
+            touched.add(m.txn_ref)
+    relink(touched, view, settings, changes)
     return changes
 
 
@@ -327,40 +323,111 @@ def parse_timeline(events: str, submitted_ms: int) -> list[tuple[str, int, str]]
     return out
 
 
-def _update_receipts(
-    new_refs: dict[str, Message],
-    finalized: dict[str, Message],
-    view: StateView,
-    settings: Settings,
-    changes: Changes,
-) -> None:
-    keys = set(new_refs) | {m.txn_ref for m in finalized.values() if m.txn_ref}
+def _receipt_from_message(r: Receipt, m: Message | None, settings: Settings) -> None:
+    """Point an open receipt at its SMS (or at none) and set when it may be decided.
+
+    Without a message it is `missing` at `txn_time + missing_after`. With one, its outcome is
+    the message's final status, at the message's final time; the decision is held until the
+    feeds have passed `submitted + max_skew` too, since up to then a later transaction with
+    the same key could still claim the message (`owner`).
+    """
+    if m is None:
+        r.message_id = r.message_gateway = None
+        r.decide_ms = r.due_ms = r.txn_ms + settings.missing_after_ms
+        r.outcome, r.cause, r.notify_ms = "missing", None, None
+        return
+    r.message_id, r.message_gateway = m.message_id, m.gateway
+    r.notify_ms = None
+    if m.final_status is None or m.final_ms is None:
+        r.decide_ms = r.due_ms = None
+        r.outcome = r.cause = None
+        return
+    r.decide_ms = m.final_ms
+    r.due_ms = max(m.final_ms, m.submitted_ms + settings.max_skew_ms)
+    if m.final_status == "delivered":
+        r.outcome, r.cause, r.notify_ms = "delivered", "none", m.final_ms - r.txn_ms
+    elif m.final_status == "unknown":
+        r.outcome, r.cause = "unknown", "unknown"
+    else:
+        r.outcome, r.cause = "failed", m.final_cause
+
+
+def owner(m: Message, receipts: Sequence[Receipt], settings: Settings) -> Receipt | None:
+    """The receipt an SMS belongs to, if any (each message satisfies at most one receipt).
+
+    Among the receipts with the message's reference (and its acquirer, when the message names
+    one): the latest transaction at or before the submit time, when the message was submitted
+    by its `txn_time + missing_after` (a message with no known submit time: reported by then
+    + `give_up_after`); else the earliest transaction within `max_skew` after the submit time
+    (the two systems' clocks disagree). A reference reused later or by another acquirer
+    therefore never links a receipt to somebody else's SMS.
+    """
+    grace = settings.missing_after_ms
+    if m.seen & SUBMIT_UNKNOWN:
+        grace += settings.give_up_after_ms
+    before: Receipt | None = None
+    after: Receipt | None = None
+    for r in receipts:
+        if m.acquirer and r.txn_acquirer and m.acquirer != r.txn_acquirer:
+            continue
+        rank = (r.txn_ms, r.source, r.txn_id)
+        if r.txn_ms <= m.submitted_ms:
+            if before is None or rank > (before.txn_ms, before.source, before.txn_id):
+                before = r
+        elif r.txn_ms <= m.submitted_ms + settings.max_skew_ms and (
+            after is None or rank < (after.txn_ms, after.source, after.txn_id)
+        ):
+            after = r
+    if before is not None and m.submitted_ms <= before.txn_ms + grace:
+        return before
+    return after
+
+
+def relink(keys: set[str], view: StateView, settings: Settings, changes: Changes) -> None:
+    """Recompute the SMS of every open receipt with one of these join keys.
+
+    Reads every retained receipt and message of each key (plus this step's own changes), gives
+    each message to its `owner`, and links each open receipt with the first submitted message
+    it owns. Receipts whose link or outcome changed go into `changes`.
+    """
     if not keys:
         return
-    for key, receipts in view.open_receipts(sorted(keys)).items():
-        for r in receipts:
-            r = changes.receipts.get(r.txn_id, r)
-            m = new_refs.get(key)
-            if r.message_id is None:
-                if m is not None and _link(r, m, settings):
-                    changes.receipts[r.txn_id] = r
+    ordered = sorted(keys)
+    receipts = view.receipts_by_key(ordered)
+    for r in changes.receipts.values():
+        if r.join_key in keys:
+            known = receipts.setdefault(r.join_key, [])
+            known[:] = [x for x in known if x.key != r.key]
+            known.append(r)
+    if not receipts:
+        return
+    messages = view.messages_by_ref([k for k in ordered if k in receipts])
+    for m in changes.messages.values():
+        if m.txn_ref in receipts:
+            sent = messages.setdefault(m.txn_ref, [])
+            sent[:] = [x for x in sent if x.key != m.key]
+            sent.append(m)
+    for key, group in receipts.items():
+        owned: dict[ReceiptKey, Message] = {}
+        for m in messages.get(key, ()):
+            home = owner(m, group, settings)
+            if home is None:
                 continue
-            if m is not None and m.message_id != r.message_id:
-                # An earlier message of the same transaction turned up after a later one (a
-                # source that lists newest first): the receipt's SMS is the first submitted.
-                linked = changes.messages.get(r.message_id) or view.messages([r.message_id]).get(
-                    r.message_id
-                )
-                if _earlier(m, linked):
-                    previous = r.message_id
-                    r.message_id = None
-                    if _link(r, m, settings):
-                        changes.receipts[r.txn_id] = r
-                        continue
-                    r.message_id = previous
-            if r.message_id in finalized:
-                _receipt_from_message(r, finalized[r.message_id])
-                changes.receipts[r.txn_id] = r
+            first = owned.get(home.key)
+            if first is None or (m.submitted_ms, m.gateway, m.message_id) < (
+                first.submitted_ms,
+                first.gateway,
+                first.message_id,
+            ):
+                owned[home.key] = m
+        for r in group:
+            if r.state != "open":
+                continue
+            before = (r.message_id, r.message_gateway, r.decide_ms, r.due_ms, r.outcome, r.cause)
+            _receipt_from_message(r, owned.get(r.key), settings)
+            after = (r.message_id, r.message_gateway, r.decide_ms, r.due_ms, r.outcome, r.cause)
+            if before != after or r.key in changes.receipts:
+                changes.receipts[r.key] = r
 
 
 def give_up_messages(
@@ -369,11 +436,9 @@ def give_up_messages(
     """Messages with no final status by submit + give_up_after become `unknown`."""
     changes = Changes()
     due = view.messages_to_give_up(gateway, watermark_ms - settings.give_up_after_ms, limit)
-    finalized: dict[str, Message] = {}
     for m in due:
         _finalize(m, "unknown", "unknown", "", m.submitted_ms + settings.give_up_after_ms, changes)
-        finalized[m.message_id] = m
-    _update_receipts({}, finalized, view, settings, changes)
+    relink({m.txn_ref for m in due if m.txn_ref}, view, settings, changes)
     return changes
 
 
@@ -385,11 +450,15 @@ def ingest_transactions(
     acquirers: LabelBounds,
     view: StateView,
     settings: Settings,
+    source: str = "",
 ) -> Changes:
-    """Dedup one page of transactions, count them, open receipts and apply reversals."""
+    """Dedup one page of transactions, count them, open receipts and apply reversals.
+
+    Transaction ids (and reversals' original ids) are scoped by the acquirer `source`.
+    """
     changes = Changes()
     ids = list({t.txn_id for t in txns})
-    seen = view.known_transactions(ids)
+    seen = view.known_transactions(source, ids)
     fresh: list[Transaction] = []
     for t in txns:
         if t.txn_id in seen:
@@ -398,7 +467,7 @@ def ingest_transactions(
         seen.add(t.txn_id)
         fresh.append(t)
         changes.records["accepted"] += 1
-    by_key: dict[str, list[Receipt]] = {}
+    keys: set[str] = set()
     opened: dict[str, Receipt] = {}
     reversals: list[Transaction] = []
     for t in fresh:
@@ -422,27 +491,26 @@ def ingest_transactions(
             txn_ms=t.txn_ms,
             decide_ms=t.txn_ms + settings.missing_after_ms,
             outcome="missing",
+            source=source,
+            due_ms=t.txn_ms + settings.missing_after_ms,
+            txn_acquirer=t.acquirer,
         )
         opened[t.txn_id] = r
-        changes.receipts[t.txn_id] = r
+        changes.receipts[r.key] = r
         changes.gauges[("smswatch_receipts_awaiting_sms", (acquirer,))] += 1
         if key:
-            by_key.setdefault(key, []).append(r)
-    if by_key:
-        for key, m in view.first_messages(sorted(by_key)).items():
-            for r in by_key[key]:
-                _link(r, m, settings)
+            keys.add(key)
     if opened:
-        for original, at_ms in view.orphan_reversals(sorted(opened)).items():
+        for original, at_ms in view.orphan_reversals(source, sorted(opened)).items():
             opened[original].reversed_ms = at_ms
             changes.resolved_orphans.add(original)
     if reversals:
         originals = [t.original_txn_id for t in reversals if t.original_txn_id not in opened]
-        existing = view.receipts(originals) if originals else {}
+        existing = view.receipts(source, originals) if originals else {}
         for t in reversals:
             target = (
                 opened.get(t.original_txn_id)
-                or changes.receipts.get(t.original_txn_id)
+                or changes.receipts.get((source, t.original_txn_id))
                 or existing.get(t.original_txn_id)
             )
             if target is None:
@@ -454,8 +522,20 @@ def ingest_transactions(
                 continue
             previous_ms = target.reversed_ms
             target.reversed_ms = t.txn_ms if previous_ms is None else min(previous_ms, t.txn_ms)
-            changes.receipts[target.txn_id] = target
+            changes.receipts[target.key] = target
+    relink(keys, view, settings, changes)
     return changes
+
+
+def refuse_late(records: Sequence[R], horizon_ms: int, time_ms: Callable[[R], int]) -> list[R]:
+    """The records at or after the prune horizon; older ones are refused (counted `late`).
+
+    Before the horizon the state that dedups a record may have been pruned already, so a
+    re-read record would be counted twice.
+    """
+    if horizon_ms < 0:
+        return list(records)
+    return [r for r in records if time_ms(r) >= horizon_ms]
 
 
 def _missing_cause(r: Receipt, view: StateView, settings: Settings) -> str:
@@ -494,7 +574,7 @@ def decide_receipts(
     changes = Changes()
     for r in view.receipts_due(watermark_ms, limit):
         assert r.decide_ms is not None
-        changes.receipts[r.txn_id] = r
+        changes.receipts[r.key] = r
         changes.gauges[("smswatch_receipts_awaiting_sms", (r.acquirer,))] -= 1
         if r.reversed_ms is not None and r.reversed_ms <= r.decide_ms:
             r.state = "reversed"
@@ -509,6 +589,9 @@ def decide_receipts(
         assert r.outcome is not None and r.cause is not None
         changes.counters[("smswatch_receipts_total", (r.acquirer, r.outcome, r.cause))] += 1
         if r.outcome == "delivered" and r.notify_ms is not None:
+            if r.notify_ms < 0:  # an SMS delivered before txn_time (clock skew): count, clamp
+                changes.counters[("smswatch_receipt_notify_clamped_total", (r.acquirer,))] += 1
+                r.notify_ms = 0
             changes.observe("smswatch_receipt_notify_seconds", (r.acquirer,), r.notify_ms)
     return changes
 

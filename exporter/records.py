@@ -31,6 +31,9 @@ class SmsEvent(NamedTuple):
     #: is then the report's own time, no delivery latency is measured from it, and the
     #: message is taken as submitted in time for its receipt.
     submit_known: bool = True
+    #: The acquirer the message is about, when the gateway reports it ("" when not): the RRN
+    #: join is then scoped to that acquirer's receipts.
+    acquirer: str = ""
 
 
 class Transaction(NamedTuple):

@@ -22,7 +22,7 @@ from exporter.errors import StateError
 from exporter.quarantine import QuarantinedRecord
 from exporter.reconcile import Changes, LabelKey, Message, Receipt, TerminalState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SEP = "\x1f"
 _CHUNK = 500
 
@@ -48,8 +48,8 @@ CREATE TABLE IF NOT EXISTS gauges (
     PRIMARY KEY (metric, labels)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
-    message_id TEXT PRIMARY KEY,
     gateway TEXT NOT NULL,
+    message_id TEXT NOT NULL,
     txn_ref TEXT NOT NULL,
     carrier TEXT NOT NULL,
     area TEXT NOT NULL,
@@ -60,14 +60,17 @@ CREATE TABLE IF NOT EXISTS messages (
     final_cause TEXT,
     final_code TEXT NOT NULL DEFAULT '',
     final_ms INTEGER,
-    events TEXT NOT NULL DEFAULT ''
+    events TEXT NOT NULL DEFAULT '',
+    acquirer TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (gateway, message_id)
 );
 CREATE INDEX IF NOT EXISTS messages_by_ref ON messages (txn_ref, submitted_ms, message_id);
 CREATE INDEX IF NOT EXISTS messages_by_time_phone ON messages (submitted_ms, substr(phone, -4));
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (gateway, submitted_ms)
     WHERE final_status IS NULL;
 CREATE TABLE IF NOT EXISTS transactions (
-    txn_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    txn_id TEXT NOT NULL,
     rrn TEXT NOT NULL,
     terminal_id TEXT NOT NULL,
     merchant_id TEXT NOT NULL,
@@ -89,15 +92,20 @@ CREATE TABLE IF NOT EXISTS transactions (
     outcome TEXT,
     cause TEXT,
     notify_ms INTEGER,
-    reversed_ms INTEGER
+    reversed_ms INTEGER,
+    message_gateway TEXT,
+    due_ms INTEGER,
+    PRIMARY KEY (source, txn_id)
 );
-CREATE INDEX IF NOT EXISTS receipts_open_by_key ON transactions (join_key) WHERE state = 'open';
-CREATE INDEX IF NOT EXISTS receipts_due ON transactions (decide_ms) WHERE state = 'open';
+CREATE INDEX IF NOT EXISTS receipts_by_key ON transactions (join_key) WHERE state IS NOT NULL;
+CREATE INDEX IF NOT EXISTS receipts_due ON transactions (due_ms) WHERE state = 'open';
 CREATE INDEX IF NOT EXISTS transactions_by_rrn ON transactions (rrn);
+CREATE INDEX IF NOT EXISTS transactions_by_id ON transactions (txn_id);
 CREATE INDEX IF NOT EXISTS transactions_by_terminal ON transactions (terminal_id, txn_ms);
 CREATE INDEX IF NOT EXISTS transactions_by_time ON transactions (txn_ms);
 CREATE TABLE IF NOT EXISTS orphan_reversals (
-    original_txn_id TEXT PRIMARY KEY, reversed_ms INTEGER NOT NULL
+    source TEXT NOT NULL, original_txn_id TEXT NOT NULL, reversed_ms INTEGER NOT NULL,
+    PRIMARY KEY (source, original_txn_id)
 );
 CREATE TABLE IF NOT EXISTS terminals (
     terminal_id TEXT PRIMARY KEY,
@@ -158,11 +166,11 @@ CREATE TABLE IF NOT EXISTS unobserved_windows (
 
 _MESSAGE_COLUMNS = (
     "message_id, gateway, txn_ref, carrier, area, phone, submitted_ms, seen, "
-    "final_status, final_cause, final_code, final_ms, events"
+    "final_status, final_cause, final_code, final_ms, events, acquirer"
 )
 _RECEIPT_COLUMNS = (
     "txn_id, join_key, receipt_acquirer, terminal_id, txn_ms, state, message_id, decide_ms, "
-    "outcome, cause, notify_ms, reversed_ms"
+    "outcome, cause, notify_ms, reversed_ms, source, message_gateway, due_ms, acquirer"
 )
 
 
@@ -236,6 +244,10 @@ class StoredTransaction:
     #: The terminal's SMS notice setting and software version at `txn_ms`, when known.
     terminal_notice: bool | None = None
     terminal_software: str | None = None
+    #: The acquirer source that reported it (transaction ids are unique per source only).
+    source: str = ""
+    #: The gateway of the linked message (message ids are unique per gateway only).
+    message_gateway: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +266,7 @@ class StoredMessage:
     final_code: str
     final_ms: int | None
     events: str
+    acquirer: str = ""
 
 
 @dataclass(frozen=True)
@@ -285,14 +298,15 @@ class AuditEntry:
 _TRANSACTION_COLUMNS = (
     "txn_id, rrn, terminal_id, merchant_id, acquirer, amount, currency, pan, result, "
     "response_code, txn_ms, sms_expected, original_txn_id, join_key, state, message_id, "
-    "decide_ms, outcome, cause, notify_ms, reversed_ms"
+    "decide_ms, outcome, cause, notify_ms, reversed_ms, source, message_gateway"
 )
 _TRANSACTION_FIELDS = tuple(_TRANSACTION_COLUMNS.split(", "))
 #: One fixed statement per lookup key: nothing but parameters ever reaches the SQL.
 _LOOKUP_SQL: dict[str, str] = {
     "rrn": f"SELECT {_TRANSACTION_COLUMNS} FROM transactions WHERE rrn = ? "
-    "ORDER BY txn_ms, txn_id LIMIT ?",
-    "txn_id": f"SELECT {_TRANSACTION_COLUMNS} FROM transactions WHERE txn_id = ? LIMIT ?",
+    "ORDER BY txn_ms, txn_id, source LIMIT ?",
+    "txn_id": f"SELECT {_TRANSACTION_COLUMNS} FROM transactions WHERE txn_id = ? "
+    "ORDER BY txn_ms, source LIMIT ?",
     "terminal": f"SELECT {_TRANSACTION_COLUMNS} FROM transactions WHERE terminal_id = ? "
     "AND txn_ms BETWEEN ? AND ? ORDER BY txn_ms, txn_id LIMIT ?",
     # messages by (submitted_ms, last 4 digits of the masked phone), then their receipts by the
@@ -332,9 +346,12 @@ class Store:
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            self._migrate()
             self._db.executescript(_SCHEMA)
             self._check_version()
-            self._add_missing_columns()
             self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._reader.execute("PRAGMA busy_timeout=10000")
         except sqlite3.DatabaseError as exc:
@@ -352,11 +369,108 @@ class Store:
                 f"{SCHEMA_VERSION}"
             )
 
-    def _add_missing_columns(self) -> None:
-        """Columns added since schema version 1 (SQLite adds a column with a default in place)."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
-        if "events" not in columns:
-            self._db.execute("ALTER TABLE messages ADD COLUMN events TEXT NOT NULL DEFAULT ''")
+    def _migrate(self) -> None:
+        """Bring an older state file to `SCHEMA_VERSION`, in one transaction (or not at all)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row is not None else (1 if self._tables() else SCHEMA_VERSION)
+        if version >= SCHEMA_VERSION:
+            return  # a fresh file, the current one, or a newer one (`_check_version` refuses it)
+        with self.transaction():
+            if version == 1:
+                self._migrate_v1()
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def _tables(self) -> set[str]:
+        """The names of the tables that hold data (not `meta`)."""
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {row[0] for row in rows} - {"meta"}
+
+    def _migrate_v1(self) -> None:
+        """Version 1 → 2: message ids scoped by gateway, transaction ids by acquirer source.
+
+        The tables are rebuilt with their new keys and copied. Version 1 had one namespace, so
+        each linked receipt's message is found by id alone; the acquirer source of version 1
+        transactions is not known here and stays '' until `adopt_unscoped` assigns it.
+        """
+        db = self._db
+        old = tuple(
+            t for t in ("messages", "transactions", "orphan_reversals") if t in self._tables()
+        )
+        columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+        if columns and "events" not in columns:  # added within version 1
+            db.execute("ALTER TABLE messages ADD COLUMN events TEXT NOT NULL DEFAULT ''")
+        indexes = db.execute(
+            f"SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND tbl_name IN ({_marks(len(old))})",
+            old,
+        ).fetchall()
+        for (name,) in indexes:
+            db.execute(f'DROP INDEX "{name}"')
+        for table in old:
+            db.execute(f"ALTER TABLE {table} RENAME TO {table}_v1")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        for table in {"messages", "transactions", "orphan_reversals"} - set(old):
+            db.execute(f"ALTER TABLE {table} RENAME TO {table}_v1")  # empty, as just created
+            for statement in _SCHEMA.split(";"):
+                if f"TABLE IF NOT EXISTS {table} " in statement:
+                    db.execute(statement)
+        db.execute(
+            "INSERT INTO messages (gateway, message_id, txn_ref, carrier, area, phone, "
+            "submitted_ms, seen, final_status, final_cause, final_code, final_ms, events) "
+            "SELECT gateway, message_id, txn_ref, carrier, area, phone, submitted_ms, seen, "
+            "final_status, final_cause, final_code, final_ms, events FROM messages_v1"
+        )
+        shared = (
+            "txn_id, rrn, terminal_id, merchant_id, acquirer, amount, currency, pan, result, "
+            "response_code, txn_ms, sms_expected, original_txn_id, join_key, receipt_acquirer, "
+            "state, message_id, decide_ms, outcome, cause, notify_ms, reversed_ms"
+        )
+        db.execute(
+            f"INSERT INTO transactions (source, {shared}, message_gateway, due_ms) "
+            f"SELECT '', {shared}, (SELECT m.gateway FROM messages_v1 m "
+            "WHERE m.message_id = t.message_id), decide_ms FROM transactions_v1 t"
+        )
+        db.execute(
+            "INSERT INTO orphan_reversals (source, original_txn_id, reversed_ms) "
+            "SELECT '', original_txn_id, reversed_ms FROM orphan_reversals_v1"
+        )
+        for table in ("messages", "transactions", "orphan_reversals"):
+            db.execute(f"DROP TABLE {table}_v1")
+
+    def adopt_unscoped(self, sources: dict[str, tuple[str, ...]]) -> int:
+        """Give transactions from before scoping (source '') their acquirer source.
+
+        `sources` maps each acquirer source to its acquirer values, first source first: a row
+        goes to the source that lists its acquirer, else to the first source. Returns the number
+        of rows adopted.
+        """
+        if not sources:
+            return 0
+        with self.transaction():
+            row = self._db.execute("SELECT 1 FROM transactions WHERE source = '' LIMIT 1")
+            if row.fetchone() is None:
+                return 0
+            adopted = 0
+            for name, acquirers in sources.items():
+                cur = self._db.execute(
+                    "UPDATE OR IGNORE transactions SET source = ? WHERE source = '' "
+                    f"AND acquirer IN ({_marks(len(acquirers))})",
+                    (name, *acquirers),
+                )
+                adopted += cur.rowcount
+            first = next(iter(sources))
+            cur = self._db.execute(
+                "UPDATE OR IGNORE transactions SET source = ? WHERE source = ''", (first,)
+            )
+            self._db.execute(
+                "UPDATE OR IGNORE orphan_reversals SET source = ? WHERE source = ''", (first,)
+            )
+            return adopted + cur.rowcount
 
     def close(self) -> None:
         """Close both connections."""
@@ -418,54 +532,61 @@ class Store:
         for chunk in _chunks(list(keys)):
             yield from self._db.execute(sql.format(marks=_marks(len(chunk))), chunk)
 
-    def messages(self, ids: Sequence[str]) -> dict[str, Message]:
-        """Messages by id."""
-        sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE message_id IN ({{marks}})"
-        return {row[0]: _message(row) for row in self._rows_in(sql, ids)}
+    def messages(self, gateway: str, ids: Sequence[str]) -> dict[str, Message]:
+        """A gateway's messages by id."""
+        sql = (
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE gateway = ? "
+            "AND message_id IN ({marks})"
+        )
+        return {row[0]: _message(row) for row in self._scoped_rows(sql, gateway, ids)}
 
-    def first_messages(self, txn_refs: Sequence[str]) -> dict[str, Message]:
-        """Earliest-submitted message per txn_ref (ties: smallest message id)."""
+    def messages_by_ref(self, txn_refs: Sequence[str]) -> dict[str, list[Message]]:
+        """Every retained message (any gateway) by txn_ref, earliest submitted first."""
         sql = (
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE txn_ref IN ({{marks}}) "
             "ORDER BY txn_ref, submitted_ms, message_id"
         )
-        out: dict[str, Message] = {}
+        out: dict[str, list[Message]] = {}
         for row in self._rows_in(sql, txn_refs):
-            if row[2] not in out:
-                out[row[2]] = _message(row)
+            out.setdefault(row[2], []).append(_message(row))
         return out
 
-    def open_receipts(self, join_keys: Sequence[str]) -> dict[str, list[Receipt]]:
-        """Open receipts by join key."""
+    def receipts_by_key(self, join_keys: Sequence[str]) -> dict[str, list[Receipt]]:
+        """Every retained receipt (any state, any source) by join key."""
         sql = (
             f"SELECT {_RECEIPT_COLUMNS} FROM transactions "
-            "WHERE state = 'open' AND join_key IN ({marks})"
+            "WHERE state IS NOT NULL AND join_key IN ({marks})"
         )
         out: dict[str, list[Receipt]] = {}
         for row in self._rows_in(sql, join_keys):
             out.setdefault(row[1], []).append(_receipt(row))
         return out
 
-    def receipts(self, txn_ids: Sequence[str]) -> dict[str, Receipt]:
-        """Receipts in any state by transaction id."""
+    def receipts(self, source: str, txn_ids: Sequence[str]) -> dict[str, Receipt]:
+        """A source's receipts in any state by transaction id."""
         sql = (
             f"SELECT {_RECEIPT_COLUMNS} FROM transactions "
-            "WHERE state IS NOT NULL AND txn_id IN ({marks})"
+            "WHERE state IS NOT NULL AND source = ? AND txn_id IN ({marks})"
         )
-        return {row[0]: _receipt(row) for row in self._rows_in(sql, txn_ids)}
+        return {row[0]: _receipt(row) for row in self._scoped_rows(sql, source, txn_ids)}
 
-    def known_transactions(self, txn_ids: Sequence[str]) -> set[str]:
-        """Which transaction ids are already stored."""
-        sql = "SELECT txn_id FROM transactions WHERE txn_id IN ({marks})"
-        return {row[0] for row in self._rows_in(sql, txn_ids)}
+    def known_transactions(self, source: str, txn_ids: Sequence[str]) -> set[str]:
+        """Which of a source's transaction ids are already stored."""
+        sql = "SELECT txn_id FROM transactions WHERE source = ? AND txn_id IN ({marks})"
+        return {row[0] for row in self._scoped_rows(sql, source, txn_ids)}
 
-    def orphan_reversals(self, txn_ids: Sequence[str]) -> dict[str, int]:
-        """Reversals that arrived before their original transaction."""
+    def orphan_reversals(self, source: str, txn_ids: Sequence[str]) -> dict[str, int]:
+        """A source's reversals that arrived before their original transaction."""
         sql = (
             "SELECT original_txn_id, reversed_ms FROM orphan_reversals "
-            "WHERE original_txn_id IN ({marks})"
+            "WHERE source = ? AND original_txn_id IN ({marks})"
         )
-        return {row[0]: row[1] for row in self._rows_in(sql, txn_ids)}
+        return {row[0]: row[1] for row in self._scoped_rows(sql, source, txn_ids)}
+
+    def _scoped_rows(self, sql: str, scope: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of `sql` (a scope parameter, then `{marks}` for the IN list), in chunks."""
+        for chunk in _chunks(list(keys)):
+            yield from self._db.execute(sql.format(marks=_marks(len(chunk))), (scope, *chunk))
 
     def messages_to_give_up(self, gateway: str, before_ms: int, limit: int) -> list[Message]:
         """Messages without final status submitted strictly before `before_ms`."""
@@ -477,10 +598,10 @@ class Store:
         return [_message(row) for row in rows]
 
     def receipts_due(self, before_ms: int, limit: int) -> list[Receipt]:
-        """Open receipts whose decision time is strictly before `before_ms`."""
+        """Open receipts that may be decided strictly before `before_ms` (`Receipt.due_ms`)."""
         rows = self._db.execute(
             f"SELECT {_RECEIPT_COLUMNS} FROM transactions WHERE state = 'open' "
-            "AND decide_ms < ? ORDER BY decide_ms LIMIT ?",
+            "AND due_ms < ? ORDER BY due_ms LIMIT ?",
             (before_ms, limit),
         )
         return [_receipt(row) for row in rows]
@@ -595,6 +716,11 @@ class Store:
         )
         return [AuditEntry(*row) for row in rows]  # type: ignore[arg-type]
 
+    def prune_horizon_ms(self) -> int:
+        """The latest prune's horizon (-1 before the first prune)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'prune_horizon_ms'").fetchone()
+        return -1 if row is None else int(row[0])
+
     def prune_audit(self, before_ms: int) -> int:
         """Delete audit records older than `before_ms` (their own, longer retention)."""
         with self._lock:
@@ -610,7 +736,7 @@ class Store:
             fresh = [m for m in changes.messages.values() if not m.stored]
             known = [m for m in changes.messages.values() if m.stored]
             db.executemany(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         m.message_id,
@@ -626,13 +752,14 @@ class Store:
                         m.final_code,
                         m.final_ms,
                         m.events,
+                        m.acquirer,
                     )
                     for m in fresh
                 ],
             )
             db.executemany(
                 "UPDATE messages SET seen=?, final_status=?, final_cause=?, final_code=?, "
-                "final_ms=?, events=? WHERE message_id=?",
+                "final_ms=?, events=? WHERE gateway=? AND message_id=?",
                 [
                     (
                         m.seen,
@@ -641,6 +768,7 @@ class Store:
                         m.final_code,
                         m.final_ms,
                         m.events,
+                        m.gateway,
                         m.message_id,
                     )
                     for m in known
@@ -650,11 +778,12 @@ class Store:
                 m.stored = True
         if changes.transactions:
             db.executemany(
-                "INSERT INTO transactions (txn_id, rrn, terminal_id, merchant_id, acquirer, "
-                "amount, currency, pan, result, response_code, txn_ms, sms_expected, "
-                "original_txn_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO transactions (source, txn_id, rrn, terminal_id, merchant_id, "
+                "acquirer, amount, currency, pan, result, response_code, txn_ms, sms_expected, "
+                "original_txn_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
+                        source,
                         t.txn_id,
                         t.rrn,
                         t.terminal_id,
@@ -675,7 +804,8 @@ class Store:
         if changes.receipts:
             db.executemany(
                 "UPDATE transactions SET join_key=?, receipt_acquirer=?, state=?, message_id=?, "
-                "decide_ms=?, outcome=?, cause=?, notify_ms=?, reversed_ms=? WHERE txn_id=?",
+                "decide_ms=?, outcome=?, cause=?, notify_ms=?, reversed_ms=?, message_gateway=?, "
+                "due_ms=? WHERE source=? AND txn_id=?",
                 [
                     (
                         r.join_key,
@@ -687,6 +817,9 @@ class Store:
                         r.cause,
                         r.notify_ms,
                         r.reversed_ms,
+                        r.message_gateway,
+                        r.due_ms,
+                        r.source,
                         r.txn_id,
                     )
                     for r in changes.receipts.values()
@@ -694,15 +827,15 @@ class Store:
             )
         if changes.orphan_reversals:
             db.executemany(
-                "INSERT INTO orphan_reversals (original_txn_id, reversed_ms) VALUES (?, ?) "
-                "ON CONFLICT (original_txn_id) DO UPDATE SET "
+                "INSERT INTO orphan_reversals (source, original_txn_id, reversed_ms) "
+                "VALUES (?, ?, ?) ON CONFLICT (source, original_txn_id) DO UPDATE SET "
                 "reversed_ms = min(reversed_ms, excluded.reversed_ms)",
-                list(changes.orphan_reversals.items()),
+                [(source, k, v) for k, v in changes.orphan_reversals.items()],
             )
         if changes.resolved_orphans:
             db.executemany(
-                "DELETE FROM orphan_reversals WHERE original_txn_id = ?",
-                [(k,) for k in changes.resolved_orphans],
+                "DELETE FROM orphan_reversals WHERE source = ? AND original_txn_id = ?",
+                [(source, k) for k in changes.resolved_orphans],
             )
         if changes.terminals:
             db.executemany(
@@ -783,10 +916,14 @@ class Store:
         return SourceState(*row)
 
     def advance_source(self, name: str, cursor: str, watermark_ms: int) -> None:
-        """Move a source's cursor and watermark (inside the page's transaction)."""
+        """Move a source's cursor and watermark (inside the page's transaction).
+
+        An empty cursor means "stay": the stored cursor is kept, never reset to the beginning.
+        """
         self._db.execute(
             "INSERT INTO sources (name, cursor, watermark_ms) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, "
+            "ON CONFLICT (name) DO UPDATE SET cursor = "
+            "CASE WHEN excluded.cursor = '' THEN cursor ELSE excluded.cursor END, "
             "watermark_ms = max(watermark_ms, excluded.watermark_ms)",
             (name, cursor, watermark_ms),
         )
@@ -982,8 +1119,18 @@ class Store:
 
     def prune(self, before_ms: int) -> int:
         """Delete decided transactions, final messages, reversals still without their original
-        and quarantined records older than `before_ms`."""
+        and quarantined records older than `before_ms`.
+
+        `before_ms` becomes the prune horizon (`prune_horizon_ms`): records older than it are
+        refused from then on, since what would dedup them may be gone.
+        """
         with self.transaction():
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('prune_horizon_ms', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = "
+                "max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                (str(before_ms),),
+            )
             removed_extra = 0
             for sql in (
                 "DELETE FROM orphan_reversals WHERE reversed_ms < ?",

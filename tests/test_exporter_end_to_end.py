@@ -187,7 +187,7 @@ def test_api_errors_and_sigkill_restarts_still_exact(tmp_path: Path) -> None:
     sim = start_simulator(str(scenario), speed=600, traffic="45m")
     port = free_port()
     config = write_config(tmp_path, sim.url)
-    exporter = None
+    exporter: Process | None = None
     try:
         exporter = start_exporter(tmp_path, config, port)
         for kill_at in ("10m", "25m"):
@@ -217,5 +217,5 @@ def test_api_errors_and_sigkill_restarts_still_exact(tmp_path: Path) -> None:
         assert exporter.stop() == 0
     finally:
         if exporter is not None:
-            exporter.stop()
+            exporter.stop()  # also when an assertion failed: never leave it running
         sim.stop()

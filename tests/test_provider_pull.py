@@ -261,7 +261,7 @@ def test_tencent_consuming_pull_commits_each_answer_before_the_next_request(
     seen_before_second: list[int] = []
 
     def second(request: Any) -> tuple[int, dict[str, str], str]:
-        seen_before_second.append(len(store.messages(["5000:104571059915310823281"])))
+        seen_before_second.append(len(store.messages("bank-sms", ["5000:104571059915310823281"])))
         return 200, {"Date": NOON}, (FIXTURES / "tencent" / "pull_page2.json").read_text()
 
     recorded(responses.POST, TENCENT_API, "tencent", "pull_page1.json")
@@ -276,7 +276,8 @@ def test_tencent_consuming_pull_commits_each_answer_before_the_next_request(
     assert request.headers["Authorization"].startswith("TC3-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert json.loads(request.body) == {"SmsSdkAppId": "1400006666", "Limit": 2}
     messages = store.messages(
-        ["5000:104571059915310823281", "5000:104571059915310823282", "5000:104571059915310823283"]
+        "bank-sms",
+        ["5000:104571059915310823281", "5000:104571059915310823282", "5000:104571059915310823283"],
     )
     assert {m.final_status for m in messages.values()} == {"delivered", "undelivered", "rejected"}
     assert len(responses.calls) == 3  # a short (here empty) answer: the queue is drained
@@ -475,10 +476,9 @@ def test_stripe_through_the_poller_commits_transactions_and_the_terminal_invento
     assert poller.health.up, poller.health.last_error
     _, gauges, sources = store.snapshot()
     assert ("smswatch_pos_terminals", "stripe\x1fdisabled\x1foutdated", 1.0) in gauges  # < 5.0.0
-    assert store.known_transactions(["pi_3Ok1", "pi_3Ok2", "pi_3Ok3", "pi_3Ok3:void"]) == {
-        "pi_3Ok1", "pi_3Ok2", "pi_3Ok3", "pi_3Ok3:void"
-    }  # fmt: skip
-    assert store.receipts(["pi_3Ok3"])["pi_3Ok3"].reversed_ms is not None
+    ids = ["pi_3Ok1", "pi_3Ok2", "pi_3Ok3", "pi_3Ok3:void"]
+    assert store.known_transactions("acquirer", ids) == set(ids)
+    assert store.receipts("acquirer", ["pi_3Ok3"])["pi_3Ok3"].reversed_ms is not None
     state = next(s for s in sources if s.name == "acquirer")
     assert state.watermark_ms == NOON_MS - 30_000 and state.terminals_watermark_ms == NOON_MS
 

@@ -210,6 +210,8 @@ def test_reversal_before_decision_cancels_and_after_decision_does_not(pipeline: 
         1,
     )
     feed_txns(pipeline, [txn(12, 0.5, result="reversed", expected=False, original="t2")], 1)
+    feed_sms(pipeline, [], 2)  # past submit + max_skew: no later transaction can claim m2
+    feed_txns(pipeline, [], 2)
     assert counters(pipeline, "smswatch_receipts_total") == {("acq-north", "delivered", "none"): 1}
     assert counters(pipeline, "smswatch_pos_transactions_total") == {
         ("acq-north", "approved"): 2,

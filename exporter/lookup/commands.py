@@ -204,7 +204,8 @@ def _text_card(
     _, label = verdict(explained, lang)
     lines = [f"== {label}: {explained.advice.title}"]
     lines.append(
-        f"   {ui['rrn']} {t.rrn} · {ui['txn_id']} {t.txn_id} · {local_time(t.txn_ms, zone)} · "
+        f"   {ui['rrn']} {t.rrn} · {ui['txn_id']} {t.txn_id} ({t.source}) · "
+        f"{local_time(t.txn_ms, zone)} · "
         f"{ui['terminal']} {t.terminal_id} ({t.acquirer}) · {ui['card']} {t.pan}"
     )
     lines.extend(_wrap(explained.summary, "   "))

@@ -176,6 +176,7 @@ class Explained:
             "terminal_id": t.terminal_id,
             "merchant_id": t.merchant_id,
             "acquirer": t.acquirer,
+            "source": t.source,
             "amount": t.amount,
             "currency": t.currency,
             "pan": t.pan,
@@ -205,6 +206,13 @@ def _ts(ms: int | None) -> str | None:
     return None if ms is None else format_rfc3339_ms(ms)
 
 
+def is_linked(m: StoredMessage, t: StoredTransaction) -> bool:
+    """Whether `m` is the SMS the receipt `t` counts (message ids are unique per gateway)."""
+    return m.message_id == t.message_id and (
+        t.message_gateway is None or m.gateway == t.message_gateway
+    )
+
+
 def _message_json(m: StoredMessage, t: StoredTransaction) -> dict[str, Any]:
     return {
         "message_id": m.message_id,
@@ -217,7 +225,7 @@ def _message_json(m: StoredMessage, t: StoredTransaction) -> dict[str, Any]:
         "final_code": m.final_code or None,
         "final_cause": m.final_cause,
         "final_at": _ts(m.final_ms),
-        "counts_for_receipt": m.message_id == t.message_id,
+        "counts_for_receipt": is_linked(m, t),
         "events": [
             {"status": status, "at": _ts(at), "error_code": code or None}
             for status, at, code in parse_timeline(m.events, m.submitted_ms)
@@ -279,7 +287,7 @@ def situation_of(t: StoredTransaction, messages: Sequence[StoredMessage]) -> str
         return t.cause or "unknown"
     if t.reversed_ms is not None:
         return "reversed"
-    linked = next((m for m in messages if m.message_id == t.message_id), None)
+    linked = next((m for m in messages if is_linked(m, t)), None)
     if linked is None:
         return "awaiting"
     if linked.final_status is None:
@@ -443,7 +451,7 @@ def _message_steps(
             "wait",
         )
     ]
-    if t.state is not None and m.message_id != t.message_id:
+    if t.state is not None and not is_linked(m, t):
         if grace_ms is not None and m.submitted_ms > t.txn_ms + grace_ms:
             note = words["too_late"].format(grace=duration_text(grace_ms, lang))
         else:
@@ -490,7 +498,7 @@ def _summary(
     words: dict[str, str],
     lang: str,
 ) -> str:
-    linked = next((m for m in messages if m.message_id == t.message_id), None)
+    linked = next((m for m in messages if is_linked(m, t)), None)
     first = linked or (messages[0] if messages else None)
 
     def at(ms: int | None) -> str:

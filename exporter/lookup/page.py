@@ -300,7 +300,8 @@ def _card(explained: Explained, zone: ZoneInfo, lang: str) -> str:
         )
     details = [
         (ui["rrn"], t.rrn),
-        (ui["txn_id"], t.txn_id),
+        # transaction ids are unique per acquirer source only: name the source beside it
+        (ui["txn_id"], f"{t.txn_id} ({t.source})" if t.source else t.txn_id),
         (ui["paid_at"], local_time(t.txn_ms, zone)),
         (ui["terminal"], t.terminal_id),
         (ui["merchant"], t.merchant_id),

@@ -106,7 +106,13 @@ def parse_limit(value: str | None) -> int:
 
 
 #: The feeds and the letter that starts their cursors.
-FEED_LETTERS: dict[str, str] = {"messages": "m", "transactions": "t", "terminals": "i"}
+FEED_LETTERS: dict[str, str] = {
+    "messages": "m",
+    "transactions": "t",
+    "terminals": "i",
+    "messages-2": "n",  # the second gateway (`id_collision`)
+    "transactions-2": "u",  # the second acquirer (`id_collision`)
+}
 
 
 class Cursors:
@@ -154,11 +160,16 @@ def snapshot_page(items: list[bytes], start: int, limit: int, now_ms: int) -> Pa
     return Page(items[start:stop], stop, stop < len(items), now_ms)
 
 
-def render_page(feed: str, page: Page, cursors: Cursors) -> bytes:
-    """The JSON body of a page: `{"<feed>": [...], "next_cursor", "has_more", "watermark"}`."""
+def render_page(feed: str, page: Page, cursors: Cursors, reset: bool = False) -> bytes:
+    """The JSON body of a page: `{"<feed>": [...], "next_cursor", "has_more", "watermark"}`.
+
+    `reset` (a `cursor_reset` fault) sends an empty `next_cursor`. The items key of a second
+    feed is that of the first (`messages-2` → `messages`)."""
+    cursor = "" if reset else cursors.encode(feed, page.next_index)
+    items = feed.removesuffix("-2")
     tail = (
-        f'],"next_cursor":"{cursors.encode(feed, page.next_index)}",'
+        f'],"next_cursor":"{cursor}",'
         f'"has_more":{"true" if page.has_more else "false"},'
         f'"watermark":"{format_rfc3339_ms(page.watermark_ms)}"}}'
     )
-    return b"".join((f'{{"{feed}":['.encode(), b",".join(page.items), tail.encode()))
+    return b"".join((f'{{"{items}":['.encode(), b",".join(page.items), tail.encode()))

@@ -45,13 +45,25 @@ One example per kind::
       # every page served while the fault lasts, and the `Date` header of provider-shaped
       # answers and pushes, are shifted by `offset` (`-5m`: behind). Data are unaffected.
       - {kind: clock_skew, start: 58m, duration: 2m, target: sms, offset: 8h}
+      # The generic feeds answer with an empty `next_cursor` (data unaffected): a consumer
+      # must stay where it was, never restart from the beginning.
+      - {kind: cursor_reset, start: 60m, duration: 5m, target: both, share: 1.0}
+      # A second gateway and a second acquirer source (`/sms-2/v1/messages`, gateway
+      # `<gateway>-2`; `/acquirer-2/v1/transactions`) carry the hit transactions (`target`
+      # acquirer), their messages (`target` sms) or both, with ids of their own counters:
+      # the same `m-…`/`t-…` ids as the first gateway and acquirer use.
+      - {kind: id_collision, start: 0m, duration: 60m, target: both, share: 0.5}
+      # A hit transaction takes the RRN of the latest earlier transaction at least `min_age`
+      # older (`reuse`: of any acquirer, the same one or another one), each RRN reused once.
+      # Its own SMS still carries it: the truth is each transaction's own messages.
+      - {kind: rrn_reuse, start: 0m, duration: 60m, share: 0.2, min_age: 10m, reuse: any}
 
 `POST /sim/v1/faults` takes one such fault as a JSON object; its `start` is ignored and the
 fault starts at the current simulated time (its next millisecond). Faults are judged on event
 time: transaction-level faults (`terminal_sms_off`, `integration_drop`, `sync_delay`) by the
 transaction's time, message-level faults by the message's submit time, `api_errors` by the
-simulated time of the request. A fault started at run time affects transactions that start
-after it.
+simulated time of the request, `cursor_reset` by the time of the request too. A fault
+started at run time affects transactions that start after it.
 """
 
 from __future__ import annotations
@@ -99,14 +111,25 @@ FIELDS: dict[str, dict[str, Any]] = {
     },
     "poison_records": {"target": "both", "share": 0.05, "mode": list(POISON_MODES)},
     "clock_skew": {"target": "both", "offset": "8h"},
+    "cursor_reset": {"target": "both", "share": 1.0},
+    "id_collision": {"target": "both", "acquirer": None, "share": 0.5},
+    "rrn_reuse": {"acquirer": None, "share": 0.2, "min_age": "10m", "reuse": "any"},
 }
+#: `rrn_reuse`: whose RRN a hit transaction takes (an earlier transaction of any acquirer, of
+#: the same acquirer, or of another one).
+REUSE_FROM: tuple[str, ...] = ("any", "same_acquirer", "other_acquirer")
 KINDS: tuple[str, ...] = tuple(FIELDS)
+#: Kinds that publish on the second gateway and acquirer feeds: a consumer sees them only
+#: with those feeds configured, so the built-in scenario (for the built-in config) leaves
+#: them out.
+SECOND_SOURCE_KINDS: tuple[str, ...] = ("id_collision",)
 #: Duration fields of the format and the `Fault` attribute (ms) each one sets.
 DURATION_FIELDS: dict[str, str] = {
     "delay": "delay_ms",
     "jitter": "jitter_ms",
     "retry_after": "retry_after_ms",
     "slow": "slow_ms",
+    "min_age": "min_age_ms",
 }
 COMMON_FIELDS: tuple[str, ...] = ("kind", "start", "duration")
 
@@ -133,6 +156,8 @@ class Fault:
     retry_after_ms: int = 0
     slow_ms: int = 0
     offset_ms: int = 0  # clock_skew: how far the upstream's clock is ahead (< 0: behind)
+    min_age_ms: int = 0
+    reuse: str = "any"
 
     @property
     def end_ms(self) -> int:
@@ -263,11 +288,12 @@ def parse_fault(
         "carrier": CARRIERS,
         "area": AREAS,
         "target": API_TARGETS,
+        "reuse": REUSE_FROM,
     }
     for name, value in values.items():
         where = f"{path}.{name}"
         if name in vocabularies:
-            if value is not None or name == "target":
+            if value is not None or name in ("target", "reuse"):
                 params[name] = _choice(value, vocabularies[name], where, source)
         elif name == "share":
             share = _number(value, where, source)

@@ -39,6 +39,8 @@ FEEDS: dict[str, tuple[str, str]] = {
     "/sms/v1/messages": ("messages", "sms"),
     "/acquirer/v1/transactions": ("transactions", "acquirer"),
     "/acquirer/v1/terminals": ("terminals", "acquirer"),
+    "/sms-2/v1/messages": ("messages-2", "sms"),  # the second gateway (`id_collision`)
+    "/acquirer-2/v1/transactions": ("transactions-2", "acquirer"),  # the second acquirer
 }
 TICK_SECONDS = 0.05  # how often the background ticker generates traffic
 SHUTDOWN_POLL_SECONDS = 0.05  # how quickly `stop()` is noticed by the serving loop
@@ -221,8 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
         answered, mode = self._fault(target)
         if answered:
             return
+        reset = feed != "terminals" and simulation.cursor_fault(target)
         try:
-            body = simulation.page(feed, cursor, limit)
+            body = simulation.page(feed, cursor, limit, reset)
         except FeedRequestError as exc:
             self._error(400, str(exc))
             return

@@ -130,6 +130,15 @@ class Simulation:
         self.inventory = Inventory(self.world, settings.start_ms)
         self.messages = ItemLog()
         self.transactions = ItemLog()
+        #: The second gateway's and acquirer's feeds (`id_collision`), empty without that fault.
+        self.second_messages = ItemLog()
+        self.second_transactions = ItemLog()
+        self._logs = {
+            "messages": self.messages,
+            "transactions": self.transactions,
+            "messages-2": self.second_messages,
+            "transactions-2": self.second_transactions,
+        }
         self.truth = TruthLedger()
         identity = (
             f"{settings.seed}/{settings.start_ms}/{settings.rate}/{settings.traffic_for_ms}/"
@@ -139,8 +148,9 @@ class Simulation:
         self._lock = threading.Lock()
         self._now = settings.start_ms
         self._sequence = 0
-        self._message_heap: list[tuple[int, int, bytes]] = []
-        self._transaction_heap: list[tuple[int, int, int, bytes]] = []
+        self._message_heap: list[tuple[int, int, int, bytes]] = []  # (at, seq, feed, item)
+        self._transaction_heap: list[tuple[int, int, int, int, bytes]] = []  # + terminal
+        self._cursor_rng = random.Random(f"cursor/{settings.seed}")
         self._event_horizon = settings.start_ms
         self._generated = 0
         self._api_rng = random.Random(f"api/{settings.seed}")
@@ -182,12 +192,13 @@ class Simulation:
             for at, item in generated.records:
                 self._sequence += 1
                 heapq.heappush(
-                    self._transaction_heap, (at, self._sequence, generated.terminal_index, item)
+                    self._transaction_heap,
+                    (at, self._sequence, generated.terminal_index, generated.acquirer_feed, item),
                 )
                 self._event_horizon = max(self._event_horizon, at)
             for at, item in generated.events:
                 self._sequence += 1
-                heapq.heappush(self._message_heap, (at, self._sequence, item))
+                heapq.heappush(self._message_heap, (at, self._sequence, generated.sms_feed, item))
                 self._event_horizon = max(self._event_horizon, at)
             deltas = transaction_deltas(
                 generated.facts,
@@ -216,13 +227,17 @@ class Simulation:
         heap = self._transaction_heap
         last_seen = self.inventory.last_seen
         while heap and heap[0][0] <= now:
-            at, _, terminal, item = heapq.heappop(heap)
-            self.transactions.append(at, item)
-            self._poison("transactions", at, item)
+            at, _, terminal, feed, item = heapq.heappop(heap)
+            (self.second_transactions if feed else self.transactions).append(at, item)
+            if not feed:
+                self._poison("transactions", at, item)
             last_seen[terminal] = max(last_seen[terminal], at)
         message_heap = self._message_heap
         while message_heap and message_heap[0][0] <= now:
-            at, _, item = heapq.heappop(message_heap)
+            at, _, feed, item = heapq.heappop(message_heap)
+            if feed:
+                self.second_messages.append(at, item)
+                continue
             self.messages.append(at, item)
             self._poison("messages", at, item)
             if self.view is not None:
@@ -270,8 +285,11 @@ class Simulation:
 
     # -- feeds ----------------------------------------------------------------------------
 
-    def page(self, feed: str, cursor: str | None, limit: int) -> bytes:
-        """One page of `messages`, `transactions` or `terminals` (FeedRequestError on bad input)."""
+    def page(self, feed: str, cursor: str | None, limit: int, reset: bool = False) -> bytes:
+        """One page of `messages`, `transactions`, their second feeds (`messages-2`,
+        `transactions-2`) or `terminals` (FeedRequestError on bad input).
+
+        `reset` (a `cursor_reset` fault) answers with an empty `next_cursor`."""
         with self._lock:
             now = self._advance(None)
             page: Page
@@ -284,12 +302,12 @@ class Simulation:
                     items, self.cursors.decode(feed, cursor, len(items)), limit, now
                 )
             else:
-                log = self.messages if feed == "messages" else self.transactions
+                log = self._logs[feed]
                 page = log_page(log, self.cursors.decode(feed, cursor, len(log)), limit, now)
             offset = self._clock_offset("sms" if feed == "messages" else "acquirer", now)
             if offset:
                 page = replace(page, watermark_ms=page.watermark_ms + offset)
-            return render_page(feed, page, self.cursors)
+            return render_page(feed, page, self.cursors, reset)
 
     def shaped_page(self, shape: str, **query: Any) -> tuple[bytes, int]:
         """A page of a provider-shaped list and the simulated now it shows (FeedRequestError)."""
@@ -435,6 +453,18 @@ class Simulation:
             for f in self._faults
             if f.kind == "clock_skew" and f.active(now) and f.target in (target, "both")
         )
+
+    def cursor_fault(self, target: str) -> bool:
+        """Whether an active `cursor_reset` fault empties this answer's `next_cursor`."""
+        with self._lock:
+            now = max(self._now, self.clock.now_ms())
+            return any(
+                fault.kind == "cursor_reset"
+                and fault.active(now)
+                and fault.target in (target, "both")
+                and self._cursor_rng.random() < fault.share
+                for fault in self._faults
+            )
 
     def api_fault(self, target: str) -> ApiFaultHit | None:
         """Whether an active `api_errors` fault spoils this request to `sms` or `acquirer`."""

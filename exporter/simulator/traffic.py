@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
+from typing import Any
 
 from exporter.simulator.codes import NO_ERROR, REPORTS
 from exporter.simulator.scenario import Fault
@@ -90,6 +91,8 @@ MESSAGE_FAULTS: dict[str, str] = {
     "carrier_filtering": "filtered",
 }
 TRANSACTION_FAULTS: tuple[str, ...] = ("integration_drop", "sync_delay")
+#: Faults about whose feeds and keys a transaction's records use.
+IDENTITY_FAULTS: tuple[str, ...] = ("id_collision", "rrn_reuse")
 
 _REPORT_PICKS = {
     cause: (tuple(accumulate(w for _, _, w in reports)), tuple((s, c) for s, c, _ in reports))
@@ -127,6 +130,9 @@ class Generated:
     terminal_index: int
     records: list[tuple[int, bytes]]  # transactions feed items (time, JSON), emission order
     events: list[tuple[int, bytes]]  # messages feed items (time, JSON), emission order
+    #: Which feeds carry them: 0 the first acquirer / gateway, 1 the second (`id_collision`).
+    acquirer_feed: int = 0
+    sms_feed: int = 0
 
 
 class TrafficGenerator:
@@ -152,6 +158,16 @@ class TrafficGenerator:
         self._message_count = 0
         self._message_faults: list[tuple[int, int, Fault, str]] = []
         self._transaction_faults: list[tuple[int, int, Fault]] = []
+        self._identity_faults: list[Fault] = []
+        #: Draws of the identity faults: their own stream, so the rest of the traffic stays
+        #: the same with or without them.
+        self._identity_rng = random.Random(f"identity/{settings.seed}")
+        #: The second feeds' own id counters (`id_collision`): they repeat the first ones' ids.
+        self._second_txn_count = 0
+        self._second_message_count = 0
+        #: Earlier transactions whose RRN `rrn_reuse` may take: times, [rrn, acquirer, taken].
+        self._rrn_times: list[int] = []
+        self._rrn_history: list[list[Any]] = []
         terminals = inventory.world.terminals
         self._terminal_prefix = [
             f'"terminal_id":"{t.terminal_id}","merchant_id":"{t.merchant_id}",'
@@ -176,6 +192,8 @@ class TrafficGenerator:
             self._message_faults.append(entry)
         elif fault.kind in TRANSACTION_FAULTS:
             self._transaction_faults.append((fault.start_ms, fault.end_ms, fault))
+        elif fault.kind in IDENTITY_FAULTS:
+            self._identity_faults.append(fault)
 
     def _draw_next(self) -> int:
         """The time of the next transaction: a Poisson process thinned by the diurnal curve."""
@@ -197,11 +215,44 @@ class TrafficGenerator:
 
     # -- one transaction ------------------------------------------------------------------
 
-    def _ids(self, at: int) -> tuple[str, str]:
+    def _ids(self, at: int, second: bool = False) -> tuple[str, str]:
         self._txn_count += 1
         n = self._txn_count
         day = time.gmtime(at // 1000)
-        return f"t-{n:08d}", f"{day.tm_year % 10}{day.tm_yday:03d}{n % 100_000_000:08d}"
+        rrn = f"{day.tm_year % 10}{day.tm_yday:03d}{n % 100_000_000:08d}"
+        if second:  # the second acquirer's own counter: ids the first one uses too
+            self._second_txn_count += 1
+            return f"t-{self._second_txn_count:08d}", rrn
+        return f"t-{n:08d}", rrn
+
+    def _identity(self, at: int, acquirer: str) -> tuple[int, int, str | None]:
+        """(acquirer feed, sms feed, reused RRN or None) of a transaction, from the faults."""
+        acquirer_feed = sms_feed = 0
+        reused: str | None = None
+        random_ = self._identity_rng.random
+        for fault in self._identity_faults:
+            if not fault.active(at) or not fault.matches(acquirer=acquirer):
+                continue
+            if fault.kind == "id_collision" and random_() < fault.share:
+                acquirer_feed = max(acquirer_feed, int(fault.target in ("acquirer", "both")))
+                sms_feed = max(sms_feed, int(fault.target in ("sms", "both")))
+            elif fault.kind == "rrn_reuse" and reused is None and random_() < fault.share:
+                reused = self._take_rrn(at - fault.min_age_ms, acquirer, fault.reuse)
+        return acquirer_feed, sms_feed, reused
+
+    def _take_rrn(self, before_ms: int, acquirer: str, reuse: str) -> str | None:
+        """The RRN of the latest earlier transaction at or before `before_ms` that `reuse`
+        allows and whose RRN was not reused yet (each RRN is reused at most once)."""
+        index = bisect(self._rrn_times, before_ms)
+        for entry in reversed(self._rrn_history[max(0, index - 200) : index]):
+            rrn, owner, taken = entry
+            if taken or (reuse == "same_acquirer" and owner != acquirer):
+                continue
+            if reuse == "other_acquirer" and owner == acquirer:
+                continue
+            entry[2] = True
+            return str(rrn)
+        return None
 
     def _transaction(self, at: int) -> Generated:
         rng = self._rng
@@ -209,7 +260,15 @@ class TrafficGenerator:
         index = bisect(self._cumulative, random_() * self._total_weight)
         index = min(index, len(self._cumulative) - 1)
         terminal = self._inventory.world.terminals[index]
-        txn_id, rrn = self._ids(at)
+        acquirer_feed, sms_feed, reused = (
+            self._identity(at, terminal.acquirer) if self._identity_faults else (0, 0, None)
+        )
+        txn_id, rrn = self._ids(at, bool(acquirer_feed))
+        if reused is not None:
+            rrn = reused
+        elif any(f.kind == "rrn_reuse" for f in self._identity_faults):
+            self._rrn_times.append(at)
+            self._rrn_history.append([rrn, terminal.acquirer, False])
         amount = max(100, int(rng.lognormvariate(_LN_AMOUNT, 0.9)) // 10 * 10)
         pan = f"{BINS[int(random_() * len(BINS))]}****{int(random_() * 10_000):04d}"
         approved = random_() >= DECLINE_SHARE
@@ -238,7 +297,7 @@ class TrafficGenerator:
                 reversed_at = at + rng.randint(3_000, 60_000)
             else:
                 reversed_at = at + rng.randint(60_000, 1_200_000)
-            reversal_id, reversal_rrn = self._ids(reversed_at)
+            reversal_id, reversal_rrn = self._ids(reversed_at, bool(acquirer_feed))
             records.append(
                 (
                     reversed_at,
@@ -257,11 +316,21 @@ class TrafficGenerator:
             phone = f"{prefixes[int(random_() * len(prefixes))]}****{int(random_() * 10_000):04d}"
             head = (
                 f'"txn_ref":"{rrn}","phone":"{phone}","carrier":"{carrier}",'
-                f'"area":"{terminal.area}"'
+                f'"area":"{terminal.area}","acquirer":"{terminal.acquirer}"'
             )
             submit = at + self._submit_delay(at, terminal.acquirer)
-            self._message(facts, events, head, submit, terminal.acquirer, carrier, terminal.area)
-        return Generated(facts, index, records, events)
+            self._message(
+                facts,
+                events,
+                head,
+                submit,
+                terminal.acquirer,
+                carrier,
+                terminal.area,
+                second=bool(sms_feed),
+            )
+        facts.second_gateway = bool(sms_feed)
+        return Generated(facts, index, records, events, acquirer_feed, sms_feed)
 
     def _dropped(self, at: int, acquirer: str) -> bool:
         """True when the receipt never reaches the SMS platform (integration)."""
@@ -317,11 +386,17 @@ class TrafficGenerator:
         area: str,
         *,
         retry: bool = False,
+        second: bool = False,
     ) -> None:
         rng = self._rng
         random_ = rng.random
-        self._message_count += 1
-        prefix = f'{{"message_id":"m-{self._message_count:08d}",{head},"status":"'
+        if second:  # the second gateway's own counter: ids the first one uses too
+            self._second_message_count += 1
+            number = self._second_message_count
+        else:
+            self._message_count += 1
+            number = self._message_count
+        prefix = f'{{"message_id":"m-{number:08d}",{head},"status":"'
         outcome, factor = self._plan(submit, acquirer, carrier, area)
         final: tuple[int, str, str] | None = None
         if outcome == "delivered":
@@ -375,4 +450,6 @@ class TrafficGenerator:
             and random_() < RETRY_SHARE
         ):
             resend = final[0] + rng.randint(30_000, 120_000)
-            self._message(facts, events, head, resend, acquirer, carrier, area, retry=True)
+            self._message(
+                facts, events, head, resend, acquirer, carrier, area, retry=True, second=second
+            )

@@ -65,6 +65,7 @@ class TransactionFacts:
     terminal_config_off: bool  # SMS notice off or software < 5.0.0 at txn_time
     messages: list[MessageFacts] = field(default_factory=list)  # txn_ref == this rrn
     reversal_time: int | None = None
+    second_gateway: bool = False  # its messages went through the second gateway (id_collision)
 
 
 class Delta(NamedTuple):
@@ -92,6 +93,11 @@ StatusLabel = Callable[[str, str], tuple[str, str]]
 def told(ms: int, whole_seconds: bool) -> int:
     """A time as the provider shape tells it: whole seconds (Twilio, Vonage, Alibaba) or ms."""
     return ms - ms % 1000 if whole_seconds else ms
+
+
+def second_gateway(gateway: str) -> str:
+    """The `gateway` label of the second gateway feed (`/sms-2/v1/messages`)."""
+    return f"{gateway}-2"
 
 
 def message_final(
@@ -132,7 +138,14 @@ def transaction_deltas(
 
     `whole_seconds`: the provider shape tells times in whole seconds (Twilio, Vonage, Alibaba),
     so "submitted by txn_time + missing_after" and the give-up time are judged on those seconds,
-    as the exporter reading that shape can only judge them (issue 12)."""
+    as the exporter reading that shape can only judge them (issue 12).
+
+    Its messages are counted under `gateway`, or under the second gateway (`second_gateway`)
+    when `id_collision` sent them there. Each message belongs to the transaction it was
+    generated for, whatever RRN it carries (`rrn_reuse`).
+    """
+    if facts.second_gateway:
+        gateway = second_gateway(gateway)
     deltas = [Delta(facts.txn_time, TRANSACTIONS, (facts.acquirer, facts.result), 1)]
     if facts.reversal_time is not None:
         deltas.append(Delta(facts.reversal_time, TRANSACTIONS, (facts.acquirer, "reversed"), 1))

@@ -144,6 +144,7 @@ def _sms_event(f: _Fields) -> SmsEvent:
         error_code=f.text("error_code", required=False),
         submitted_ms=submitted_ms,
         status_ms=status_ms,
+        acquirer=f.text("acquirer", required=False),
     )
 
 
@@ -220,6 +221,7 @@ def _parse_sms_flat(payload: Any, source: SourceConfig) -> Page[SmsEvent]:
     k_id, k_ref, k_phone = f["message_id"], f["txn_ref"], f["phone"]
     k_carrier, k_area, k_status = f["carrier"], f["area"], f["status"]
     k_code, k_sub, k_at = f["error_code"], f["submitted_at"], f["status_at"]
+    k_acquirer = f["acquirer"]
     statuses = STATUS_WORDS
     records: list[SmsEvent] = []
     invalid = 0
@@ -245,7 +247,8 @@ def _parse_sms_flat(payload: Any, source: SourceConfig) -> Page[SmsEvent]:
                 raise ValueError("status before submission")
             ref, phone, code = get(k_ref) or "", get(k_phone) or "", get(k_code) or ""
             carrier, area = get(k_carrier) or "unknown", get(k_area) or "unknown"
-            if not all(type(v) is str for v in (ref, phone, code, carrier, area)):
+            acquirer = get(k_acquirer) or ""
+            if not all(type(v) is str for v in (ref, phone, code, carrier, area, acquirer)):
                 raise ValueError("field is not text")
             records.append(
                 SmsEvent(
@@ -258,6 +261,8 @@ def _parse_sms_flat(payload: Any, source: SourceConfig) -> Page[SmsEvent]:
                     code,
                     submitted_ms,
                     status_ms,
+                    True,
+                    acquirer,
                 )
             )
         except (AttributeError, ValueError, TypeError, OverflowError):

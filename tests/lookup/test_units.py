@@ -217,7 +217,7 @@ def test_an_older_state_file_gets_the_timeline_column(tmp_path: Path) -> None:
             "INSERT INTO messages VALUES ('m1','g','r','c','a','138****1234',1,1,NULL,NULL,'',NULL)"
         )
     store = Store(str(path))
-    assert store.messages(["m1"])["m1"].events == ""
+    assert store.messages("g", ["m1"])["m1"].events == ""
     store.close()
 
 

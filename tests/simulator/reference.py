@@ -136,12 +136,34 @@ def expected_metrics(
         finals[(gateway, event["carrier"], event["area"], status, cause)] += 1
         outcome_of[mid] = (status, cause, at)
 
-    first_message: dict[str, tuple[int, str]] = {}
+    # Each message belongs to the latest receipt with its RRN (and its acquirer, which the SMS
+    # names) at or before its submit time if submitted by that txn_time + missing_after, else
+    # to the earliest one within max_skew after it; a receipt's SMS is the first it owns.
+    max_skew_ms = 60_000
+    receipts_by_rrn: dict[str, list[tuple[int, str, str]]] = {}
+    for t in transactions:
+        if t["result"] == "approved" and t["sms_expected"]:
+            receipt = (parse_rfc3339_ms(t["txn_time"]), t["txn_id"], t["acquirer"])
+            receipts_by_rrn.setdefault(t["rrn"], []).append(receipt)
+    first_message: dict[str, tuple[int, str]] = {}  # txn_id → (submitted, message id)
     for mid, event in first_event.items():
         sub = parse_rfc3339_ms(event["submitted_at"])
-        known = first_message.get(event["txn_ref"])
-        if known is None or sub < known[0]:
-            first_message[event["txn_ref"]] = (sub, mid)
+        scoped = [
+            r
+            for r in receipts_by_rrn.get(event["txn_ref"], [])
+            if event.get("acquirer", r[2]) == r[2]
+        ]
+        earlier = [r for r in scoped if r[0] <= sub]
+        later = [r for r in scoped if sub < r[0] <= sub + max_skew_ms]
+        if earlier and sub <= max(earlier)[0] + missing_after_ms:
+            owner = max(earlier)[1]
+        elif later:
+            owner = min(later)[1]
+        else:
+            continue
+        known = first_message.get(owner)
+        if known is None or (sub, mid) < known:
+            first_message[owner] = (sub, mid)
 
     pos: Counter[tuple[str, ...]] = Counter()
     receipts: Counter[tuple[str, ...]] = Counter()
@@ -152,8 +174,8 @@ def expected_metrics(
             continue
         at = parse_rfc3339_ms(t["txn_time"])
         missing_at = at + missing_after_ms
-        first = first_message.get(t["rrn"])
-        if first is not None and first[0] <= missing_at:
+        first = first_message.get(t["txn_id"])
+        if first is not None:
             status, cause, decided = outcome_of[first[1]]
             outcome = {"delivered": "delivered", "unknown": "unknown"}.get(status, "failed")
         else:

@@ -43,10 +43,21 @@ def get_json(server: SimulatorServer, path: str) -> Any:
 
 
 def read_feed(server: SimulatorServer, path: str, name: str) -> list[dict[str, Any]]:
+    """A whole feed, as a consumer reads it: a spoiled answer (`api_errors`) is asked again,
+    an answer without `next_cursor` (`cursor_reset`) is asked again from the same cursor."""
     out: list[dict[str, Any]] = []
     cursor = ""
+
+    def page_at(cursor: str) -> Any:
+        status, _, body = request(server, f"{path}?limit=5000&cursor={cursor}")
+        try:
+            page = json.loads(body) if status == 200 else None
+        except ValueError:
+            return None
+        return page if page and page["next_cursor"] else None
+
     while True:
-        page = get_json(server, f"{path}?limit=5000&cursor={cursor}")
+        page = wait_for(lambda at=cursor: page_at(at), timeout=30)
         out.extend(page[name])
         cursor = page["next_cursor"]
         if not page["has_more"]:
@@ -76,7 +87,8 @@ def test_every_endpoint_answers(serve: Serve) -> None:
         "gateway": "bank-sms",
     }
     faults = get_json(server, "/sim/v1/faults")["faults"]
-    assert len(faults) == len(KINDS) and {f["state"] for f in faults} == {"scheduled"}
+    # every kind once but id_collision (it needs a second gateway and acquirer source)
+    assert len(faults) == len(KINDS) - 1 and {f["state"] for f in faults} == {"scheduled"}
 
 
 @pytest.mark.parametrize(
