@@ -31,6 +31,11 @@ T0 = 1_800_000_000_000
 FIXTURE_V1 = Path(__file__).parent / "fixtures" / "state" / "v1.sql"
 
 
+def exporter_clock() -> float:
+    """The exporter's now in these tests: a month after T0, so no watermark is capped."""
+    return T0 / 1000 + 30 * 86_400
+
+
 def ms(minutes: float) -> int:
     return T0 + int(minutes * MIN)
 
@@ -72,7 +77,7 @@ def two_of_each(state_path: str, **extra: Any) -> Config:
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Pipeline:
     config = two_of_each(str(tmp_path / "state.sqlite"))
-    return Pipeline(config, Store(config.state_path))
+    return Pipeline(config, Store(config.state_path), clock=exporter_clock)
 
 
 def source(p: Pipeline, name: str) -> Any:
@@ -190,7 +195,7 @@ def test_a_state_file_written_by_schema_1_is_migrated(tmp_path: Path) -> None:
         db.executescript(FIXTURE_V1.read_text(encoding="utf-8"))
     raw = simulator_config_document("http://127.0.0.1:1")
     config = parse_config(raw, state_path=str(path))
-    p = Pipeline(config, Store(str(path)))
+    p = Pipeline(config, Store(str(path)), clock=exporter_clock)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
             str(SCHEMA_VERSION),
@@ -289,7 +294,7 @@ def test_an_sms_beyond_the_skew_tolerance_is_not_the_receipts(tmp_path: Path) ->
         str(tmp_path / "state.sqlite"),
         reconcile={"missing_after": "5m", "give_up_after": "30m", "join": {"max_skew": "10s"}},
     )
-    p = Pipeline(config, Store(config.state_path))
+    p = Pipeline(config, Store(config.state_path), clock=exporter_clock)
     feed_txns(p, [txn("t1", "r1", 1)], 2)
     feed_sms(p, delivered("m1", "r1", 0.8), 2)  # 12 s before txn_time: beyond 10 s
     settle_all(p, 10)
@@ -394,7 +399,7 @@ def test_a_feed_answering_without_next_cursor_is_not_read_again_from_the_start(
     try:
         raw = simulator_config_document(server.url)
         config = parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
-        pipeline = Pipeline(config, Store(config.state_path))
+        pipeline = Pipeline(config, Store(config.state_path), clock=exporter_clock)
         poller = Poller(config.sources[0], pipeline, threading.Event())
         wall[0] = 19.9 * 60  # up to just before the reset: read everything
         poller.poll()

@@ -535,4 +535,4 @@ def test_stripe_transactions_without_a_join_key_are_counted_not_opened(
     counters = store.snapshot()[0]
     count = sum(v for m, _, v in counters if m == "smswatch_transactions_unjoinable_total")
     assert count == unjoinable
-    assert len(store.receipts(["pi_up1"])) == receipts
+    assert len(store.receipts(config.sources[1].name, ["pi_up1"])) == receipts

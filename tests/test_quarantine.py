@@ -160,7 +160,7 @@ def test_a_page_that_fails_to_apply_is_applied_record_by_record(
 
         page = Page([txn("a", 100), txn("b", 2**64), txn("c", 300)], 1, "c-3", False, 1_000)
         pipeline.commit_transactions(source, page)
-        assert store.known_transactions(["a", "b", "c"]) == {"a", "c"}
+        assert store.known_transactions(source.name, ["a", "b", "c"]) == {"a", "c"}
         assert store.source_state(source.name).cursor == "c-3"
         entries = store.quarantined()
         assert [e.kind for e in entries] == ["Transaction"] and "OverflowError" in entries[0].reason

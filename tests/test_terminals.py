@@ -71,6 +71,8 @@ def test_reversals_without_their_original_are_pruned_with_the_retention(
 ) -> None:
     reversal = txn(9, 1, result="reversed", expected=False, original="t-never-seen")
     feed_txns(pipeline, [reversal], 2)
-    assert pipeline.store.orphan_reversals(["t-never-seen"]) == {"t-never-seen": ms(1)}
+    assert pipeline.store.orphan_reversals(pipeline.config.sources[1].name, ["t-never-seen"]) == {
+        "t-never-seen": ms(1)
+    }
     pipeline.store.prune(ms(30))
-    assert pipeline.store.orphan_reversals(["t-never-seen"]) == {}
+    assert pipeline.store.orphan_reversals(pipeline.config.sources[1].name, ["t-never-seen"]) == {}

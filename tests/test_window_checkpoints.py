@@ -193,9 +193,9 @@ def test_a_backlog_longer_than_a_poll_drains_slice_by_slice(provider: str, store
     assert all(b >= a for a, b in itertools.pairwise(watermarks))
     if kind == "sms":
         ids = [f"v{t}" for t in up.times] if provider == "vonage" else [f"SM{t}" for t in up.times]
-        assert len(store.messages(ids)) == len(up.times)
+        assert len(store.messages(source.gateway, ids)) == len(up.times)
     else:
         prefix = "pi_" if provider == "stripe" else "sq"
-        assert store.known_transactions([f"{prefix}{t}" for t in up.times]) == {
+        assert store.known_transactions(source.name, [f"{prefix}{t}" for t in up.times]) == {
             f"{prefix}{t}" for t in up.times
         }
