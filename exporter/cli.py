@@ -338,6 +338,14 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "N times faster (default 1)",
     )
     generate.add_argument(
+        "--scrape-interval",
+        dest="scrape_interval",
+        default=None,
+        help="scrape interval of the Prometheus that runs the rules, in its own (wall) time, "
+        "e.g. 1s: windows and freshness thresholds never go below a few of them "
+        "(default: the spec's exporter.scrape_interval)",
+    )
+    generate.add_argument(
         "--check",
         action="store_true",
         help="exit 1 if the files in --out differ from what the spec generates",
@@ -348,10 +356,19 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
         from exporter.alerting.generate import drift, render, write
         from exporter.alerting.spec import load_spec
+        from exporter.timestamps import parse_duration_ms
 
         if args.time_scale < 1:
             raise ConfigError("must be an integer >= 1", path="--time-scale")
-        files = render(load_spec(args.spec), args.time_scale)
+        scrape_ms = None
+        if args.scrape_interval is not None:
+            try:
+                scrape_ms = parse_duration_ms(args.scrape_interval)
+            except ValueError as exc:
+                raise ConfigError(str(exc), path="--scrape-interval") from exc
+            if scrape_ms <= 0:
+                raise ConfigError("must be > 0", path="--scrape-interval")
+        files = render(load_spec(args.spec), args.time_scale, scrape_ms)
         out = Path(args.out)
         if args.check:
             problems = drift(files, out)
