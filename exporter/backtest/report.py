@@ -9,7 +9,8 @@ Definitions (the README's Backtest section says the same):
 - a *ticket* is the same for `severity="warning"`;
 - a fault is *detected* by the first alert (any severity but `info`) that fires in its window,
   from its start to `grace` after its end; *resolved after end* is when the last alert that
-  fired in the window stopped firing, from the fault's end;
+  fired in the window stopped firing, from the fault's end; its *cause* is the `cause` label of
+  the first alert of the window that has one;
 - a *false page* is a page that starts outside every fault's window.
 """
 
@@ -189,6 +190,7 @@ def build_report(
         ]
         fault_pages = [p for p in pages if w_start <= p.start_ms < w_end]
         first = hits[0] if hits else None
+        caused = next((s for s in hits if s.labels.get("cause")), None)
         first_page = fault_pages[0] if fault_pages else None
         resolved = None
         if hits and not any(s.open for s in hits):
@@ -202,9 +204,13 @@ def build_report(
                 "detected": first is not None,
                 "first_alert": first.alert if first else None,
                 "first_alert_severity": first.severity if first else None,
-                "cause": first.labels.get("cause") if first else None,
                 "detect_after_seconds": (first.start_ms - fault.start_ms) // 1000
                 if first
+                else None,
+                "cause_alert": caused.alert if caused else None,
+                "cause": caused.labels.get("cause") if caused else None,
+                "cause_after_seconds": (caused.start_ms - fault.start_ms) // 1000
+                if caused
                 else None,
                 "first_page": first_page.alert if first_page else None,
                 "page_cause": first_page.cause if first_page else None,
@@ -334,10 +340,12 @@ def render_table(report: dict[str, Any]) -> str:
                 "start",
                 "end",
                 "first alert",
+                "after",
+                "first alert with a cause",
                 "cause",
-                "detected after",
+                "after",
                 "first page",
-                "paged after",
+                "after",
                 "resolved after end",
             ),
             [
@@ -347,8 +355,10 @@ def render_table(report: dict[str, Any]) -> str:
                     f["start"],
                     f["end"],
                     f["first_alert"] or "NOT DETECTED",
-                    f["cause"],
                     _minutes(f["detect_after_seconds"]),
+                    f["cause_alert"],
+                    f["cause"],
+                    _minutes(f["cause_after_seconds"]),
                     f["first_page"],
                     _minutes(f["page_after_seconds"]),
                     _minutes(f["resolved_after_end_seconds"]),

@@ -64,5 +64,7 @@ class SimulatorAdapter(BaseAdapter):
 
 
 def mount(session: requests.Session, simulation: Simulation) -> None:
-    """Route the session's requests to `BASE_URL` to the simulation."""
+    """Route the session's requests to `BASE_URL` to the simulation (and skip the proxy and
+    netrc look-ups in the environment, which no in-process request needs)."""
+    session.trust_env = False
     session.mount(BASE_URL, SimulatorAdapter(simulation))
