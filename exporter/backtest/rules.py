@@ -1,0 +1,157 @@
+"""The rule files Prometheus loads (alerts/rules/*.yaml), read as they are, never copied.
+
+Recording rules are ordered in levels: a rule whose expression reads a series another
+recording rule records comes one level after it. Each level is evaluated and backfilled before
+the next, since promtool's `create-blocks-from rules` cannot chain rules in one pass, and
+Prometheus' own engine only sees what is in its TSDB.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from exporter.errors import ConfigError
+from exporter.timestamps import parse_duration_ms
+
+#: Metric names in PromQL (recorded names have colons).
+_NAME = re.compile(r"(?<![\w:.\"'])([a-zA-Z_:][a-zA-Z0-9_:]*)")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One recording or alerting rule, with the interval of its group."""
+
+    name: str  # the recorded metric or the alert name
+    expr: str
+    alert: bool
+    interval_ms: int
+    labels: dict[str, str] = field(default_factory=dict)
+    for_ms: int = 0
+    keep_firing_for_ms: int = 0
+    group: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every rule of the files, recording rules in evaluation levels."""
+
+    files: list[Path]
+    levels: list[list[Rule]]
+    alerts: list[Rule]
+
+    @property
+    def read_metrics(self) -> set[str]:
+        """Names that the expressions read and no recording rule records (the scraped ones)."""
+        recorded = {rule.name for level in self.levels for rule in level}
+        names: set[str] = set()
+        for rule in [*(r for level in self.levels for r in level), *self.alerts]:
+            names |= expression_names(rule.expr)
+        return names - recorded
+
+
+def expression_names(expr: str) -> set[str]:
+    """Every identifier of an expression that may be a metric name (a superset: a label name or
+    function name in the set matches no series and costs nothing)."""
+    without_strings = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', expr)
+    without_labels = re.sub(r"\{[^}]*\}", "{}", without_strings)
+    return set(_NAME.findall(without_labels))
+
+
+def _duration(value: object, where: str, source: str) -> int:
+    try:
+        return parse_duration_ms(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"not a duration: {value!r}", path=where, source=source) from exc
+
+
+def load_rules(paths: list[Path], default_interval_ms: int) -> RuleSet:
+    """Read rule files (Prometheus' format) and order their recording rules in levels."""
+    recording: list[Rule] = []
+    alerts: list[Rule] = []
+    for path in paths:
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read rule file: {exc}", source=str(path)) from exc
+        for g, group in enumerate(document.get("groups") or []):
+            where = f"groups[{g}]"
+            interval = group.get("interval")
+            interval_ms = (
+                _duration(interval, f"{where}.interval", str(path))
+                if interval
+                else default_interval_ms
+            )
+            for r, raw in enumerate(group.get("rules") or []):
+                at = f"{where}.rules[{r}]"
+                labels = {str(k): str(v) for k, v in (raw.get("labels") or {}).items()}
+                if "alert" in raw:
+                    alerts.append(
+                        Rule(
+                            name=str(raw["alert"]),
+                            expr=str(raw["expr"]),
+                            alert=True,
+                            interval_ms=interval_ms,
+                            labels=labels,
+                            for_ms=_duration(raw.get("for", "0s"), f"{at}.for", str(path)),
+                            keep_firing_for_ms=_duration(
+                                raw.get("keep_firing_for", "0s"),
+                                f"{at}.keep_firing_for",
+                                str(path),
+                            ),
+                            group=str(group.get("name", "")),
+                            source=str(path),
+                        )
+                    )
+                elif "record" in raw:
+                    recording.append(
+                        Rule(
+                            name=str(raw["record"]),
+                            expr=str(raw["expr"]),
+                            alert=False,
+                            interval_ms=interval_ms,
+                            labels=labels,
+                            group=str(group.get("name", "")),
+                            source=str(path),
+                        )
+                    )
+                else:
+                    raise ConfigError("neither record nor alert", path=at, source=str(path))
+    return RuleSet(files=list(paths), levels=_levels(recording), alerts=alerts)
+
+
+def _levels(rules: list[Rule]) -> list[list[Rule]]:
+    recorded = {rule.name for rule in rules}
+    needs = {id(rule): expression_names(rule.expr) & recorded for rule in rules}
+    by_name: dict[str, list[Rule]] = {}
+    for rule in rules:
+        by_name.setdefault(rule.name, []).append(rule)
+    level: dict[int, int] = {}
+
+    def depth(rule: Rule, seen: frozenset[int]) -> int:
+        if id(rule) in level:
+            return level[id(rule)]
+        if id(rule) in seen:
+            raise ConfigError(f"recording rules read each other in a cycle: {rule.name}")
+        deeper = [
+            depth(other, seen | {id(rule)}) for name in needs[id(rule)] for other in by_name[name]
+        ]
+        level[id(rule)] = 1 + max(deeper) if deeper else 0
+        return level[id(rule)]
+
+    for rule in rules:
+        depth(rule, frozenset())
+    count = max(level.values(), default=-1) + 1
+    return [[rule for rule in rules if level[id(rule)] == n] for n in range(count)]
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The rule files of a directory, as Prometheus' `rule_files: [dir/*.yaml]` loads them."""
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        raise ConfigError(f"no rule files (*.yaml) in {directory}", path="--rules.dir")
+    return files
