@@ -100,7 +100,7 @@ class Context:
 
     spec: AlertSpec
     scale: int = 1
-    scrape_ms: int | None = None  # the scrape interval in wall time (default: the spec's)
+    scrape_ms: int | None = None  # the scrape interval in wall time (default: the spec's, scaled)
 
     def __post_init__(self) -> None:
         if self.scale < 1:
@@ -108,8 +108,9 @@ class Context:
 
     @property
     def scrape_interval_ms(self) -> int:
-        """The scrape (and evaluation) interval of the Prometheus running the rules, wall time."""
-        return self.scrape_ms or self.spec.scrape_interval_ms
+        """The scrape (and evaluation) interval of the Prometheus running the rules, wall time:
+        as given, else the spec's, scaled like everything else."""
+        return self.scrape_ms or self.scaled_ms(self.spec.scrape_interval_ms)
 
     def scaled_ms(self, ms: int) -> int:
         """A wall-clock duration divided by the time scale (at least 1 ms)."""
