@@ -3,9 +3,10 @@ usual share *here*?" instead of comparing every place with one fixed share.
 
 Two recording rules per counter, at the finest labels a cause alert localizes by:
 `smswatch:<counter>:rate1h` (the hourly rate, recorded every `baseline.evaluation`) and
-`smswatch:<counter>:rate1h_mean1d` (its mean over `baseline.window`, sampled hourly: a cheap
-subquery of 24 points, not a day of raw samples). Rates add up, so any coarser dimension's
-baseline share is the ratio of sums of these series.
+`smswatch:<counter>:rate1h_median1d` (its median over `baseline.window`, sampled hourly: a cheap
+subquery of 24 points, not a day of raw samples). The median, not the mean: one hour of outage
+must not raise a cause's normal for the rest of the day, or a second, partial fault of the same
+cause would hide under it. Any coarser dimension's baseline share is the ratio of sums.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def hourly(counter: Counter) -> str:
     return f"smswatch:{counter.short}:rate1h"
 
 
-def mean(ctx: Context, counter: Counter) -> str:
-    """The name of a counter's recorded baseline (mean hourly rate over the baseline window)."""
-    return f"smswatch:{counter.short}:rate1h_mean{format_duration(ctx.spec.baseline.window_ms)}"
+def median(ctx: Context, counter: Counter) -> str:
+    """The name of a counter's recorded baseline (median hourly rate over the baseline window)."""
+    return f"smswatch:{counter.short}:rate1h_median{format_duration(ctx.spec.baseline.window_ms)}"
 
 
 def baseline_group(ctx: Context) -> Group:
@@ -59,8 +60,9 @@ def baseline_group(ctx: Context) -> Group:
         step = ctx.duration(HOUR_MS)
         rules.append(
             Recording(
-                mean(ctx, counter),
-                f"avg_over_time({hourly(counter)}{{{ctx.spec.selector}}}[{window}:{step}])\n"
+                median(ctx, counter),
+                f"quantile_over_time(0.5, {hourly(counter)}{{{ctx.spec.selector}}}"
+                f"[{window}:{step}])\n"
                 # Before the first whole hour, the hour so far is the only normal there is.
                 f"or\n{hourly(counter)}{{{ctx.spec.selector}}}\n",
             )
@@ -85,7 +87,7 @@ def above_baseline(
     by = ctx.by(counter.metric, *dims)
     part_now = f"sum by ({by}) (increase({ctx.metric(counter.metric, **part)}[{window}]))"
     all_now = f"sum by ({by}) (increase({ctx.metric(counter.metric)}[{window}]))"
-    base = mean(ctx, counter)
+    base = median(ctx, counter)
     normal = (
         f"sum by ({by}) ({_selector(ctx, base, part)})\n"
         f"    /\n"
