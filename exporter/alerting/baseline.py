@@ -109,6 +109,12 @@ def above_baseline(
     )
 
 
+def none_although_due(by: str, due: str, minimum: int, seen: str) -> str:
+    """PromQL: per `by`, `due` (the events the usual rate says this window should hold) is at
+    least `minimum`, yet `seen` (the events it holds) is zero. The value is `due`."""
+    return f"{due} >= {minimum}\nunless on ({by})\n{seen} > 0\n"
+
+
 def words(t: Thresholds) -> str:
     """`over the last 30m, at 6× its normal share here (at least 0.2 %)` for descriptions."""
     assert t.window_ms and t.factor is not None and t.floor is not None

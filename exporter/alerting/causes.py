@@ -10,7 +10,15 @@ so Alertmanager's inhibitions cover the whole incident.
 
 from __future__ import annotations
 
-from exporter.alerting.baseline import RECEIPTS, SMS, Counter, above_baseline, hourly, words
+from exporter.alerting.baseline import (
+    RECEIPTS,
+    SMS,
+    Counter,
+    above_baseline,
+    hourly,
+    none_although_due,
+    words,
+)
 from exporter.alerting.blindness import held
 from exporter.alerting.promql import Alert, Context, Group, format_duration, format_number
 
@@ -61,10 +69,13 @@ def _nothing_delivered(
     approved = ctx.metric("smswatch_pos_transactions_total", result='="approved"')
     return ctx.alert(
         name,
-        f"sum by ({by}) ({rate}) * {seconds} >= {t.min_expected}\n"
-        f"unless on ({by})\n"
-        f"sum by ({by}) (increase({ok}[{window}])) > 0\n"
-        f"unless on (job)\n"
+        none_although_due(
+            by,
+            f"sum by ({by}) ({rate}) * {seconds}",
+            t.min_expected,
+            f"sum by ({by}) (increase({ok}[{window}]))",
+        )
+        + "unless on (job)\n"
         f"sum by (job) (increase({approved}[{window}])) == 0\n" + held(ctx, t.window_ms),
         severity="critical",
         summary=f"No {what} delivered at all although some were due: total outage.",

@@ -8,6 +8,7 @@ approved transactions no receipt of it can be judged at all.
 
 from __future__ import annotations
 
+from exporter.alerting.baseline import none_although_due
 from exporter.alerting.blindness import held
 from exporter.alerting.promql import Alert, Context, Group, format_duration, format_number
 
@@ -115,10 +116,13 @@ def quality_alerts(ctx: Context) -> list[Alert]:
         ),
         ctx.alert(
             "POSApprovalsStopped",
-            f"sum by ({by_acq}) (rate({approved}[{hour}])) * {stop_s} >= {stop.min_expected}\n"
-            f"unless on ({by_acq})\n"
-            f"sum by ({by_acq}) (increase({approved}[{window('POSApprovalsStopped')}])) > 0\n"
-            f"unless on (job)\n"
+            none_although_due(
+                by_acq,
+                f"sum by ({by_acq}) (rate({approved}[{hour}])) * {stop_s}",
+                stop.min_expected,
+                f"sum by ({by_acq}) (increase({approved}[{window('POSApprovalsStopped')}]))",
+            )
+            + "unless on (job)\n"
             f"min by (job) ({sources_up}) == 0\n" + held(ctx, stop.window_ms),
             severity="critical",
             summary="An acquirer's approved card payments fell to zero while its feed is up.",
