@@ -88,39 +88,23 @@ def load_rules(paths: list[Path], default_interval_ms: int) -> RuleSet:
             )
             for r, raw in enumerate(group.get("rules") or []):
                 at = f"{where}.rules[{r}]"
-                labels = {str(k): str(v) for k, v in (raw.get("labels") or {}).items()}
-                if "alert" in raw:
-                    alerts.append(
-                        Rule(
-                            name=str(raw["alert"]),
-                            expr=str(raw["expr"]),
-                            alert=True,
-                            interval_ms=interval_ms,
-                            labels=labels,
-                            for_ms=_duration(raw.get("for", "0s"), f"{at}.for", str(path)),
-                            keep_firing_for_ms=_duration(
-                                raw.get("keep_firing_for", "0s"),
-                                f"{at}.keep_firing_for",
-                                str(path),
-                            ),
-                            group=str(group.get("name", "")),
-                            source=str(path),
-                        )
-                    )
-                elif "record" in raw:
-                    recording.append(
-                        Rule(
-                            name=str(raw["record"]),
-                            expr=str(raw["expr"]),
-                            alert=False,
-                            interval_ms=interval_ms,
-                            labels=labels,
-                            group=str(group.get("name", "")),
-                            source=str(path),
-                        )
-                    )
-                else:
+                if "alert" not in raw and "record" not in raw:
                     raise ConfigError("neither record nor alert", path=at, source=str(path))
+                alert = "alert" in raw
+                rule = Rule(
+                    name=str(raw["alert" if alert else "record"]),
+                    expr=str(raw["expr"]),
+                    alert=alert,
+                    interval_ms=interval_ms,
+                    labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
+                    for_ms=_duration(raw.get("for", "0s"), f"{at}.for", str(path)),
+                    keep_firing_for_ms=_duration(
+                        raw.get("keep_firing_for", "0s"), f"{at}.keep_firing_for", str(path)
+                    ),
+                    group=str(group.get("name", "")),
+                    source=str(path),
+                )
+                (alerts if alert else recording).append(rule)
     return RuleSet(files=list(paths), levels=_levels(recording), alerts=alerts)
 
 
