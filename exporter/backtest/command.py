@@ -17,7 +17,7 @@ from exporter.backtest.exposition import BLOCK_MS, OpenMetricsFiles, ScrapeWrite
 from exporter.backtest.inhibition import load_alertmanager
 from exporter.backtest.replay import Replay
 from exporter.backtest.report import build_report, render_table
-from exporter.backtest.rules import load_rules, rule_files
+from exporter.backtest.rules import check_rules, load_rules, rule_files
 from exporter.backtest.tsdb import Backfill
 from exporter.errors import ConfigError
 from exporter.simulator.scenario import scenario_faults
@@ -107,7 +107,9 @@ def options_from_args(args: argparse.Namespace) -> BacktestOptions:
 def run_backtest(options: BacktestOptions) -> dict[str, Any]:
     """Replay, expose, backfill, evaluate, report; returns the report document."""
     began = time.perf_counter()
-    ruleset = load_rules(rule_files(options.rules_dir), options.eval_ms)
+    rule_paths = rule_files(options.rules_dir)
+    check_rules(rule_paths)
+    ruleset = load_rules(rule_paths, options.eval_ms)
     am = load_alertmanager(options.alertmanager)
     settings = SimulatorSettings(
         seed=options.seed,

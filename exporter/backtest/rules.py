@@ -9,11 +9,13 @@ Prometheus' own engine only sees what is in its TSDB.
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from exporter.backtest.tsdb import tool
 from exporter.errors import ConfigError
 from exporter.timestamps import parse_duration_ms
 
@@ -139,3 +141,16 @@ def rule_files(directory: Path) -> list[Path]:
     if not files:
         raise ConfigError(f"no rule files (*.yaml) in {directory}", path="--rules.dir")
     return files
+
+
+def check_rules(paths: list[Path]) -> None:
+    """`promtool check rules`: the files must be ones Prometheus would load (ConfigError)."""
+    result = subprocess.run(
+        [tool("promtool"), "check", "rules", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()[-2000:]
+        raise ConfigError(f"promtool check rules failed: {detail}", path="--rules.dir")
