@@ -372,6 +372,7 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def _add_backtest_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`smswatch backtest`: simulated days through the pipeline, Prometheus and the rules."""
+    from exporter.backtest import DEFAULT_START
     from exporter.simulator.settings import SimulatorSettings
 
     defaults = SimulatorSettings()
@@ -391,8 +392,8 @@ def _add_backtest_command(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     backtest.add_argument(
         "--start",
-        default="2026-11-02T00:00:00Z",
-        help="simulated start, RFC 3339 (default 2026-11-02T00:00:00Z, a Monday, 08:00 in Beijing)",
+        default=DEFAULT_START,
+        help=f"simulated start, RFC 3339 (default {DEFAULT_START}, a Monday, 08:00 in Beijing)",
     )
     backtest.add_argument(
         "--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})"

@@ -31,8 +31,6 @@ from exporter.timestamps import (
 
 log = logging.getLogger(__name__)
 
-#: The default start: a Monday, midnight UTC (08:00 in Beijing), fixed so runs repeat.
-DEFAULT_START = "2026-11-02T00:00:00Z"
 TARGET_LABELS = {"job": "smswatch", "instance": "backtest:8479"}
 
 

@@ -120,3 +120,19 @@ def test_the_report_keys_are_stable(report: dict[str, Any]) -> None:
         "evaluation",
         "total",
     }
+
+
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        (["--scrape-interval", "soon"], "--scrape-interval"),
+        (["--days", "0"], "--days"),
+        (["--scenario", "/nonexistent/scenario.yaml"], "--scenario"),
+        (["--rules.dir", "/nonexistent"], "--rules.dir"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(
+    flags: list[str], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backtest", *flags]) == 2
+    assert field in capsys.readouterr().err
