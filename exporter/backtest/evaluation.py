@@ -49,7 +49,7 @@ def evaluation_times(start_ms: int, end_ms: int, interval_ms: int) -> list[int]:
     return list(range(first, end_ms + 1, interval_ms))
 
 
-def _record_level(
+def record_level(
     prometheus: PrometheusServer,
     rules: list[Rule],
     start_ms: int,
@@ -107,7 +107,7 @@ def evaluate(
         with PrometheusServer(data_dir, eval_interval_ms, work_dir) as prometheus:
             timings.prometheus_start_s += time.perf_counter() - started
             queried = time.perf_counter()
-            files = _record_level(prometheus, rules, start_ms, end_ms, rules_dir, level)
+            files = record_level(prometheus, rules, start_ms, end_ms, rules_dir, level)
             timings.recording_query_s += time.perf_counter() - queried
         filled = time.perf_counter()
         for path in files:
