@@ -452,10 +452,33 @@ def _add_backtest_command(sub: argparse._SubParsersAction[argparse.ArgumentParse
         help="keep the work files (TSDB, state) here instead of a deleted temporary directory",
     )
     backtest.add_argument(
+        "--reuse-replay",
+        dest="reuse_replay",
+        action="store_true",
+        help="evaluate the replay kept in --work-dir by an earlier run with the same days, "
+        "start, seed, rate, scenario and scrape interval, instead of replaying (to compare "
+        "rule variants quickly)",
+    )
+    backtest.add_argument(
         "--all-series",
         dest="all_series",
         action="store_true",
         help="backfill every exported series, not only those the rules read",
+    )
+    backtest.add_argument(
+        "--all-recording-rules",
+        dest="all_recording_rules",
+        action="store_true",
+        help="evaluate every recording rule, not only those the alerting rules read "
+        "(the 30-day error budget series of dashboards cost much and page nobody)",
+    )
+    backtest.add_argument(
+        "--long-window-interval",
+        dest="long_window_interval",
+        default="5m",
+        help="evaluate recording rules whose every window is 1d or longer only this often "
+        "(default 5m; 0 evaluates them at their group's interval, which costs more than all "
+        "other rules together over 30 days)",
     )
     _add_log_level(backtest, "info")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -19,6 +19,8 @@ from exporter.backtest.tsdb import tool
 from exporter.errors import ConfigError
 from exporter.timestamps import parse_duration_ms
 
+#: A range (`[3d]`) or subquery range (`[30m:]`, `[1h:1m]`) in PromQL.
+_RANGE = re.compile(r"\[((?:\d+(?:ms|[smhdwy]))+)(?::[^\]]*)?\]")
 #: Metric names in PromQL (recorded names have colons).
 _NAME = re.compile(r"(?<![\w:.\"'])([a-zA-Z_:][a-zA-Z0-9_:]*)")
 
@@ -154,3 +156,39 @@ def check_rules(paths: list[Path]) -> None:
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()[-2000:]
         raise ConfigError(f"promtool check rules failed: {detail}", path="--rules.dir")
+
+
+def shortest_range_ms(expr: str) -> int | None:
+    """The shortest range or subquery window of an expression (None: it has none)."""
+    ranges = [parse_duration_ms(text) for text in _RANGE.findall(expr)]
+    return min(ranges) if ranges else None
+
+
+def for_alerts(rules: RuleSet) -> RuleSet:
+    """Only the recording rules that some alerting rule reads, directly or through others
+    (dashboards' series, such as the 30-day error budget, cost much and page nobody)."""
+    needed: set[str] = set()
+    for alert in rules.alerts:
+        needed |= expression_names(alert.expr)
+    for level in reversed(rules.levels):
+        for rule in level:
+            if rule.name in needed:
+                needed |= expression_names(rule.expr)
+    levels = [[r for r in level if r.name in needed] for level in rules.levels]
+    return RuleSet(files=rules.files, levels=[lv for lv in levels if lv], alerts=rules.alerts)
+
+
+def with_long_window_interval(rules: RuleSet, min_range_ms: int, interval_ms: int) -> RuleSet:
+    """Recording rules whose every window is at least `min_range_ms` evaluated only every
+    `interval_ms` (if their group's interval is shorter): a 1-day window moves by 0.35 % in
+    5 minutes, and reading it at every evaluation costs as much as all other rules together."""
+    levels = [
+        [
+            replace(rule, interval_ms=max(rule.interval_ms, interval_ms))
+            if (shortest := shortest_range_ms(rule.expr)) is not None and shortest >= min_range_ms
+            else rule
+            for rule in level
+        ]
+        for level in rules.levels
+    ]
+    return RuleSet(files=rules.files, levels=levels, alerts=rules.alerts)
