@@ -389,6 +389,7 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def _add_backtest_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`smswatch backtest`: simulated days through the pipeline, Prometheus and the rules."""
+    from exporter.backtest import DEFAULT_START
     from exporter.simulator.settings import SimulatorSettings
 
     defaults = SimulatorSettings()
@@ -408,8 +409,8 @@ def _add_backtest_command(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     backtest.add_argument(
         "--start",
-        default="2026-11-02T00:00:00Z",
-        help="simulated start, RFC 3339 (default 2026-11-02T00:00:00Z, a Monday, 08:00 in Beijing)",
+        default=DEFAULT_START,
+        help=f"simulated start, RFC 3339 (default {DEFAULT_START}, a Monday, 08:00 in Beijing)",
     )
     backtest.add_argument(
         "--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})"
@@ -468,10 +469,33 @@ def _add_backtest_command(sub: argparse._SubParsersAction[argparse.ArgumentParse
         help="keep the work files (TSDB, state) here instead of a deleted temporary directory",
     )
     backtest.add_argument(
+        "--reuse-replay",
+        dest="reuse_replay",
+        action="store_true",
+        help="evaluate the replay kept in --work-dir by an earlier run with the same days, "
+        "start, seed, rate, scenario and scrape interval, instead of replaying (to compare "
+        "rule variants quickly)",
+    )
+    backtest.add_argument(
         "--all-series",
         dest="all_series",
         action="store_true",
         help="backfill every exported series, not only those the rules read",
+    )
+    backtest.add_argument(
+        "--all-recording-rules",
+        dest="all_recording_rules",
+        action="store_true",
+        help="evaluate every recording rule, not only those the alerting rules read "
+        "(the 30-day error budget series of dashboards cost much and page nobody)",
+    )
+    backtest.add_argument(
+        "--long-window-interval",
+        dest="long_window_interval",
+        default="5m",
+        help="evaluate recording rules whose every window is 1d or longer only this often "
+        "(default 5m; 0 evaluates them at their group's interval, which costs more than all "
+        "other rules together over 30 days)",
     )
     _add_log_level(backtest, "info")
 

@@ -13,3 +13,6 @@ The stages, one module each:
 - `report`: episodes, pages per week, detection per fault, false pages: JSON and a table.
 - `command`: the CLI entry that runs the stages and measures each.
 """
+
+#: The default simulated start: a Monday, midnight UTC (08:00 in Beijing), fixed so runs repeat.
+DEFAULT_START = "2026-11-02T00:00:00Z"

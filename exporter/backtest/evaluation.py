@@ -12,15 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from exporter.backtest.alertstate import Firing, firing_episodes
 from exporter.backtest.exposition import BLOCK_MS, series_text
 from exporter.backtest.rules import Rule, RuleSet
-from exporter.backtest.tsdb import Backfill, PrometheusServer
+from exporter.backtest.tsdb import Backfill, PrometheusServer, Series
 
 log = logging.getLogger(__name__)
+
+#: Range queries in flight at once: one per core of the machine the backtest was sized for.
+QUERY_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,23 @@ def evaluation_times(start_ms: int, end_ms: int, interval_ms: int) -> list[int]:
     return list(range(first, end_ms + 1, interval_ms))
 
 
-def _record_level(
+def query_rules(
+    prometheus: PrometheusServer, rules: list[Rule], start_ms: int, end_ms: int
+) -> list[list[Series]]:
+    """Each rule's expression over its evaluation instants, `QUERY_WORKERS` queries at once
+    (each range query runs on one core in Prometheus)."""
+
+    def run(rule: Rule) -> list[Series]:
+        times = evaluation_times(start_ms, end_ms, rule.interval_ms)
+        if not times:
+            return []
+        return prometheus.query_range(rule.expr, times[0], times[-1], rule.interval_ms)
+
+    with ThreadPoolExecutor(max_workers=QUERY_WORKERS) as pool:
+        return list(pool.map(run, rules))
+
+
+def record_level(
     prometheus: PrometheusServer,
     rules: list[Rule],
     start_ms: int,
@@ -59,12 +79,9 @@ def _record_level(
 ) -> list[Path]:
     """Evaluate one level's recording rules; append their samples to one file per block."""
     paths: dict[int, Path] = {}
-    for rule in rules:
-        times = evaluation_times(start_ms, end_ms, rule.interval_ms)
-        if not times:
-            continue
+    for rule, result in zip(rules, query_rules(prometheus, rules, start_ms, end_ms), strict=True):
         chunks: dict[int, list[str]] = {}
-        for series in prometheus.query_range(rule.expr, times[0], times[-1], rule.interval_ms):
+        for series in result:
             labels = {k: v for k, v in series.labels.items() if k != "__name__"}
             labels.update(rule.labels)
             prefix = series_text(rule.name, sorted(labels.items())) + " "
@@ -107,7 +124,7 @@ def evaluate(
         with PrometheusServer(data_dir, eval_interval_ms, work_dir) as prometheus:
             timings.prometheus_start_s += time.perf_counter() - started
             queried = time.perf_counter()
-            files = _record_level(prometheus, rules, start_ms, end_ms, rules_dir, level)
+            files = record_level(prometheus, rules, start_ms, end_ms, rules_dir, level)
             timings.recording_query_s += time.perf_counter() - queried
         filled = time.perf_counter()
         for path in files:
@@ -120,11 +137,10 @@ def evaluate(
     with PrometheusServer(data_dir, eval_interval_ms, work_dir) as prometheus:
         timings.prometheus_start_s += time.perf_counter() - started
         queried = time.perf_counter()
-        for rule in ruleset.alerts:
+        results = query_rules(prometheus, ruleset.alerts, start_ms, end_ms)
+        for rule, result in zip(ruleset.alerts, results, strict=True):
             times = evaluation_times(start_ms, end_ms, rule.interval_ms)
-            if not times:
-                continue
-            for series in prometheus.query_range(rule.expr, times[0], times[-1], rule.interval_ms):
+            for series in result:
                 labels = {k: v for k, v in series.labels.items() if k != "__name__"}
                 labels.update(rule.labels)
                 labels["alertname"] = rule.name

@@ -76,19 +76,30 @@ def _merge(intervals: Iterable[Interval]) -> list[Interval]:
 
 def spells(alerts: Sequence[AlertSeries], end_ms: int, am: AlertmanagerConfig) -> list[Spell]:
     """Every firing episode with its muted parts (inhibit rules against every other episode)."""
-    raw = [
-        (a.labels, e.fired_ms, e.resolved_ms if e.resolved_ms is not None else end_ms, e)
-        for a in alerts
-        for e in a.episodes
-    ]
-    out = []
-    for labels, start, end, episode in raw:
-        muting = [
-            (max(start, s_start), min(end, s_end))
-            for s_labels, s_start, s_end, _ in raw
-            if s_start < end and s_end > start and muted_by(am.inhibit_rules, s_labels, labels)
+    firing = [a for a in alerts if a.episodes]
+    sources = {
+        id(target): [
+            source
+            for source in firing
+            if source is not target and muted_by(am.inhibit_rules, source.labels, target.labels)
         ]
-        out.append(Spell(labels, start, end, episode.resolved_ms is None, _merge(muting)))
+        for target in firing
+    }
+    out = []
+    for target in firing:
+        for episode in target.episodes:
+            start = episode.fired_ms
+            end = episode.resolved_ms if episode.resolved_ms is not None else end_ms
+            muting = [
+                (max(start, s.fired_ms), min(end, s_end))
+                for source in sources[id(target)]
+                for s in source.episodes
+                if s.fired_ms < end
+                and (s_end := s.resolved_ms if s.resolved_ms is not None else end_ms) > start
+            ]
+            out.append(
+                Spell(target.labels, start, end, episode.resolved_ms is None, _merge(muting))
+            )
     return sorted(out, key=lambda s: (s.start_ms, s.alert))
 
 

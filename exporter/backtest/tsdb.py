@@ -53,6 +53,7 @@ class Backfill:
     """Turns OpenMetrics files into TSDB blocks in `data_dir`, in a background thread."""
 
     def __init__(self, data_dir: Path, keep_files: bool = False) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.keep_files = keep_files
         self.promtool = tool("promtool")

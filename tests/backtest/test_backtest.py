@@ -19,36 +19,42 @@ OUTAGE_START_MS = parse_rfc3339_ms("2026-11-02T17:30:00Z")
 OUTAGE_END_MS = parse_rfc3339_ms("2026-11-02T17:50:00Z")
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def backtest_args(tmp: Path, *extra: str) -> list[str]:
     """Three simulated hours at night: healthy for 90 minutes, then a 20-minute gateway outage."""
-    tmp = tmp_path_factory.mktemp("backtest")
     scenario = tmp / "outage.yaml"
     scenario.write_text(
         yaml.safe_dump({"faults": [{"kind": "gateway_outage", "start": "90m", "duration": "20m"}]})
     )
-    code = main(
-        [
-            "backtest",
-            "--days",
-            "0.125",
-            "--start",
-            START,
-            "--scenario",
-            str(scenario),
-            "--rules.dir",
-            str(ROOT / "alerts" / "rules"),
-            "--alertmanager.config",
-            str(ROOT / "alerts" / "alertmanager.yml"),
-            "--out",
-            str(tmp / "out"),
-            "--log.level",
-            "warning",
-        ]
-    )
-    assert code == 0
-    document: dict[str, Any] = json.loads((tmp / "out" / "backtest.json").read_text())
-    assert (tmp / "out" / "backtest.txt").read_text().startswith("Backtest ")
+    return [
+        "backtest",
+        "--days",
+        "0.125",
+        "--start",
+        START,
+        "--scenario",
+        str(scenario),
+        "--rules.dir",
+        str(ROOT / "alerts" / "rules"),
+        "--alertmanager.config",
+        str(ROOT / "alerts" / "alertmanager.yml"),
+        "--work-dir",
+        str(tmp / "work"),
+        "--log.level",
+        "warning",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("backtest")
+
+
+@pytest.fixture(scope="module")
+def report(workspace: Path) -> dict[str, Any]:
+    assert main(backtest_args(workspace, "--out", str(workspace / "out"))) == 0
+    document: dict[str, Any] = json.loads((workspace / "out" / "backtest.json").read_text())
+    assert (workspace / "out" / "backtest.txt").read_text().startswith("Backtest ")
     return document
 
 
@@ -120,3 +126,37 @@ def test_the_report_keys_are_stable(report: dict[str, Any]) -> None:
         "evaluation",
         "total",
     }
+
+
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        (["--scrape-interval", "soon"], "--scrape-interval"),
+        (["--days", "0"], "--days"),
+        (["--scenario", "/nonexistent/scenario.yaml"], "--scenario"),
+        (["--rules.dir", "/nonexistent"], "--rules.dir"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(
+    flags: list[str], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backtest", *flags]) == 2
+    assert field in capsys.readouterr().err
+
+
+def test_a_kept_replay_is_evaluated_again_with_the_same_result(
+    report: dict[str, Any], workspace: Path
+) -> None:
+    out = workspace / "again"
+    assert main(backtest_args(workspace, "--reuse-replay", "--out", str(out))) == 0
+    again = json.loads((out / "backtest.json").read_text())
+    assert again["run"]["replay_reused"] and not report["run"]["replay_reused"]
+    assert again["faults"] == report["faults"]
+    assert again["episodes"] == report["episodes"]
+
+
+def test_a_kept_replay_of_other_options_is_refused(
+    report: dict[str, Any], workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(backtest_args(workspace, "--reuse-replay", "--seed", "7")) == 2
+    assert "--reuse-replay" in capsys.readouterr().err
