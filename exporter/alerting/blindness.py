@@ -55,6 +55,7 @@ def held(ctx: Context, window_ms: int) -> str:
 
 
 def blind_alert(ctx: Context) -> Alert:
+    """The page: a source is blind (no `cause`: it says nothing about cardholders)."""
     t = ctx.spec.alerts["SmswatchMonitoringBlind"]
     assert t.window_ms and t.threshold_ms
     return ctx.alert(

@@ -315,6 +315,7 @@ def latency(ctx: Context) -> Alert:
 
 
 def cause_groups(ctx: Context) -> list[Group]:
+    """The alert groups of causes.yaml (its baseline recordings come from baseline.py)."""
     return [
         Group("smswatch-total-failure", (*total_failure(ctx), latency(ctx))),
         Group("smswatch-cause-gateway", tuple(gateway(ctx))),

@@ -14,6 +14,7 @@ from exporter.alerting.promql import Alert, Context, Group, format_duration, for
 
 
 def quality_alerts(ctx: Context) -> list[Alert]:
+    """Every data-quality alert, with the thresholds of the spec."""
     spec = ctx.spec
     a = spec.alerts
 
@@ -158,4 +159,5 @@ def quality_alerts(ctx: Context) -> list[Alert]:
 
 
 def quality_groups(ctx: Context) -> list[Group]:
+    """The groups of quality.yaml."""
     return [Group("smswatch-data-quality", tuple(quality_alerts(ctx)))]
