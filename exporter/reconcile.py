@@ -12,6 +12,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from exporter.catalogue import BUCKETS_SECONDS, OTHER, SMS_FINAL_STATUSES
@@ -191,6 +192,7 @@ class LabelBounds:
         return OTHER
 
 
+@lru_cache(maxsize=1024)  # a few versions, compared for every terminal of every snapshot
 def version_tuple(version: str) -> tuple[int, ...]:
     """`5.2.1` → (5, 2, 1); non-numeric parts count as 0."""
     return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))

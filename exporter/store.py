@@ -327,8 +327,11 @@ _AUDIT_COLUMNS = (
 class Store:
     """One SQLite state file; a write connection for polls and a read connection for scrapes."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        """`clock` (Unix seconds) dates the polls (`record_poll`); a backtest passes its
+        simulated clock."""
         self.path = path
+        self.clock = clock
         if path != ":memory:":
             parent = Path(path).parent
             try:
@@ -939,7 +942,7 @@ class Store:
 
     def record_poll(self, name: str, ok: bool, error: str) -> None:
         """Record the end of a poll: its time, and the last success when it succeeded."""
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.clock() * 1000)
         with self._lock:
             self._db.execute(
                 "INSERT INTO sources (name, last_poll_ms, last_success_ms, last_error) "

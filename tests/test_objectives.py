@@ -18,10 +18,12 @@ def test_the_alerting_spec_states_the_package_objectives() -> None:
     spec = yaml.safe_load(SPEC.read_text())["slo"]
     slos = spec["objectives"]
     assert slos["sms-delivery"]["objective"] / 100 == objectives.DELIVERY_RATIO
-    assert slos["receipt-notification"]["objective"] / 100 == objectives.DELIVERY_RATIO
+    assert slos["receipt-notification"]["objective"] / 100 == objectives.RECEIPT_NOTIFICATION_RATIO
     assert slos["receipt-latency"]["objective"] / 100 == objectives.NOTIFY_WITHIN_RATIO
     assert slos["receipt-latency"]["latency_seconds"] == objectives.NOTIFY_WITHIN_SECONDS
     assert spec["period"] == f"{objectives.PERIOD_DAYS}d"
+    causes = yaml.safe_load(SPEC.read_text())["causes"]
+    assert tuple(causes["cardholder_side"]) == objectives.CARDHOLDER_SIDE_CAUSES
 
 
 def test_config_reports_and_dashboards_default_to_them() -> None:
@@ -30,3 +32,4 @@ def test_config_reports_and_dashboards_default_to_them() -> None:
     assert DEFAULT_OBJECTIVES.delivered_ratio == objectives.DELIVERY_RATIO
     assert DEFAULT_OBJECTIVES.latency_seconds == objectives.NOTIFY_WITHIN_SECONDS
     assert dashboard_objectives.NOTIFY_OBJECTIVE == objectives.NOTIFY_WITHIN_RATIO
+    assert dashboard_objectives.RECEIPT_OBJECTIVE == objectives.RECEIPT_NOTIFICATION_RATIO

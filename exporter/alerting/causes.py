@@ -1,172 +1,165 @@
 """Cause alerts: each names one root cause of DESIGN.md §1 in its `cause` label, so the page
-says *why* cardholders miss their SMS, plus the absolute-count alerts for total outages at low
-traffic (which the SLO alerts' traffic guard would otherwise hide).
+says *why* cardholders miss their SMS. Each compares the cause's share with its own baseline in
+the place that can localize it (gateway × carrier, carrier × area, acquirer), so a local or slow
+fault is found while still small. Beside them: total failure at any hour (deliveries stop while
+the last hour says some were due) and the latency page.
+
+The cause alerts that explain pages keep firing for the tail of those pages (`keep_firing_for`),
+so Alertmanager's inhibitions cover the whole incident.
 """
 
 from __future__ import annotations
 
+from exporter.alerting.baseline import (
+    RECEIPTS,
+    SMS,
+    Counter,
+    above_baseline,
+    hourly,
+    none_although_due,
+    words,
+)
+from exporter.alerting.blindness import held
 from exporter.alerting.promql import Alert, Context, Group, format_duration, format_number
-from exporter.alerting.spec import Thresholds
-
-SMS = "smswatch_sms_messages_total"
-RECEIPTS = "smswatch_receipts_total"
 
 
-def _share(
-    ctx: Context, metric: str, dims: tuple[str, ...], part: dict[str, str], t: Thresholds
-) -> str:
-    """`part ÷ all` of a counter over the window, above the ratio, with enough events."""
-    assert t.window_ms and t.ratio is not None and t.min_events
-    window = ctx.duration(t.window_ms)
-    by = ctx.by(metric, *dims)
-    return (
-        "(\n"
-        f"  sum by ({by}) (rate({ctx.metric(metric, **part)}[{window}]))\n"
-        "/\n"
-        f"  sum by ({by}) (rate({ctx.metric(metric)}[{window}]))\n"
-        f") > {format_number(t.ratio)}\n"
-        "and\n"
-        f"sum by ({by}) (increase({ctx.metric(metric)}[{window}])) >= {t.min_events}\n"
-    )
-
-
-def _words(t: Thresholds) -> str:
-    """`over 30m (threshold 5 %, at least 20 events)` for descriptions."""
-    assert t.window_ms and t.ratio is not None
-    percent = format_number(t.ratio * 100)
-    return f"over the last {format_duration(t.window_ms)} (threshold {percent} %)"
-
-
-def _share_alert(
+def _cause_alert(
     ctx: Context,
     name: str,
-    metric: str,
+    counter: Counter,
     dims: tuple[str, ...],
     *,
     cause: str,
     outcome: str | None = None,
-    unless: str = "",
     severity: str,
     summary: str,
     description: str,
     dashboard: str,
 ) -> Alert:
-    """An alert on the share of `metric` put down to `cause` (and `outcome`), with the spec's
-    thresholds for `name`; its `cause` label is the cause it selects. `unless` is a clause
-    appended to the expression."""
+    """An alert on the share of `counter` put down to `cause` (and `outcome`) against its
+    baseline, per `dims`, with the spec's thresholds for `name`."""
     part = {"cause": f'="{cause}"'}
     if outcome is not None:
         part = {"outcome": f'="{outcome}"', **part}
+    t = ctx.spec.alerts[name]
     return ctx.alert(
         name,
-        _share(ctx, metric, dims, part, ctx.spec.alerts[name]) + unless,
+        above_baseline(ctx, counter, dims, part, t),
         severity=severity,
         labels={"cause": cause},
         summary=summary,
-        description=description,
+        description=f"{description} {words(t)}.",
         dashboard=dashboard,
     )
 
 
+def _nothing_delivered(
+    ctx: Context, name: str, counter: Counter, dim: str, delivered: str, what: str
+) -> Alert:
+    """No `what` delivered over the window although the last hour's rate of deliveries says at
+    least `min_expected` were due, while card payments are approved and no source is blind."""
+    t = ctx.spec.alerts[name]
+    assert t.window_ms and t.min_expected
+    window = ctx.window(t.window_ms)
+    seconds = ctx.seconds(ctx.window_ms(t.window_ms) * ctx.scale)
+    by = ctx.by(counter.metric, dim)
+    label, value = delivered.split("=", 1)
+    ok = ctx.metric(counter.metric, **{label: "=" + value})
+    rate = f"{hourly(counter)}{{{ctx.spec.selector},{delivered}}}"
+    approved = ctx.metric("smswatch_pos_transactions_total", result='="approved"')
+    return ctx.alert(
+        name,
+        none_although_due(
+            by,
+            f"sum by ({by}) ({rate}) * {seconds}",
+            t.min_expected,
+            f"sum by ({by}) (increase({ok}[{window}]))",
+        )
+        + "unless on (job)\n"
+        f"sum by (job) (increase({approved}[{window}])) == 0\n" + held(ctx, t.window_ms),
+        severity="critical",
+        summary=f"No {what} delivered at all although some were due: total outage.",
+        description=(
+            f"{dim.capitalize()} {{{{ $labels.{dim} }}}}: not one of its {what} was delivered "
+            f"in the last {format_duration(t.window_ms)}, while the last hour's rate says "
+            f"{{{{ $value | humanize }}}} were due and card payments are approved. This alert "
+            "has no traffic guard: it pages at night when the burn-rate alerts cannot."
+        ),
+        dashboard="oncall" if counter is SMS else "receipts",
+    )
+
+
 def total_failure(ctx: Context) -> list[Alert]:
-    """Nothing delivered at all while some traffic is there: pages even at 3 a.m."""
-    out = []
-    for name, metric, dim, ok, what in (
-        ("SMSDeliveryTotalFailure", SMS, "gateway", 'status="delivered"', "messages"),
-        (
+    """Deliveries stop although the hour's volume says some were due: pages at any hour."""
+    return [
+        _nothing_delivered(
+            ctx, "SMSDeliveryTotalFailure", SMS, "gateway", 'cause="none"', "messages"
+        ),
+        _nothing_delivered(
+            ctx,
             "ReceiptNotificationTotalFailure",
             RECEIPTS,
             "acquirer",
             'outcome="delivered"',
             "receipts",
         ),
-    ):
-        t = ctx.spec.alerts[name]
-        assert t.window_ms and t.min_events
-        window = ctx.duration(t.window_ms)
-        by = ctx.by(metric, dim)
-        label, value = ok.split("=", 1)
-        failed = ctx.metric(metric, **{label: "!=" + value})
-        delivered = ctx.metric(metric, **{label: "=" + value})
-        out.append(
-            ctx.alert(
-                name,
-                f"sum by ({by}) (increase({failed}[{window}])) >= {t.min_events}\n"
-                f"unless on ({by})\n"
-                f"sum by ({by}) (increase({delivered}[{window}])) > 0\n",
-                severity="critical",
-                summary=f"No {what} delivered at all: total outage.",
-                description=(
-                    f"{dim.capitalize()} {{{{ $labels.{dim} }}}}: {{{{ $value | humanize }}}} "
-                    f"{what} reached an outcome in the last {format_duration(t.window_ms)} and "
-                    "not one was delivered. This alert has no traffic guard: it pages at night "
-                    "when the burn-rate alerts cannot."
-                ),
-                dashboard="oncall" if metric == SMS else "receipts",
-            )
-        )
-    return out
+    ]
 
 
 def gateway(ctx: Context) -> list[Alert]:
-    """cause=gateway: no submissions while cards are approved, API down, gateway errors."""
+    """cause=gateway: no submissions while cards are approved; gateway failures; throttling."""
     spec = ctx.spec
     outage = spec.alerts["SMSGatewayOutage"]
     assert outage.window_ms and outage.min_events
-    window = ctx.duration(outage.window_ms)
+    window = ctx.window(outage.window_ms)
     approved = ctx.metric("smswatch_pos_transactions_total", result='="approved"')
     submitted = ctx.metric("smswatch_sms_submitted_total")
     by_gw = ctx.by("smswatch_sms_submitted_total", "gateway")
-    labels = {"cause": "gateway"}
-    api_parts = []
-    for source, gw in spec.sms_sources.items():
-        up = ctx.metric("smswatch_source_up", source=f'="{source}"')
-        api_parts.append(f'label_replace({up}, "gateway", "{gw}", "", "")')
-    api_expr = "(\n  " + "\nor\n  ".join(api_parts) + "\n) == 0\n"
-    errors = spec.alerts["SMSGatewayErrors"]
     return [
         ctx.alert(
             "SMSGatewayOutage",
             f"sum by (job) (increase({approved}[{window}]))\n"
             "  * on (job) group_right ()\n"
-            f"(sum by ({by_gw}) (rate({submitted}[{window}])) == bool 0)\n"
-            f">= {outage.min_events}\n",
+            f"(sum by ({by_gw}) (increase({submitted}[{window}])) == bool 0)\n"
+            f">= {outage.min_events}\n" + held(ctx, outage.window_ms),
             severity="critical",
-            labels=labels,
+            labels={"cause": "gateway"},
             summary="SMS gateway submits nothing while card transactions are approved.",
             description=(
                 "Gateway {{ $labels.gateway }} submitted no SMS in the last "
                 f"{format_duration(outage.window_ms)} while {{{{ $value | humanize }}}} card "
-                "transactions were approved: cardholders get no transaction SMS at all."
+                "transactions were approved and every source was readable: cardholders get no "
+                "transaction SMS at all."
             ),
             dashboard="oncall",
         ),
-        ctx.alert(
-            "SMSGatewayAPIDown",
-            api_expr,
-            severity="critical",
-            labels=labels,
-            summary="The bank SMS platform's API cannot be polled.",
-            description=(
-                "Polls of source {{ $labels.source }} (gateway {{ $labels.gateway }}) have been "
-                "failing for "
-                f"{format_duration(spec.alerts['SMSGatewayAPIDown'].for_ms)}: the SMS platform "
-                "is down or unreachable, and smswatch cannot see whether SMS go out."
-            ),
-            dashboard="oncall",
-        ),
-        _share_alert(
+        _cause_alert(
             ctx,
             "SMSGatewayErrors",
             SMS,
-            ("gateway",),
+            ("gateway", "carrier"),
             cause="gateway",
             severity="critical",
-            summary="The SMS gateway fails messages across carriers.",
+            summary="The SMS gateway fails messages (platform error or carrier link down).",
             description=(
                 "{{ $value | humanizePercentage }} of the messages of gateway "
-                "{{ $labels.gateway }} failed for a gateway cause (platform error, carrier "
-                f"link down) {_words(errors)}."
+                "{{ $labels.gateway }} to carrier {{ $labels.carrier }} failed for a gateway "
+                "cause (platform error, carrier link down)"
+            ),
+            dashboard="oncall",
+        ),
+        _cause_alert(
+            ctx,
+            "SMSThrottled",
+            SMS,
+            ("gateway", "carrier"),
+            cause="throttled",
+            severity="critical",
+            summary="The SMS gateway or a carrier throttles transaction SMS.",
+            description=(
+                "{{ $value | humanizePercentage }} of the messages of gateway "
+                "{{ $labels.gateway }} to carrier {{ $labels.carrier }} failed on a rate or "
+                "frequency cap"
             ),
             dashboard="oncall",
         ),
@@ -176,77 +169,64 @@ def gateway(ctx: Context) -> list[Alert]:
 def receipts(ctx: Context) -> list[Alert]:
     """Receipts printed with no SMS: integration, and terminal configuration."""
     spec = ctx.spec
-    integ = spec.alerts["ReceiptsWithoutSMS"]
-    assert integ.gateway_quiet_ms
-    submitted = ctx.metric("smswatch_sms_submitted_total")
-    by_gw = ctx.by("smswatch_sms_submitted_total", "gateway")
-    grace = ctx.duration(spec.missing_after_ms)
-    quiet = (
-        "unless on (job)\n"
-        f"max by (job) (max_over_time((sum by ({by_gw}) (rate({submitted}[{grace}])) == bool 0)"
-        f"[{ctx.duration(integ.gateway_quiet_ms)}:]) == 1)\n"
-    )
-    term = spec.alerts["ReceiptsWithoutSMSTerminalConfig"]
     inv = spec.alerts["POSTerminalsNotNotifying"]
-    assert inv.ratio is not None and inv.min_events
+    assert inv.window_ms and inv.min_events
     terminals = "smswatch_pos_terminals"
     by_acq = ctx.by(terminals, "acquirer")
     off = ctx.metric(terminals, sms_notice='="disabled"')
     old = ctx.metric(terminals, software='="outdated"')
+    not_notifying = f"sum by ({by_acq}) ({off} or {old})"
     trail = format_duration(spec.missing_after_ms)
+    step = ctx.duration(300_000)
     return [
-        _share_alert(
+        _cause_alert(
             ctx,
             "ReceiptsWithoutSMS",
             RECEIPTS,
             ("acquirer",),
             outcome="missing",
             cause="integration",
-            unless=quiet,
             severity="critical",
             summary="Receipts are printed but their SMS never reaches the SMS platform.",
             description=(
                 "{{ $value | humanizePercentage }} of the receipts of acquirer "
                 "{{ $labels.acquirer }} got no SMS submitted within the "
-                f"{trail} grace, from terminals whose SMS notice is on, {_words(integ)}: the "
-                "bank / acquirer / SMS platform integration drops or delays transactions. "
-                f"Receipts are judged {trail} after the transaction, so this trails the fault."
+                f"{trail} grace, from terminals whose SMS notice is on: the bank / acquirer / "
+                f"SMS platform integration drops or delays transactions (judged {trail} after "
+                "the transaction, so this trails the fault)"
             ),
             dashboard="receipts",
         ),
-        _share_alert(
+        _cause_alert(
             ctx,
             "ReceiptsWithoutSMSTerminalConfig",
             RECEIPTS,
             ("acquirer",),
             outcome="missing",
             cause="terminal_config",
-            severity="warning",
+            severity="critical",
             summary="Receipts without SMS from terminals with SMS notice off or old software.",
             description=(
                 "{{ $value | humanizePercentage }} of the receipts of acquirer "
                 "{{ $labels.acquirer }} got no SMS because the terminal's SMS notice is off or "
-                f"its software is outdated, {_words(term)}."
+                "its software is outdated"
             ),
             dashboard="receipts",
         ),
         ctx.alert(
             "POSTerminalsNotNotifying",
-            "(\n"
-            f"  sum by ({by_acq}) ({off} or {old})\n"
-            "/\n"
-            f"  sum by ({by_acq}) ({ctx.metric(terminals)})\n"
-            f") > {format_number(inv.ratio)}\n"
-            "and\n"
-            f"sum by ({by_acq}) ({ctx.metric(terminals)}) >= {inv.min_events}\n",
+            f"{not_notifying}\n"
+            f"- on ({by_acq})\n"
+            f"min_over_time(({not_notifying})[{ctx.window(inv.window_ms)}:{step}])\n"
+            f">= {inv.min_events}\n",
             severity="warning",
             labels={"cause": "terminal_config"},
-            summary="Many POS terminals have SMS notice off or outdated software.",
+            summary="A batch of POS terminals switched SMS notice off or runs outdated software.",
             description=(
-                "{{ $value | humanizePercentage }} of the POS terminals of acquirer "
-                "{{ $labels.acquirer }} have SMS notice disabled or outdated software "
-                f"(threshold {format_number(inv.ratio * 100)} %): their receipts will "
-                "get no SMS."
+                "{{ $value | humanize }} more POS terminals of acquirer {{ $labels.acquirer }} "
+                "have SMS notice disabled or outdated software than at their fewest over the "
+                f"last {format_duration(inv.window_ms)} (threshold {inv.min_events}): their "
+                "receipts get no SMS."
             ),
             dashboard="receipts",
         ),
@@ -254,14 +234,9 @@ def receipts(ctx: Context) -> list[Alert]:
 
 
 def hot_spots(ctx: Context) -> list[Alert]:
-    """invalid_number by acquirer, unreachable by carrier/area, throttled, filtered."""
-    spec = ctx.spec
-    invalid = spec.alerts["SMSInvalidNumberHotSpot"]
-    unreach = spec.alerts["SMSUnreachableHotSpot"]
-    throttle = spec.alerts["SMSThrottled"]
-    filtered = spec.alerts["SMSCarrierFiltering"]
+    """Cardholder-side causes against their own baseline: tickets, never SLO pages."""
     return [
-        _share_alert(
+        _cause_alert(
             ctx,
             "SMSInvalidNumberHotSpot",
             RECEIPTS,
@@ -273,11 +248,11 @@ def hot_spots(ctx: Context) -> list[Alert]:
             description=(
                 "{{ $value | humanizePercentage }} of the receipts of acquirer "
                 "{{ $labels.acquirer }} failed on an invalid, empty, suspended or ported phone "
-                f"number {_words(invalid)}."
+                "number"
             ),
             dashboard="receipts",
         ),
-        _share_alert(
+        _cause_alert(
             ctx,
             "SMSUnreachableHotSpot",
             SMS,
@@ -289,26 +264,11 @@ def hot_spots(ctx: Context) -> list[Alert]:
                 "{{ $value | humanizePercentage }} of the messages of gateway "
                 "{{ $labels.gateway }} to carrier {{ $labels.carrier }} in area "
                 "{{ $labels.area }} were undeliverable (weak signal, handset off, network "
-                f"trouble) {_words(unreach)}."
+                "trouble)"
             ),
             dashboard="oncall",
         ),
-        _share_alert(
-            ctx,
-            "SMSThrottled",
-            SMS,
-            ("gateway",),
-            cause="throttled",
-            severity="warning",
-            summary="The SMS gateway or carriers throttle transaction SMS.",
-            description=(
-                "{{ $value | humanizePercentage }} of the messages of gateway "
-                "{{ $labels.gateway }} failed on a rate or frequency cap "
-                f"{_words(throttle)}."
-            ),
-            dashboard="oncall",
-        ),
-        _share_alert(
+        _cause_alert(
             ctx,
             "SMSCarrierFiltering",
             SMS,
@@ -319,16 +279,45 @@ def hot_spots(ctx: Context) -> list[Alert]:
             description=(
                 "{{ $value | humanizePercentage }} of the messages of gateway "
                 "{{ $labels.gateway }} to carrier {{ $labels.carrier }} were blocked by the "
-                f"carrier's spam filter, a blacklist or an opt-out {_words(filtered)}."
+                "carrier's spam filter, a blacklist or an opt-out"
             ),
             dashboard="oncall",
         ),
     ]
 
 
+def latency(ctx: Context) -> Alert:
+    """Most receipts notified, but minutes late: what the cardholder feels."""
+    t = ctx.spec.alerts["ReceiptNotificationSlow"]
+    assert t.window_ms and t.latency_seconds and t.ratio is not None and t.min_events
+    window = ctx.window(t.window_ms)
+    metric = "smswatch_receipt_notify_seconds"
+    by = ctx.by(metric, "acquirer")
+    le = format_number(t.latency_seconds)
+    count = f"sum by ({by}) (increase({ctx.metric(metric + '_count')}[{window}]))"
+    fast = ctx.metric(metric + "_bucket", le=f'=~"{le}|{le}\\\\.0"')
+    in_time = f"sum by ({by}) (increase({fast}[{window}]))"
+    return ctx.alert(
+        "ReceiptNotificationSlow",
+        f"(\n  ({count} - {in_time})\n/\n  {count}\n) > {format_number(t.ratio)}\n"
+        f"and\n{count} >= {t.min_events}\n",
+        severity="critical",
+        summary="Transaction SMS arrive, but minutes after the payment.",
+        description=(
+            "{{ $value | humanizePercentage }} of the receipts of acquirer "
+            "{{ $labels.acquirer }} notified in the last "
+            f"{format_duration(t.window_ms)} reached the cardholder more than "
+            f"{t.latency_seconds} s after the payment (threshold "
+            f"{format_number(t.ratio * 100)} %)."
+        ),
+        dashboard="receipts",
+    )
+
+
 def cause_groups(ctx: Context) -> list[Group]:
+    """The alert groups of causes.yaml (its baseline recordings come from baseline.py)."""
     return [
-        Group("smswatch-total-failure", tuple(total_failure(ctx))),
+        Group("smswatch-total-failure", (*total_failure(ctx), latency(ctx))),
         Group("smswatch-cause-gateway", tuple(gateway(ctx))),
         Group("smswatch-cause-receipts", tuple(receipts(ctx))),
         Group("smswatch-cause-hot-spots", tuple(hot_spots(ctx))),

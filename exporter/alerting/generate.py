@@ -11,9 +11,11 @@ from typing import Any
 
 import yaml
 
+from exporter.alerting.baseline import baseline_group
 from exporter.alerting.causes import cause_groups
 from exporter.alerting.health import health_groups
 from exporter.alerting.promql import Alert, Context, Group
+from exporter.alerting.quality import quality_groups
 from exporter.alerting.slo import SLOS, slo_groups
 from exporter.alerting.spec import AlertSpec
 
@@ -35,14 +37,17 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
-def rule_groups(spec: AlertSpec, scale: int = 1) -> dict[str, list[Group]]:
+def rule_groups(
+    spec: AlertSpec, scale: int = 1, scrape_ms: int | None = None
+) -> dict[str, list[Group]]:
     """The groups of every rule file, by file name."""
-    ctx = Context(spec, scale)
+    ctx = Context(spec, scale, scrape_ms)
     files: dict[str, list[Group]] = {}
     for slo in SLOS:
         files[f"slo-{slo.name}.yaml"] = slo_groups(ctx, slo)
-    files["causes.yaml"] = cause_groups(ctx)
+    files["causes.yaml"] = [baseline_group(ctx), *cause_groups(ctx)]
     files["health.yaml"] = health_groups(ctx)
+    files["quality.yaml"] = quality_groups(ctx)
     return files
 
 
@@ -58,12 +63,13 @@ def alert_names(spec: AlertSpec) -> list[str]:
     return sorted(names)
 
 
-def render(spec: AlertSpec, scale: int = 1) -> dict[str, str]:
-    """File name → YAML text of every rule file."""
-    ctx = Context(spec, scale)
+def render(spec: AlertSpec, scale: int = 1, scrape_ms: int | None = None) -> dict[str, str]:
+    """File name → YAML text of every rule file; `scrape_ms` is the scrape interval (wall
+    time) of the Prometheus that runs them, by default the spec's."""
+    ctx = Context(spec, scale, scrape_ms)
     scaled = f", time scale {scale}x (for tests only)" if scale != 1 else ""
     out: dict[str, str] = {}
-    for name, groups in rule_groups(spec, scale).items():
+    for name, groups in rule_groups(spec, scale, scrape_ms).items():
         doc: dict[str, Any] = {"groups": [ctx.render_group(group) for group in groups]}
         body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
         out[name] = HEADER.format(scaled=scaled) + body

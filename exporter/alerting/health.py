@@ -1,10 +1,12 @@
 """Health alerts: the exporter and its sources, and the Watchdog that proves the alerting path.
 
-These carry no `cause`: they say smswatch is blind or late, not why cardholders miss SMS.
+These carry no `cause`: they say smswatch is blind or late, not why cardholders miss SMS. The
+blindness page itself lives in `blindness.py`; these are its earlier, quieter warnings.
 """
 
 from __future__ import annotations
 
+from exporter.alerting.blindness import blindness_group
 from exporter.alerting.promql import Alert, Context, Group, format_duration, format_number
 
 
@@ -15,6 +17,9 @@ def health_alerts(ctx: Context) -> list[Alert]:
     lag = alerts["SmswatchSourceLagging"]
     assert lag.threshold_ms
     up = f"up{{{spec.selector}}}"
+    held = alerts["SmswatchDecisionsHeldBack"]
+    assert held.threshold_ms
+    held_s = format_number(held.threshold_ms // 1000)
     lag_text = format_duration(lag.threshold_ms)
     return [
         ctx.alert(
@@ -33,7 +38,7 @@ def health_alerts(ctx: Context) -> list[Alert]:
             "SmswatchSourceStale",
             (
                 f"time() - {ctx.metric('smswatch_source_last_success_timestamp_seconds')}\n"
-                f"> {ctx.seconds(stale_ms)}\n"
+                f"> {ctx.stale_seconds(stale_ms)}\n"
             ),
             severity="warning",
             summary="An upstream API of smswatch has not been polled successfully for a while.",
@@ -57,6 +62,22 @@ def health_alerts(ctx: Context) -> list[Alert]:
                 "Source {{ $labels.source }} is complete only up to "
                 f"{{{{ $value | humanizeDuration }}}} ago (threshold {lag_text}): receipts wait "
                 "longer for their outcome, and receipt alerts come late."
+            ),
+            dashboard="oncall",
+        ),
+        ctx.alert(
+            "SmswatchDecisionsHeldBack",
+            (
+                f"{ctx.metric('smswatch_source_holding_decisions')} == 1\n"
+                f"and on (job, instance)\n"
+                f"{ctx.metric('smswatch_decisions_lag_seconds')} > {held_s}\n"
+            ),
+            severity="warning",
+            summary="Receipt decisions wait for one source far behind the clock.",
+            description=(
+                "Receipts are decided only up to more than "
+                f"{format_duration(held.threshold_ms)} ago, and source {{{{ $labels.source }}}} "
+                "is the one holding them back: receipt alerts and the receipt SLO come late."
             ),
             dashboard="oncall",
         ),
@@ -98,4 +119,4 @@ def health_alerts(ctx: Context) -> list[Alert]:
 
 
 def health_groups(ctx: Context) -> list[Group]:
-    return [Group("smswatch-health", tuple(health_alerts(ctx)))]
+    return [blindness_group(ctx), Group("smswatch-health", tuple(health_alerts(ctx)))]

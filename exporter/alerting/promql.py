@@ -4,7 +4,9 @@ metric catalogue, and the alert and recording-rule records the files are made of
 Time scaling: `--time-scale N` divides every wall-clock duration (range windows, `for:`, group
 intervals, the poll interval) by N, so the end-to-end test can run the same rules against a
 simulator running N times faster than real time. Event-time values (latency and lag thresholds,
-`sloth_window` labels, rule names) keep their nominal values.
+`sloth_window` labels, rule names) keep their nominal values. Range windows and freshness
+thresholds never shrink below a few scrape intervals of the Prometheus that runs the rules
+(`--scrape-interval`): a window holding fewer than two samples gives no rate at all.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from typing import Any
 from exporter.alerting.spec import AlertSpec
 from exporter.catalogue import METRICS_BY_NAME
 from exporter.timestamps import format_duration_ms
+
+#: A range window spans at least this many scrape intervals, a freshness threshold at least
+#: `STALE_SCRAPES` of them.
+WINDOW_SCRAPES = 4
+STALE_SCRAPES = 3
 
 #: Suffixes of the series a histogram exposes.
 _HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
@@ -35,6 +42,13 @@ def format_number(value: Decimal | int) -> str:
     return text
 
 
+def _labels(name: str) -> tuple[str, ...]:
+    """The labels of a catalogue metric; ValueError for an unknown metric."""
+    if name in METRICS_BY_NAME:
+        return METRICS_BY_NAME[name].labels
+    raise ValueError(f"{name} is not in the metric catalogue")
+
+
 @dataclass(frozen=True)
 class Alert:
     """One alerting rule, in the mixin style: severity, summary, description, runbook."""
@@ -47,6 +61,7 @@ class Alert:
     description: str
     labels: dict[str, str] = field(default_factory=dict)
     dashboard: str | None = None  # key of spec.dashboards
+    keep_firing_for_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,14 +88,38 @@ class Context:
 
     spec: AlertSpec
     scale: int = 1
+    scrape_ms: int | None = None  # the scrape interval in wall time (default: the spec's, scaled)
 
     def __post_init__(self) -> None:
         if self.scale < 1:
             raise ValueError(f"time scale must be >= 1: {self.scale}")
 
+    @property
+    def scrape_interval_ms(self) -> int:
+        """The scrape (and evaluation) interval of the Prometheus running the rules, wall time:
+        as given, else the spec's, scaled like everything else."""
+        return self.scrape_ms or self.scaled_ms(self.spec.scrape_interval_ms)
+
+    def scaled_ms(self, ms: int) -> int:
+        """A wall-clock duration divided by the time scale (at least 1 ms)."""
+        return max(1, round(ms / self.scale))
+
     def duration(self, ms: int) -> str:
         """A wall-clock duration, scaled (5m at 60× → 5s)."""
-        return format_duration(max(1, round(ms / self.scale)))
+        return format_duration(self.scaled_ms(ms))
+
+    def window_ms(self, ms: int) -> int:
+        """A range window in wall ms, scaled, never shorter than WINDOW_SCRAPES scrapes."""
+        return max(self.scaled_ms(ms), WINDOW_SCRAPES * self.scrape_interval_ms)
+
+    def window(self, ms: int) -> str:
+        """A range window, scaled, but never shorter than WINDOW_SCRAPES scrape intervals."""
+        return format_duration(self.window_ms(ms))
+
+    def stale_seconds(self, ms: int) -> str:
+        """A freshness threshold in seconds, scaled, never below STALE_SCRAPES scrapes."""
+        wall = max(self.scaled_ms(ms), STALE_SCRAPES * self.scrape_interval_ms)
+        return format_number(Decimal(wall) / 1000)
 
     def seconds(self, ms: int) -> str:
         """A wall-clock duration in (scaled) seconds, as a PromQL number."""
@@ -101,10 +140,8 @@ class Context:
                 base = name[: -len(suffix)]
                 if METRICS_BY_NAME[base].kind != "histogram":
                     raise ValueError(f"{base} is not a histogram")
-        spec = METRICS_BY_NAME.get(base)
-        if spec is None:
-            raise ValueError(f"{name} is not in the metric catalogue")
-        allowed = set(spec.labels) | ({"le"} if name.endswith("_bucket") else set())
+        labels = _labels(base)
+        allowed = set(labels) | ({"le"} if name.endswith("_bucket") else set())
         for label in matchers:
             if label not in allowed:
                 raise ValueError(f"{base} has no label {label!r}")
@@ -113,9 +150,9 @@ class Context:
 
     def by(self, name: str, *labels: str) -> str:
         """`job, <labels>` for `sum by (...)`, each label checked against the catalogue."""
-        spec = METRICS_BY_NAME[name]
+        known = _labels(name)
         for label in labels:
-            if label not in spec.labels:
+            if label not in known:
                 raise ValueError(f"{name} has no label {label!r}")
         return ", ".join(("job", *labels))
 
@@ -130,11 +167,13 @@ class Context:
         labels: dict[str, str] | None = None,
         dashboard: str | None = None,
     ) -> Alert:
-        """An alert of the spec's `alerts:`, with the `for:` the spec gives it."""
+        """An alert of the spec's `alerts:`, with the `for:` (and `keep_firing_for:`) the spec
+        gives it."""
         return Alert(
             name=name,
             expr=expr,
             for_ms=self.spec.alerts[name].for_ms,
+            keep_firing_for_ms=self.spec.alerts[name].keep_firing_for_ms,
             severity=severity,
             summary=summary,
             description=description,
@@ -158,6 +197,8 @@ class Context:
         alert: dict[str, Any] = {"alert": rule.name, "expr": rule.expr}
         if rule.for_ms:
             alert["for"] = self.duration(rule.for_ms)
+        if rule.keep_firing_for_ms:
+            alert["keep_firing_for"] = self.duration(rule.keep_firing_for_ms)
         alert["labels"] = {"severity": rule.severity, **rule.labels}
         annotations = {
             "summary": rule.summary,

@@ -28,6 +28,13 @@ from exporter.alerting.spec import BurnPolicy, Objective
 PERIOD_EVALUATION_MS = 300_000
 
 
+#: The counter each outcome SLO reads; its `cause` label says who caused a failure.
+SLI_METRICS: dict[str, str] = {
+    "sms-delivery": "smswatch_sms_messages_total",
+    "receipt-notification": "smswatch_receipts_total",
+}
+
+
 @dataclass(frozen=True)
 class SLODefinition:
     """How one SLO is measured: its error and total rate expressions per window."""
@@ -40,16 +47,13 @@ class SLODefinition:
 
     def rates(self, ctx: Context, window: str) -> tuple[str, str]:
         """(errors, total) per-second rate expressions over `window`, by job and dimension."""
-        if self.name == "sms-delivery":
-            metric = "smswatch_sms_messages_total"
-            by = ctx.by(metric, "gateway")
-            errors = ctx.metric(metric, status='!="delivered"')
-            total = ctx.metric(metric)
-        elif self.name == "receipt-notification":
-            metric = "smswatch_receipts_total"
-            by = ctx.by(metric, "acquirer")
-            errors = ctx.metric(metric, outcome='!="delivered"')
-            total = ctx.metric(metric)
+        if self.name in ("sms-delivery", "receipt-notification"):
+            # Bad: the outcomes the bank side causes. Valid: everything but the cardholder-side
+            # outcomes, which are neither good nor bad for this SLO.
+            metric = SLI_METRICS[self.name]
+            by = ctx.by(metric, self.dimension)
+            errors = ctx.metric(metric, cause=f'=~"{"|".join(ctx.spec.bank_side_causes)}"')
+            total = ctx.metric(metric, cause=f'!~"{"|".join(ctx.spec.cardholder_causes)}"')
         else:
             objective = ctx.spec.objectives[self.name]
             le = format_number(objective.latency_seconds or 0)
@@ -60,10 +64,9 @@ class SLODefinition:
             total_rate = f"sum by ({by}) (rate({count}[{window}]))"
             fast_rate = f"sum by ({by}) (rate({fast}[{window}]))"
             return f"({total_rate} - {fast_rate})", total_rate
-        return (
-            f"sum by ({by}) (rate({errors}[{window}]))",
-            f"sum by ({by}) (rate({total}[{window}]))",
-        )
+        total_rate = f"sum by ({by}) (rate({total}[{window}]))"
+        # No bad event at all yet is an error rate of 0, not an absent one.
+        return f"(sum by ({by}) (rate({errors}[{window}])) or 0 * {total_rate})", total_rate
 
 
 SLOS: tuple[SLODefinition, ...] = (

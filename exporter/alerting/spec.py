@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from exporter.catalogue import BUCKETS_SECONDS
+from exporter.catalogue import BUCKETS_SECONDS, CAUSES
 from exporter.errors import ConfigError
 from exporter.timestamps import parse_duration_ms
 
@@ -23,25 +23,33 @@ SPEC_VERSION = "smswatch/alerts/v1"
 #: The SLOs the generator knows, and the label each one is computed per.
 SLO_NAMES: tuple[str, ...] = ("sms-delivery", "receipt-notification", "receipt-latency")
 
-#: Threshold keys each non-SLO alert takes (`for` is always required).
+#: Threshold keys each non-SLO alert takes (`for` is always required, `keep_firing_for` optional).
 ALERT_KEYS: dict[str, tuple[str, ...]] = {
-    "SMSDeliveryTotalFailure": ("window", "min_events"),
-    "ReceiptNotificationTotalFailure": ("window", "min_events"),
+    "SMSDeliveryTotalFailure": ("window", "min_expected"),
+    "ReceiptNotificationTotalFailure": ("window", "min_expected"),
     "SMSGatewayOutage": ("window", "min_events"),
-    "SMSGatewayAPIDown": (),
-    "SMSGatewayErrors": ("window", "ratio", "min_events"),
-    "ReceiptsWithoutSMS": ("window", "ratio", "min_events", "gateway_quiet"),
-    "ReceiptsWithoutSMSTerminalConfig": ("window", "ratio", "min_events"),
-    "POSTerminalsNotNotifying": ("ratio", "min_events"),
-    "SMSInvalidNumberHotSpot": ("window", "ratio", "min_events"),
-    "SMSUnreachableHotSpot": ("window", "ratio", "min_events"),
-    "SMSThrottled": ("window", "ratio", "min_events"),
-    "SMSCarrierFiltering": ("window", "ratio", "min_events"),
+    "SMSGatewayErrors": ("window", "factor", "floor", "min_events"),
+    "ReceiptsWithoutSMS": ("window", "factor", "floor", "min_events"),
+    "ReceiptsWithoutSMSTerminalConfig": ("window", "factor", "floor", "min_events"),
+    "POSTerminalsNotNotifying": ("window", "min_events"),
+    "SMSThrottled": ("window", "factor", "floor", "min_events"),
+    "SMSInvalidNumberHotSpot": ("window", "factor", "floor", "min_events"),
+    "SMSUnreachableHotSpot": ("window", "factor", "floor", "min_events"),
+    "SMSCarrierFiltering": ("window", "factor", "floor", "min_events"),
+    "ReceiptNotificationSlow": ("window", "latency_seconds", "ratio", "min_events"),
+    "SmswatchMonitoringBlind": ("window", "threshold"),
     "SmswatchSourceDown": (),
     "SmswatchSourceStale": (),
     "SmswatchSourceLagging": ("threshold",),
+    "SmswatchDecisionsHeldBack": ("threshold",),
     "SmswatchExporterDown": (),
     "SmswatchExporterAbsent": (),
+    "SmswatchUnobservedTime": ("window",),
+    "SmswatchReceiptsUnobserved": ("window", "min_events"),
+    "SmswatchWatermarkClamped": ("window",),
+    "SmswatchInvalidRecords": ("window", "ratio", "min_events"),
+    "POSApprovalsStopped": ("window", "min_expected"),
+    "SMSUnlistedCodes": ("window", "ratio", "min_events"),
 }
 
 DASHBOARD_KEYS: tuple[str, ...] = ("overview", "oncall", "receipts")
@@ -92,11 +100,24 @@ class Thresholds:
     """The thresholds of one non-SLO alert; which fields are set depends on the alert."""
 
     for_ms: int
+    keep_firing_for_ms: int | None = None
     window_ms: int | None = None
     ratio: Decimal | None = None
     min_events: int | None = None
+    min_expected: int | None = None
     threshold_ms: int | None = None
-    gateway_quiet_ms: int | None = None
+    factor: Decimal | None = None
+    floor: Decimal | None = None
+    latency_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """How a cause's normal share is measured (see `alerts/spec.yaml`, `baseline:`)."""
+
+    window_ms: int
+    evaluation_ms: int
+    ceiling: Decimal
 
 
 @dataclass(frozen=True)
@@ -111,7 +132,12 @@ class AlertSpec:
     poll_interval_ms: int
     stale_after_polls: int
     missing_after_ms: int
+    scrape_interval_ms: int
     sms_sources: dict[str, str]
+    transaction_sources: tuple[str, ...]
+    bank_side_causes: tuple[str, ...]
+    cardholder_causes: tuple[str, ...]
+    baseline: Baseline
     period_ms: int
     page: BurnPolicy
     ticket: BurnPolicy
@@ -149,7 +175,7 @@ class _Reader:
             raise self.fail(f"{path}.{key}" if path else key, "must be a non-empty string")
         return item.strip()
 
-    def duration(self, value: dict[str, Any], key: str, path: str) -> int:
+    def duration(self, value: dict[str, Any], key: str, path: str, *, zero: bool = False) -> int:
         item = self.get(value, key, path)
         where = f"{path}.{key}" if path else key
         if not isinstance(item, str):
@@ -158,8 +184,8 @@ class _Reader:
             ms = parse_duration_ms(item)
         except ValueError as exc:
             raise self.fail(where, str(exc)) from exc
-        if ms <= 0:
-            raise self.fail(where, "must be > 0")
+        if ms < 0 or (ms == 0 and not zero):
+            raise self.fail(where, "must be >= 0" if zero else "must be > 0")
         return ms
 
     def count(self, value: dict[str, Any], key: str, path: str) -> int:
@@ -236,22 +262,78 @@ def _objective(read: _Reader, name: str, raw: Any, path: str) -> Objective:
 def _thresholds(read: _Reader, name: str, raw: Any, path: str) -> Thresholds:
     data = read.mapping(raw, path)
     keys = ALERT_KEYS[name]
-    read.keys(data, path, ("for", *keys))
+    read.keys(data, path, ("for", "keep_firing_for", *keys))
     missing = [key for key in keys if key not in data]
     if missing:
         raise read.fail(f"{path}.{missing[0]}", "missing")
-    ratio = read.decimal(data, "ratio", path) if "ratio" in keys else None
-    if ratio is not None and ratio >= 1:
-        raise read.fail(f"{path}.ratio", "must be a fraction below 1 (0.05 = 5 %)")
+
+    def fraction(key: str) -> Decimal | None:
+        if key not in keys:
+            return None
+        value = read.decimal(data, key, path)
+        if value >= 1:
+            raise read.fail(f"{path}.{key}", "must be a fraction below 1 (0.05 = 5 %)")
+        return value
+
+    def count(key: str) -> int | None:
+        return read.count(data, key, path) if key in keys else None
+
+    def duration(key: str) -> int | None:
+        return read.duration(data, key, path) if key in keys else None
+
+    latency = count("latency_seconds")
+    if latency is not None and latency not in BUCKETS_SECONDS:
+        buckets = ", ".join(str(b) for b in BUCKETS_SECONDS)
+        raise read.fail(f"{path}.latency_seconds", f"must be a histogram bucket: {buckets}")
     return Thresholds(
-        for_ms=read.duration(data, "for", path),
-        window_ms=read.duration(data, "window", path) if "window" in keys else None,
-        ratio=ratio,
-        min_events=read.count(data, "min_events", path) if "min_events" in keys else None,
-        threshold_ms=read.duration(data, "threshold", path) if "threshold" in keys else None,
-        gateway_quiet_ms=(
-            read.duration(data, "gateway_quiet", path) if "gateway_quiet" in keys else None
+        for_ms=read.duration(data, "for", path, zero=True),
+        keep_firing_for_ms=(
+            read.duration(data, "keep_firing_for", path) if "keep_firing_for" in data else None
         ),
+        window_ms=duration("window"),
+        ratio=fraction("ratio"),
+        min_events=count("min_events"),
+        min_expected=count("min_expected"),
+        threshold_ms=duration("threshold"),
+        factor=read.decimal(data, "factor", path) if "factor" in keys else None,
+        floor=fraction("floor"),
+        latency_seconds=latency,
+    )
+
+
+def _causes(read: _Reader, top: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(bank side, cardholder side): every catalogue cause on exactly one side."""
+    raw = read.mapping(read.get(top, "causes", ""), "causes")
+    read.keys(raw, "causes", ("bank_side", "cardholder_side"))
+    sides = []
+    for side in ("bank_side", "cardholder_side"):
+        items = read.get(raw, side, "causes")
+        if not isinstance(items, list) or not all(isinstance(c, str) for c in items):
+            raise read.fail(f"causes.{side}", "must be a list of causes")
+        unknown = sorted(set(items) - set(CAUSES))
+        if unknown:
+            raise read.fail(f"causes.{side}", f"not a cause: {unknown[0]}")
+        sides.append(tuple(items))
+    bank, cardholder = sides
+    both = sorted(set(bank) & set(cardholder))
+    if both:
+        raise read.fail("causes.cardholder_side", f"{both[0]} is on both sides")
+    left = sorted(set(CAUSES) - set(bank) - set(cardholder))
+    if left:
+        raise read.fail("causes.bank_side", f"{left[0]} is on neither side")
+    return bank, cardholder
+
+
+def _baseline(read: _Reader, top: dict[str, Any]) -> Baseline:
+    raw = read.mapping(read.get(top, "baseline", ""), "baseline")
+    read.keys(raw, "baseline", ("window", "evaluation", "ceiling"))
+    ceiling = read.decimal(raw, "ceiling", "baseline")
+    if ceiling >= 1:
+        raise read.fail("baseline.ceiling", "must be a fraction below 1 (0.5 = 50 %)")
+    return Baseline(
+        window_ms=read.duration(raw, "window", "baseline"),
+        evaluation_ms=read.duration(raw, "evaluation", "baseline"),
+        ceiling=ceiling,
     )
 
 
@@ -270,6 +352,8 @@ def parse_spec(raw: Any, source: str = "spec") -> AlertSpec:
             "dashboard_base_url",
             "dashboards",
             "exporter",
+            "causes",
+            "baseline",
             "slo",
             "alerts",
         ),
@@ -283,8 +367,21 @@ def parse_spec(raw: Any, source: str = "spec") -> AlertSpec:
 
     exp = read.mapping(read.get(top, "exporter", ""), "exporter")
     read.keys(
-        exp, "exporter", ("poll_interval", "stale_after_polls", "missing_after", "sms_sources")
+        exp,
+        "exporter",
+        (
+            "poll_interval",
+            "scrape_interval",
+            "stale_after_polls",
+            "missing_after",
+            "sms_sources",
+            "transaction_sources",
+        ),
     )
+    txn_raw = read.get(exp, "transaction_sources", "exporter")
+    if not isinstance(txn_raw, list) or not txn_raw or not all(isinstance(t, str) for t in txn_raw):
+        raise read.fail("exporter.transaction_sources", "must be a non-empty list of sources")
+    bank, cardholder = _causes(read, top)
     sms = read.mapping(read.get(exp, "sms_sources", "exporter"), "exporter.sms_sources")
     if not sms:
         raise read.fail("exporter.sms_sources", "must name at least one SMS source")
@@ -317,7 +414,12 @@ def parse_spec(raw: Any, source: str = "spec") -> AlertSpec:
         poll_interval_ms=read.duration(exp, "poll_interval", "exporter"),
         stale_after_polls=read.count(exp, "stale_after_polls", "exporter"),
         missing_after_ms=read.duration(exp, "missing_after", "exporter"),
+        scrape_interval_ms=read.duration(exp, "scrape_interval", "exporter"),
         sms_sources=sms_sources,
+        transaction_sources=tuple(txn_raw),
+        bank_side_causes=bank,
+        cardholder_causes=cardholder,
+        baseline=_baseline(read, top),
         period_ms=read.duration(slo, "period", "slo"),
         page=_policy(read, read.get(slo, "page", "slo"), "slo.page"),
         ticket=_policy(read, read.get(slo, "ticket", "slo"), "slo.ticket"),

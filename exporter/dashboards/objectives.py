@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from exporter import objectives
 
-#: Share of SMS (final statuses) that must be `delivered` (SLI: delivery ratio per gateway).
-#: The same objective applies to receipts (SLI: receipts whose SMS was delivered, per acquirer).
+#: Share of SMS (final statuses, cardholder-side failures set aside) that must be `delivered`
+#: (SLI: delivery ratio per gateway, as the alerts measure it).
 DELIVERY_OBJECTIVE = objectives.DELIVERY_RATIO
+
+#: Share of receipts (cardholder-side failures set aside) whose SMS must be delivered, per
+#: acquirer, as the alerts measure it.
+RECEIPT_OBJECTIVE = objectives.RECEIPT_NOTIFICATION_RATIO
+
+#: `cause!~"…"`: the events an SLO counts (the cardholder-side outcomes set aside).
+SLO_EVENTS = f'cause!~"{"|".join(objectives.CARDHOLDER_SIDE_CAUSES)}"'
 
 #: Of the receipts notified, the share whose SMS reached the cardholder within NOTIFY_SECONDS.
 NOTIFY_OBJECTIVE = objectives.NOTIFY_WITHIN_RATIO

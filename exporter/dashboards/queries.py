@@ -7,7 +7,7 @@ in instant figures. Ratios divide sums of `increase()`, never average ratios (DE
 
 from __future__ import annotations
 
-from exporter.dashboards.objectives import NOTIFY_SECONDS
+from exporter.dashboards.objectives import NOTIFY_SECONDS, SLO_EVENTS
 from exporter.dashboards.panels import ACQUIRER_MATCHERS, SMS_MATCHERS
 
 SMS_MESSAGES = "smswatch_sms_messages_total"
@@ -47,19 +47,24 @@ def ratio(numerator: str, denominator: str) -> str:
     return f"{numerator}\n/\n{denominator}"
 
 
-def sms_delivered_ratio(window: str, by: str = "") -> str:
-    """SLI 1: delivered ÷ all final statuses of SMS, for the selected gateway/carrier/area."""
+def sms_delivered_ratio(window: str, by: str = "", *, slo: bool = False) -> str:
+    """Delivered ÷ all final statuses of SMS, for the selected gateway/carrier/area: the overall
+    delivery rate. With `slo`, SLI 1 as the alerts measure it: cardholder-side failures (wrong
+    number, handset unreachable, carrier filter) set aside."""
+    events = SLO_EVENTS if slo else ""
     return ratio(
         sum_increase(SMS_MESSAGES, window, SMS_MATCHERS, 'status="delivered"', by=by),
-        sum_increase(SMS_MESSAGES, window, SMS_MATCHERS, by=by),
+        sum_increase(SMS_MESSAGES, window, SMS_MATCHERS, events, by=by),
     )
 
 
-def receipts_delivered_ratio(window: str, by: str = "") -> str:
-    """SLI 2: receipts whose SMS was delivered ÷ all receipts with a known outcome."""
+def receipts_delivered_ratio(window: str, by: str = "", *, slo: bool = False) -> str:
+    """Receipts whose SMS was delivered ÷ all receipts with a known outcome; with `slo`, SLI 2
+    as the alerts measure it (cardholder-side failures set aside)."""
+    events = SLO_EVENTS if slo else ""
     return ratio(
         sum_increase(RECEIPTS, window, ACQUIRER_MATCHERS, 'outcome="delivered"', by=by),
-        sum_increase(RECEIPTS, window, ACQUIRER_MATCHERS, by=by),
+        sum_increase(RECEIPTS, window, ACQUIRER_MATCHERS, events, by=by),
     )
 
 

@@ -16,6 +16,7 @@ import re
 import socket
 import threading
 import time
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from exporter.errors import ConfigError
 from exporter.simulator.feeds import FeedRequestError, parse_limit
 from exporter.simulator.settings import SimulatorSettings
-from exporter.simulator.simulation import Simulation
+from exporter.simulator.simulation import ApiFaultHit, Simulation
 from exporter.timestamps import parse_rfc3339_ms
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,57 @@ TICK_SECONDS = 0.05  # how often the background ticker generates traffic
 SHUTDOWN_POLL_SECONDS = 0.05  # how quickly `stop()` is noticed by the serving loop
 MAX_BODY_BYTES = 65_536
 MALFORMED_BODY = b"<html><body><h1>502 Bad Gateway</h1><p>upstream timed out</p></body></html>"
+
+
+@dataclass(frozen=True)
+class FeedAnswer:
+    """What the simulator answers to a request of a generic feed (HTTP or in-process)."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_ms: int = 0  # a `slow` fault: the answer comes this late
+
+
+def _error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+def fault_answer(hit: ApiFaultHit | None) -> FeedAnswer | None:
+    """The answer an `api_errors` fault gives instead of the data (None: the data is served)."""
+    if hit is None:
+        return None
+    if hit.mode == "500":
+        return FeedAnswer(500, _error_body("simulated internal server error"))
+    if hit.mode == "429":
+        retry_after = str(max(1, math.ceil(hit.fault.retry_after_ms / 1000)))
+        return FeedAnswer(429, _error_body("simulated rate limit"), {"Retry-After": retry_after})
+    if hit.mode == "malformed":
+        return FeedAnswer(200, MALFORMED_BODY)
+    return None
+
+
+def answer_feed(simulation: Simulation, path: str, query: str) -> FeedAnswer:
+    """Answer `GET <path>?<query>` of a generic feed (FEEDS), `api_errors` faults included."""
+    feed, target = FEEDS[path]
+    try:
+        params = parse_qs(query, keep_blank_values=True, strict_parsing=False)
+        limit = parse_limit(params.get("limit", [None])[-1])
+        cursor = params.get("cursor", [None])[-1]
+    except (FeedRequestError, ValueError) as exc:
+        return FeedAnswer(400, _error_body(str(exc)))
+    hit = simulation.api_fault(target)
+    spoiled = fault_answer(hit)
+    if spoiled is not None:
+        return spoiled
+    reset = feed != "terminals" and simulation.cursor_fault(target)
+    try:
+        body = simulation.page(feed, cursor, limit, reset)
+    except FeedRequestError as exc:
+        return FeedAnswer(400, _error_body(str(exc)))
+    if hit is not None and hit.mode == "truncated":
+        body = body[: max(1, len(body) // 2)]
+    return FeedAnswer(200, body, delay_ms=hit.fault.slow_ms if hit and hit.mode == "slow" else 0)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -187,15 +239,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Apply an active `api_errors` fault: (answered already, mode for the body)."""
         hit = self.server.simulation.api_fault(target)
         mode = hit.mode if hit else None
-        if hit and mode == "500":
-            self._error(500, "simulated internal server error")
-            return True, mode
-        if hit and mode == "429":
-            retry_after = str(max(1, math.ceil(hit.fault.retry_after_ms / 1000)))
-            self._error(429, "simulated rate limit", {"Retry-After": retry_after})
-            return True, mode
-        if hit and mode == "malformed":
-            self._send(200, MALFORMED_BODY)
+        spoiled = fault_answer(hit)
+        if spoiled is not None:
+            self._send(spoiled.status, spoiled.body, headers=spoiled.headers)
             return True, mode
         if hit and mode == "slow":
             time.sleep(hit.fault.slow_ms / 1000)
@@ -211,25 +257,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body)
 
     def _feed(self, path: str, query: str) -> None:
-        feed, target = FEEDS[path]
-        simulation = self.server.simulation
-        try:
-            params = parse_qs(query, keep_blank_values=True, strict_parsing=False)
-            limit = parse_limit(params.get("limit", [None])[-1])
-            cursor = params.get("cursor", [None])[-1]
-        except (FeedRequestError, ValueError) as exc:
-            self._error(400, str(exc))
-            return
-        answered, mode = self._fault(target)
-        if answered:
-            return
-        reset = feed != "terminals" and simulation.cursor_fault(target)
-        try:
-            body = simulation.page(feed, cursor, limit, reset)
-        except FeedRequestError as exc:
-            self._error(400, str(exc))
-            return
-        self._page(body, mode)
+        answer = answer_feed(self.server.simulation, path, query)
+        if answer.delay_ms:
+            time.sleep(answer.delay_ms / 1000)
+        self._send(answer.status, answer.body, headers=answer.headers)
 
     def _tencent(self) -> None:
         length_text = self.headers.get("Content-Length", "0")

@@ -32,7 +32,7 @@ def test_amtool_check_config(amtool: str) -> None:
         [amtool, "check-config", str(ALERTMANAGER_CONFIG)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 inhibit rules" in result.stdout
+    assert "7 inhibit rules" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -186,3 +186,74 @@ def test_exporter_down_silences_what_it_feeds(alertmanager: str) -> None:
     assert inhibited["Watchdog"] == []
     assert inhibited["SMSThrottled"] != []
     assert inhibited["SmswatchSourceDown"] != []
+
+
+def test_causes_and_blindness_silence_what_they_explain(alertmanager: str) -> None:
+    """Throttling explains its gateway's burn; an integration fault its acquirer's receipt burn
+    (not another acquirer's); slow notification the latency burn; blindness its source's
+    warnings. Blindness never silences a page of another kind."""
+    _post_alerts(
+        alertmanager,
+        [
+            # Another shard (job): its throttling silences its own pages only.
+            _alert(
+                alertname="SMSThrottled",
+                severity="critical",
+                cause="throttled",
+                gateway="gw",
+                job="smswatch-2",
+            ),
+            _alert(
+                alertname="SMSDeliveryErrorBudgetBurn",
+                severity="critical",
+                gateway="gw",
+                job="smswatch-2",
+            ),
+            _alert(
+                alertname="ReceiptsWithoutSMS",
+                severity="critical",
+                cause="integration",
+                acquirer="acq-east",
+            ),
+            _alert(
+                alertname="ReceiptNotificationErrorBudgetBurn",
+                severity="critical",
+                acquirer="acq-east",
+            ),
+            _alert(
+                alertname="ReceiptNotificationErrorBudgetBurn",
+                severity="critical",
+                acquirer="acq-west",
+            ),
+            _alert(alertname="ReceiptNotificationSlow", severity="critical", acquirer="acq-west"),
+            _alert(
+                alertname="ReceiptLatencyErrorBudgetBurn", severity="critical", acquirer="acq-west"
+            ),
+            _alert(alertname="SmswatchMonitoringBlind", severity="critical", source="sms"),
+            _alert(alertname="SmswatchSourceDown", severity="warning", source="sms"),
+            _alert(alertname="SmswatchSourceDown", severity="warning", source="acquirer"),
+        ],
+    )
+
+    def states() -> dict[tuple[str, str], list[str]] | None:
+        alerts = get_json(f"{alertmanager}/api/v2/alerts")
+        found = {
+            (
+                a["labels"]["alertname"],
+                a["labels"].get("gateway")
+                or a["labels"].get("acquirer")
+                or a["labels"].get("source", ""),
+            ): a["status"]["inhibitedBy"]
+            for a in alerts
+        }
+        return found if len(found) == 10 else None
+
+    inhibited = wait_until(states, 15, "ten alerts in Alertmanager")
+    assert inhibited[("SMSDeliveryErrorBudgetBurn", "gw")] != []
+    assert inhibited[("ReceiptNotificationErrorBudgetBurn", "acq-east")] != []
+    assert inhibited[("ReceiptNotificationErrorBudgetBurn", "acq-west")] == []
+    assert inhibited[("ReceiptLatencyErrorBudgetBurn", "acq-west")] != []
+    assert inhibited[("SmswatchSourceDown", "sms")] != []
+    assert inhibited[("SmswatchSourceDown", "acquirer")] == []
+    for page in ("SMSThrottled", "ReceiptsWithoutSMS", "SmswatchMonitoringBlind"):
+        assert all(v == [] for k, v in inhibited.items() if k[0] == page), page

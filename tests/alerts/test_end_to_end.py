@@ -113,7 +113,8 @@ def stack(
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("e2e")
     rules = workdir / "rules"
-    write(render(load_spec(SPEC), SPEED), rules)
+    # Prometheus below scrapes every wall second: windows never shrink below a few scrapes.
+    write(render(load_spec(SPEC), SPEED, scrape_ms=1000), rules)
     settings = settings_from_options(
         seed=11, speed=SPEED, start_ms=_daytime_start(), scenario="none", rate=1.0
     )

@@ -17,6 +17,7 @@ from exporter.alerting.promql import format_duration
 from exporter.alerting.spec import load_spec, parse_spec
 from exporter.catalogue import CAUSES, METRICS_BY_NAME
 from exporter.errors import ConfigError
+from exporter.timestamps import parse_duration_ms
 
 
 def _groups(text: str) -> list[dict[str, Any]]:
@@ -48,9 +49,10 @@ def test_every_metric_in_the_rules_is_in_the_catalogue() -> None:
     for path in RULES.glob("*.yaml"):
         names.update(re.findall(r"\b(smswatch_[a-z_]+)\{", path.read_text()))
     assert names
+    known = set(METRICS_BY_NAME)
     for name in names:
         base = re.sub(r"_(bucket|count|sum)$", "", name)
-        assert name in METRICS_BY_NAME or base in METRICS_BY_NAME, name
+        assert name in known or base in known, name
 
 
 def test_cause_labels_are_design_causes() -> None:
@@ -85,11 +87,12 @@ def test_time_scale_divides_wall_clock_durations_only() -> None:
 
     before, after = rules(plain), rules(scaled)
     assert before.keys() == after.keys()
-    # `for:` 5m -> 5s, 2m -> 2s, 15m -> 15s; rule names and sloth_window labels keep nominal values.
+    # `for:` and `keep_firing_for:` 5m -> 5s, 30s -> 500ms; rule names and sloth_window labels
+    # keep nominal values.
     for key, rule in before.items():
-        if "for" in rule:
-            minutes = int(rule["for"].rstrip("m"))
-            assert after[key]["for"] == f"{minutes}s", key
+        for field in ("for", "keep_firing_for"):
+            if field in rule:
+                assert parse_duration_ms(after[key][field]) * 60 == parse_duration_ms(rule[field])
     ratio_1h = after[("slo:sli_error:ratio_rate1h", "1h", "")]["expr"]
     assert "[1m]" in ratio_1h and "[1h]" not in ratio_1h
     ratio_30d = after[("slo:sli_error:ratio_rate30d", "30d", "")]["expr"]
@@ -167,3 +170,50 @@ def test_bad_spec_file_exits_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert str(bad) in result.stderr
+
+
+def test_scaled_windows_and_staleness_never_go_below_the_scrape_interval() -> None:
+    """Time-scaled for a Prometheus that scrapes every wall second, a source is stale only after
+    3 scrapes without a good poll (not after 0.75 s, shorter than one scrape), and no range
+    window holds fewer than 4 scrapes."""
+    files = render(load_spec(SPEC), 60, scrape_ms=1000)
+    rules = {
+        rule.get("alert") or rule["record"]: rule
+        for text in files.values()
+        for group in _groups(text)
+        for rule in group["rules"]
+    }
+    assert "> 3\n" in rules["SmswatchSourceStale"]["expr"]
+    for text in files.values():
+        for window in re.findall(r"\[(\d+(?:ms|s|m|h|d))[]:]", text):
+            assert parse_duration_ms(window) >= 4000, window
+
+
+def test_cause_alerts_that_inhibit_pages_fire_first_and_cover_their_tail() -> None:
+    """The for: race: a critical cause alert is never slower than the burn-rate page it
+    inhibits, and keeps firing at least the longest page short window plus the receipt grace."""
+    spec = load_spec(SPEC)
+    tail = max(w.short_ms for w in spec.page.windows) + spec.missing_after_ms
+    causes = [r for r in alerting_rules() if "cause" in r["labels"]]
+    paging = [r for r in causes if r["labels"]["severity"] == "critical"]
+    assert paging
+    for rule in paging:
+        assert parse_duration_ms(rule.get("for", "0s")) <= spec.page.for_ms, rule["alert"]
+        assert parse_duration_ms(rule.get("keep_firing_for", "0s")) >= tail, rule["alert"]
+
+
+@pytest.mark.parametrize(
+    ("sides", "message"),
+    [
+        ({"bank_side": ["gateway"], "cardholder_side": ["unreachable"]}, "neither side"),
+        (
+            {"bank_side": ["gateway", "unreachable"], "cardholder_side": ["unreachable"]},
+            "both sides",
+        ),
+        ({"bank_side": ["gateway", "nonsense"], "cardholder_side": []}, "not a cause"),
+    ],
+)
+def test_every_cause_is_on_exactly_one_side(sides: dict[str, list[str]], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_spec(_spec_with("causes", sides), source="alerts/spec.yaml")
+    assert "causes." in str(caught.value) and message in str(caught.value)

@@ -266,7 +266,7 @@ def test_objectives_and_runbooks_agree_with_the_alert_spec(repo_root: Path) -> N
     assert slo["period"] == objectives.SLO_PERIOD
     wanted = slo["objectives"]
     assert wanted["sms-delivery"]["objective"] / 100 == objectives.DELIVERY_OBJECTIVE
-    assert wanted["receipt-notification"]["objective"] / 100 == objectives.DELIVERY_OBJECTIVE
+    assert wanted["receipt-notification"]["objective"] / 100 == objectives.RECEIPT_OBJECTIVE
     assert wanted["receipt-latency"]["objective"] / 100 == objectives.NOTIFY_OBJECTIVE
     assert wanted["receipt-latency"]["latency_seconds"] == objectives.NOTIFY_SECONDS
     assert spec["runbook_base_url"] == RUNBOOKS_URL
