@@ -63,7 +63,7 @@ class Replay:
         }
         self.config = parse_config(raw, source_file="(backtest)", state_path=str(state_path))
         self.store = Store(self.config.state_path, clock=self.clock.seconds)
-        self.pipeline = Pipeline(self.config, self.store)
+        self.pipeline = Pipeline(self.config, self.store, clock=self.clock.seconds)
         self._stop = threading.Event()
         self.pollers = [
             Poller(source, self.pipeline, self._stop, self.clock.seconds)

@@ -8,6 +8,7 @@ A `slow` answer does not wait: it times out when it is slower than the client's 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -50,7 +51,7 @@ class SimulatorAdapter(BaseAdapter):
             raise requests.ReadTimeout("simulated slow answer", request=request)
         response = requests.Response()
         response.status_code = answer.status
-        response._content = answer.body
+        response.raw = io.BytesIO(answer.body)  # read as a socket's body is: streamed, capped
         response.headers = CaseInsensitiveDict(
             {"Content-Type": "application/json", **answer.headers}
         )

@@ -32,7 +32,11 @@ def test_counters_equal_the_simulator_truth_under_a_fault(tmp_path: Path) -> Non
             }
         )
     )
-    settings = SimulatorSettings(seed=3, start_ms=START_MS, scenario=str(scenario))
+    # Traffic for 45 minutes, run for 90: every receipt and message is decided by the end (the
+    # exporter decides once all watermarks pass a receipt's decision, the truth at that time).
+    settings = SimulatorSettings(
+        seed=3, start_ms=START_MS, scenario=str(scenario), traffic_for_ms=45 * 60_000
+    )
     replay = Replay(settings, 60_000, tmp_path / "state.sqlite")
     last: dict[tuple[str, tuple[str, ...]], float] = {}
     scrapes: list[int] = []
@@ -44,8 +48,9 @@ def test_counters_equal_the_simulator_truth_under_a_fault(tmp_path: Path) -> Non
                 if sample.name in COMPARED:
                     last[(sample.name, tuple(sample.labels.values()))] = sample.value
 
-    replay.run(START_MS + 3_600_000, scrape)  # type: ignore[arg-type]
-    assert scrapes == [START_MS + i * 60_000 for i in range(1, 61)]
+    replay.run(START_MS + 90 * 60_000, scrape)  # type: ignore[arg-type]
+    assert scrapes == [START_MS + i * 60_000 for i in range(1, 91)]
+    assert replay.simulation.complete
     truth = replay.simulation.truth.metrics()
     expected = {
         (name, tuple(str(v) for v in item["labels"].values())): float(item["value"])
