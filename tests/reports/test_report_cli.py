@@ -105,6 +105,11 @@ def test_a_custom_period(
         ),
         (["--objective.delivered", "99.5"], 2, "smswatch: error: --objective.delivered:"),
         (
+            ["--objective.receipt-notification", "97.5"],
+            2,
+            "smswatch: error: --objective.receipt-notification:",
+        ),
+        (
             ["--period", "monthly", "--end", "2025-02-01"],
             1,
             "smswatch: error: no smswatch data in the period 2025-01-01 00:00 – 2025-02-01 00:00",
