@@ -17,6 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from exporter import __version__
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
+from exporter.config import Objectives as ConfigObjectives
 from exporter.errors import ConfigError
 from exporter.lookup.routes import build_lookup
 from exporter.poller import Pipeline, Poller, is_push_only
@@ -144,14 +145,10 @@ class Exporter:
             **job_options(60_000),
         )
         if self.config.reports is not None:
-            objectives = self.config.objectives
             schedule_reports(
                 self.scheduler,
                 self.config.reports,
-                objectives=ReportObjectives(
-                    delivered_ratio=objectives.sms_delivery_ratio,
-                    within_latency_ratio=objectives.receipt_notify_within_60s_ratio,
-                ),
+                objectives=report_objectives(self.config.objectives),
             )
         self.scheduler.start()
         log.info(
@@ -291,3 +288,12 @@ default cause; a new code from a provider shows here first.</p>
 {unlisted}
 </body></html>
 """
+
+
+def report_objectives(objectives: ConfigObjectives) -> ReportObjectives:
+    """The objectives scheduled reports judge, from the config's `objectives:`."""
+    return ReportObjectives(
+        delivered_ratio=objectives.sms_delivery_ratio,
+        receipt_notification_ratio=objectives.receipt_notification_ratio,
+        within_latency_ratio=objectives.receipt_notify_within_60s_ratio,
+    )

@@ -204,7 +204,16 @@ def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         dest="delivered_ratio",
         type=float,
         default=DEFAULT_OBJECTIVES.delivered_ratio,
-        help=f"delivery objective as a fraction (default {DEFAULT_OBJECTIVES.delivered_ratio})",
+        help="SMS delivery objective (bank-side SLI per gateway and carrier) as a fraction "
+        f"(default {DEFAULT_OBJECTIVES.delivered_ratio})",
+    )
+    report.add_argument(
+        "--objective.receipt-notification",
+        dest="receipt_ratio",
+        type=float,
+        default=DEFAULT_OBJECTIVES.receipt_notification_ratio,
+        help="receipt notification objective (bank-side SLI per acquirer) as a fraction "
+        f"(default {DEFAULT_OBJECTIVES.receipt_notification_ratio})",
     )
     report.add_argument(
         "--objective.within-latency",

@@ -176,6 +176,7 @@ class Objectives:
     sms_delivery_ratio: float = defaults.DELIVERY_RATIO
     receipt_notify_within_60s_ratio: float = defaults.NOTIFY_WITHIN_RATIO
     period_days: int = defaults.PERIOD_DAYS
+    receipt_notification_ratio: float = defaults.RECEIPT_NOTIFICATION_RATIO
 
 
 @dataclass(frozen=True)
@@ -861,7 +862,12 @@ def parse_config(
         objectives_raw = reader.mapping(top.get("objectives"), "objectives")
         reader.known(
             objectives_raw,
-            {"sms_delivery_ratio", "receipt_notify_within_60s_ratio", "period_days"},
+            {
+                "sms_delivery_ratio",
+                "receipt_notify_within_60s_ratio",
+                "period_days",
+                "receipt_notification_ratio",
+            },
             "objectives",
         )
         objectives = Objectives(
@@ -876,6 +882,12 @@ def parse_config(
             ),
             period_days=reader.integer(
                 objectives_raw, "period_days", "objectives", defaults.PERIOD_DAYS, 1, 366
+            ),
+            receipt_notification_ratio=reader.ratio(
+                objectives_raw,
+                "receipt_notification_ratio",
+                "objectives",
+                defaults.RECEIPT_NOTIFICATION_RATIO,
             ),
         )
         raw_sources = top.get("sources")

@@ -30,3 +30,14 @@ PERIOD_DAYS = 30
 #: against their own baseline instead. Every other cause is the bank side's and counts as bad.
 #: alerts/spec.yaml (`causes:`) states the same; a test keeps them equal.
 CARDHOLDER_SIDE_CAUSES: tuple[str, ...] = ("invalid_number", "unreachable", "filtered")
+
+#: Causes on the bank's side (its SMS platform, integrations, acquirers, terminals): the bad
+#: events of both SLOs, as the recording rules count them (alerts/spec.yaml, `causes:`
+#: `bank_side`). A test keeps the two equal.
+BANK_SIDE_CAUSES: tuple[str, ...] = (
+    "gateway",
+    "integration",
+    "throttled",
+    "terminal_config",
+    "unknown",
+)

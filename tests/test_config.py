@@ -74,6 +74,11 @@ def test_env_default_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
             "objectives.sms_delivery_ratio",
             "between 0 and 1",
         ),
+        (
+            lambda d: d["objectives"].update(receipt_notification_ratio=97.5),
+            "objectives.receipt_notification_ratio",
+            "between 0 and 1",
+        ),
         (lambda d: d["sources"][1].update(name="sms"), "sources[1].name", "duplicate"),
         (
             lambda d: d["sources"][0].update(auth={"type": "bearer", "token": "hunter2"}),

@@ -88,33 +88,37 @@ def _time_ticks(axes: Axes, labels: list[str]) -> None:
 
 
 def success_chart(data: ReportData, t: Texts) -> str:
-    """Receipt and SMS success rate per bucket, against the delivery objective."""
+    """Receipt and SMS bank-side SLI per bucket, against their objectives."""
     with _chart() as (figure, axes):
         labels = _labels(data)
         xs = list(range(len(labels)))
-        objective = data.objectives.delivered_ratio * 100
+        objectives = (
+            (data.objectives.receipt_notification_ratio * 100, t("chart.receipts"), "#9467bd"),
+            (data.objectives.delivered_ratio * 100, t("chart.sms"), "#d62728"),
+        )
 
-        def series(pairs: list[tuple[int, int]]) -> list[float]:
-            return [float(pct(Fraction(d, n))) if n else math.nan for d, n in pairs]
+        def series(values: list[Fraction | None]) -> list[float]:
+            return [float(pct(v)) if v is not None else math.nan for v in values]
 
-        receipts = series([(b.receipts_delivered, b.receipts) for b in data.buckets])
-        sms = series([(b.messages_delivered, b.messages) for b in data.buckets])
+        receipts = series([b.receipts_sli for b in data.buckets])
+        sms = series([b.messages_sli for b in data.buckets])
         axes.plot(xs, receipts, marker="o", markersize=2.5, label=t("chart.receipts"))
         axes.plot(xs, sms, marker="s", markersize=2.5, label=t("chart.sms"))
-        axes.axhline(
-            objective,
-            color="#d62728",
-            linestyle="--",
-            linewidth=1,
-            label=f"{t('chart.objective')} {objective:g} %",
-        )
+        for objective, what, colour in objectives:
+            axes.axhline(
+                objective,
+                color=colour,
+                linestyle="--",
+                linewidth=1,
+                label=f"{t('chart.objective')} {what} {objective:g} %",
+            )
         values = [v for v in (*receipts, *sms) if not math.isnan(v)]
-        low = min([*values, objective]) if values else objective
+        low = min([*values, *(o for o, _, _ in objectives)])
         axes.set_ylim(max(0.0, low - max(0.5, (100 - low) * 0.15)), 100.2)
-        axes.set_ylabel(t("chart.success"))
+        axes.set_ylabel(t("chart.sli"))
         _time_ticks(axes, labels)
         axes.grid(axis="y", linewidth=0.3)
-        axes.legend(loc="lower left", fontsize=7, frameon=False, ncols=3)
+        axes.legend(loc="lower left", fontsize=7, frameon=False, ncols=2)
         if not values:
             _no_data(axes, t)
         return _svg(figure)

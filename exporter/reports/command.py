@@ -34,6 +34,7 @@ def request_from_args(args: argparse.Namespace, *, now: datetime) -> ReportReque
     period = resolve_period(args.period, zone, start=start, end=end, now=now)
     for value, flag in (
         (args.delivered_ratio, "--objective.delivered"),
+        (args.receipt_ratio, "--objective.receipt-notification"),
         (args.within_ratio, "--objective.within-latency"),
     ):
         if not 0 < value <= 1:
@@ -55,7 +56,9 @@ def request_from_args(args: argparse.Namespace, *, now: datetime) -> ReportReque
         lang=lang,
         formats=formats,
         objectives=Objectives(
-            delivered_ratio=args.delivered_ratio, within_latency_ratio=args.within_ratio
+            delivered_ratio=args.delivered_ratio,
+            receipt_notification_ratio=args.receipt_ratio,
+            within_latency_ratio=args.within_ratio,
         ),
         matchers=args.matchers,
         alert_matchers=args.alert_matchers,

@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from exporter.catalogue import BUCKETS_SECONDS, CAUSE_NONE, CAUSES, METRICS_BY_NAME
 from exporter.errors import ConfigError, ReportError
+from exporter.objectives import BANK_SIDE_CAUSES, CARDHOLDER_SIDE_CAUSES
 from exporter.reports.completeness import Completeness, gather_completeness
 from exporter.reports.counters import Increases, exact_increases, selector
 from exporter.reports.incidents import IncidentSummary, gather_incidents
@@ -43,10 +44,16 @@ def ratio(numerator: int, denominator: int) -> Fraction | None:
 
 @dataclass(frozen=True)
 class Delivery:
-    """Outcomes of one row (a gateway, carrier or acquirer) over the period."""
+    """Outcomes of one row (a gateway, carrier or acquirer) over the period.
+
+    `ratio` is the overall delivery rate (shown, not judged); `sli` is the share the SLO
+    judges, counted as the recording rules count it (alerts/rules/slo-*.yaml): events are all
+    final outcomes except the cardholder-side causes, bad events those with a bank-side cause.
+    """
 
     key: str
     by_outcome: Mapping[str, int]  # status (SMS) or outcome (receipts) → count
+    by_cause: Mapping[str, int] = field(default_factory=dict)  # cause → count (all outcomes)
 
     @property
     def delivered(self) -> int:
@@ -59,6 +66,31 @@ class Delivery:
     @property
     def ratio(self) -> Fraction | None:
         return ratio(self.delivered, self.total)
+
+    @property
+    def cardholder_side(self) -> int:
+        """Outcomes with a cause on the cardholder's side: neither good nor bad for the SLO."""
+        return sum(self.by_cause.get(cause, 0) for cause in CARDHOLDER_SIDE_CAUSES)
+
+    @property
+    def cardholder_side_share(self) -> Fraction | None:
+        """Cardholder-side outcomes ÷ all final outcomes."""
+        return ratio(self.cardholder_side, self.total)
+
+    @property
+    def bank_side(self) -> int:
+        """Outcomes with a bank-side cause: the SLO's bad events."""
+        return sum(self.by_cause.get(cause, 0) for cause in BANK_SIDE_CAUSES)
+
+    @property
+    def sli_events(self) -> int:
+        """The SLO's events: all final outcomes less the cardholder-side ones."""
+        return self.total - self.cardholder_side
+
+    @property
+    def sli(self) -> Fraction | None:
+        """1 − bank-side ÷ SLO events: what the objective judges."""
+        return ratio(self.sli_events - self.bank_side, self.sli_events)
 
 
 @dataclass(frozen=True)
@@ -94,6 +126,19 @@ class Bucket:
     messages: int
     messages_delivered: int
     not_notified_by_cause: Mapping[str, int]
+    #: The SLOs' events and bad events in the bucket (see `Delivery.sli`).
+    receipts_sli_events: int = 0
+    receipts_bank_side: int = 0
+    messages_sli_events: int = 0
+    messages_bank_side: int = 0
+
+    @property
+    def receipts_sli(self) -> Fraction | None:
+        return ratio(self.receipts_sli_events - self.receipts_bank_side, self.receipts_sli_events)
+
+    @property
+    def messages_sli(self) -> Fraction | None:
+        return ratio(self.messages_sli_events - self.messages_bank_side, self.messages_sli_events)
 
 
 @dataclass(frozen=True)
@@ -231,6 +276,8 @@ def gather(
 
     per_bucket_receipts = receipts.sum_by(("outcome", "cause"))
     per_bucket_messages = messages.sum_by(("status",))
+    receipts_per_cause = receipts.sum_by(("cause",))
+    messages_per_cause = messages.sum_by(("cause",))
     buckets = []
     for index in range(len(bounds) - 1):
         by_cause: dict[str, int] = {}
@@ -253,6 +300,8 @@ def gather(
                 sms_total,
                 sms_delivered,
                 by_cause,
+                *_sli_counts(receipts_per_cause, index),
+                *_sli_counts(messages_per_cause, index),
             )
         )
 
@@ -287,15 +336,32 @@ def gather(
     )
 
 
+def _sli_counts(per_cause: Mapping[tuple[str, ...], list[float]], index: int) -> tuple[int, int]:
+    """(SLO events, bank-side events) of one chart bucket, from counts per cause."""
+    counts = {key[0]: _int(values[index]) for key, values in per_cause.items()}
+    cardholder = sum(counts.get(cause, 0) for cause in CARDHOLDER_SIDE_CAUSES)
+    return sum(counts.values()) - cardholder, sum(
+        counts.get(cause, 0) for cause in BANK_SIDE_CAUSES
+    )
+
+
 def _deliveries(counts: Increases, by: str, outcome: str) -> tuple[Delivery, ...]:
     """One row per value of `by`, after an "all" row (key `ALL`)."""
-    totals = counts.totals_by((by, outcome))
-    rows: dict[str, dict[str, int]] = {}
-    everything: dict[str, int] = {}
-    for (key, result), value in sorted(totals.items()):
-        rows.setdefault(key, {})[result] = rows.get(key, {}).get(result, 0) + _int(value)
-        everything[result] = everything.get(result, 0) + _int(value)
-    return (Delivery(ALL, everything), *(Delivery(k, v) for k, v in sorted(rows.items())))
+    outcomes = _counts_by(counts.totals_by((by, outcome)))
+    causes = _counts_by(counts.totals_by((by, "cause")))
+    return tuple(
+        Delivery(key, outcomes[key], causes.get(key, {}))
+        for key in (ALL, *sorted(k for k in outcomes if k != ALL))
+    )
+
+
+def _counts_by(totals: Mapping[tuple[str, ...], float]) -> dict[str, dict[str, int]]:
+    """(row, label value) → count, as row → label value → count, with the `ALL` row."""
+    rows: dict[str, dict[str, int]] = {ALL: {}}
+    for (key, value), count in sorted(totals.items()):
+        for row in (rows.setdefault(key, {}), rows[ALL]):
+            row[value] = row.get(value, 0) + _int(count)
+    return rows
 
 
 def _latencies(buckets: Increases, by: str) -> tuple[LatencySummary, ...]:

@@ -15,8 +15,13 @@ from exporter import objectives
 class Objectives:
     """Service level objectives for one report, as fractions (0.995 = 99.5 %)."""
 
-    #: Delivered ÷ all final outcomes, for SMS per gateway/carrier and receipts per acquirer.
+    #: The SMS delivery SLO, per gateway and carrier: of the messages that reached a final
+    #: status, less those failed on the cardholder's side, the share not failed on the bank's
+    #: side (the recording rules' SLI, alerts/rules/slo-sms-delivery.yaml).
     delivered_ratio: float = objectives.DELIVERY_RATIO
+    #: The receipt notification SLO, per acquirer: the same SLI over receipts (missing ones
+    #: included), alerts/rules/slo-receipt-notification.yaml.
+    receipt_notification_ratio: float = objectives.RECEIPT_NOTIFICATION_RATIO
     #: Receipts notified within `latency_seconds` ÷ receipts notified (delivered).
     within_latency_ratio: float = objectives.NOTIFY_WITHIN_RATIO
     #: The latency target; must be a bucket bound of the notify histogram (catalogue).

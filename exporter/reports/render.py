@@ -88,6 +88,13 @@ def cell_html(t: Texts, table: Table, row: int, column: int) -> Markup:
     return escape(shown)
 
 
+def split_columns(table: Table, at: str) -> tuple[list[int], list[int]]:
+    """Column indexes of a table too wide for the page, drawn as two tables: the columns
+    before `at`, then the first (key) column and the columns from `at` on."""
+    index = next(i for i, column in enumerate(table.columns) if column.key == at)
+    return list(range(index)), [0, *range(index, len(table.columns))]
+
+
 def _numeric(table: Table, column: int) -> bool:
     return table.columns[column].kind in ("count", "pct", "seconds", "change", "duration")
 
@@ -146,6 +153,7 @@ def render_html(
         "objectives_text": t(
             "header.objectives_text",
             delivered=objective_pct(data.objectives.delivered_ratio),
+            receipts=objective_pct(data.objectives.receipt_notification_ratio),
             within=objective_pct(data.objectives.within_latency_ratio),
             seconds=data.objectives.latency_seconds,
         ),
@@ -157,6 +165,7 @@ def render_html(
         "version": __version__,
         "cell": lambda table, row, column: cell_html(t, table, row, column),
         "numeric": _numeric,
+        "split": split_columns,
         "chart_success": _data_uri(charts.success_chart(data, t)),
         "chart_latency": _data_uri(charts.latency_chart(data, t)),
         "chart_causes": _data_uri(charts.causes_chart(data, t)),

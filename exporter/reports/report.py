@@ -146,6 +146,7 @@ def _write_report(data: ReportData, request: ReportRequest) -> Path:
                 "matchers": data.matchers,
                 "objectives": {
                     "delivered_ratio": data.objectives.delivered_ratio,
+                    "receipt_notification_ratio": data.objectives.receipt_notification_ratio,
                     "within_latency_ratio": data.objectives.within_latency_ratio,
                     "latency_seconds": data.objectives.latency_seconds,
                 },

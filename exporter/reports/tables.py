@@ -117,7 +117,7 @@ def build_tables(data: ReportData, t: Texts) -> dict[str, Table]:
             "acquirer",
             "receipts",
             RECEIPT_OUTCOMES_SHOWN,
-            data.objectives,
+            data.objectives.receipt_notification_ratio,
             t,
         ),
         _delivery(
@@ -127,7 +127,7 @@ def build_tables(data: ReportData, t: Texts) -> dict[str, Table]:
             "gateway",
             "messages",
             SMS_FINAL_STATUSES,
-            data.objectives,
+            data.objectives.delivered_ratio,
             t,
         ),
         _delivery(
@@ -137,7 +137,7 @@ def build_tables(data: ReportData, t: Texts) -> dict[str, Table]:
             "carrier",
             "messages",
             SMS_FINAL_STATUSES,
-            data.objectives,
+            data.objectives.delivered_ratio,
             t,
         ),
         _latency(
@@ -206,14 +206,21 @@ def _delivery(
     by: str,
     what: str,
     outcomes: Sequence[str],
-    objectives: Objectives,
+    objective: float,
     t: Texts,
 ) -> Table:
+    """Outcomes per row, the overall delivery rate (shown), the cardholder-side share, and the
+    bank-side SLI judged against `objective` (`objective_pct`, `meets_objective`)."""
     columns = (
         Column(by, t(f"col.{by}"), "key"),
         Column(what, t(f"col.{what}")),
         *(Column(outcome, t(f"col.{outcome}")) for outcome in outcomes),
         Column("success_pct", t("col.success"), "pct"),
+        Column("cardholder_side", t("col.cardholder_side")),
+        Column("cardholder_side_pct", t("col.cardholder_share"), "pct"),
+        Column("sli_events", t("col.sli_events")),
+        Column("bank_side", t("col.bank_side")),
+        Column("sli_pct", t("col.sli"), "pct"),
         Column("objective_pct", t("col.objective"), "pct"),
         Column("meets_objective", t("col.met"), "verdict"),
     )
@@ -223,8 +230,13 @@ def _delivery(
             Cell(str(row.total)),
             *(Cell(str(row.by_outcome.get(outcome, 0))) for outcome in outcomes),
             Cell(pct(row.ratio)),
-            Cell(objective_pct(objectives.delivered_ratio)),
-            Cell(meets(row.ratio, objectives.delivered_ratio)),
+            Cell(str(row.cardholder_side)),
+            Cell(pct(row.cardholder_side_share)),
+            Cell(str(row.sli_events)),
+            Cell(str(row.bank_side)),
+            Cell(pct(row.sli)),
+            Cell(objective_pct(objective)),
+            Cell(meets(row.sli, objective)),
         )
         for row in rows
     )
@@ -445,6 +457,8 @@ def _buckets(data: ReportData, t: Texts) -> Table:
         Column("messages_success_pct", t("col.success"), "pct"),
         *(Column(f"not_notified_{cause}", cause) for cause in CAUSES),
         Column("not_notified_other", "other"),
+        Column("receipts_sli_pct", t("col.sli"), "pct"),
+        Column("messages_sli_pct", t("col.sli"), "pct"),
     )
     rows = tuple(
         (
@@ -458,6 +472,8 @@ def _buckets(data: ReportData, t: Texts) -> Table:
             Cell(pct(Fraction(b.messages_delivered, b.messages) if b.messages else None)),
             *(Cell(str(b.not_notified_by_cause.get(cause, 0))) for cause in CAUSES),
             Cell(str(sum(v for c, v in b.not_notified_by_cause.items() if c not in CAUSES))),
+            Cell(pct(b.receipts_sli)),
+            Cell(pct(b.messages_sli)),
         )
         for b in data.buckets
     )

@@ -27,8 +27,11 @@ EN: dict[str, str] = {
     "header.selector": "Series selector",
     "header.exporter": "smswatch exporter version",
     "header.objectives": "Objectives",
-    "header.objectives_text": "delivered ≥ {delivered} %; notified within {seconds} s ≥ {within} %",
-    "header.objectives_source": "set as report options; defaults 99.5 % and 95 % within 60 s",
+    "header.objectives_text": "SMS delivery (bank-side SLI, per gateway and carrier) ≥ "
+    "{delivered} %; receipt notification (bank-side SLI, per acquirer) ≥ {receipts} %; "
+    "notified within {seconds} s ≥ {within} %",
+    "header.objectives_source": "set as report options; defaults 99.5 %, 97.5 % and 95 % "
+    "within 60 s, the objectives of the alerts",
     "header.files": "Figure files (SHA-256)",
     "header.manifest": "Every output file of this report and its SHA-256 are listed in "
     "manifest.json and SHA256SUMS beside it (check with: sha256sum -c SHA256SUMS).",
@@ -51,11 +54,16 @@ EN: dict[str, str] = {
     "s1.intro": "Approved card transactions, the receipts among them that should notify the "
     "cardholder (counted once their outcome is known), and how many got an SMS.",
     "s2": "2. Delivery",
-    "s2.intro": "Success = delivered ÷ all final outcomes, against the objective.",
+    "s2.intro": "Success = delivered ÷ all final outcomes: the overall delivery rate, shown "
+    "but not judged. The objective judges the bank-side SLI, the same one the alerts page on: "
+    "of all final outcomes less the cardholder-side ones (invalid number, unreachable handset, "
+    "filtered by the carrier), the share not failed on the bank's side (its SMS platform, "
+    "integrations, throttling, terminal configuration, unknown or missing). Cardholder-side "
+    "failures count neither good nor bad; their share is shown beside it.",
     "s2.acquirer": "Receipts by acquirer (transaction → cardholder notified)",
     "s2.gateway": "SMS by gateway (final statuses)",
     "s2.carrier": "SMS by carrier (final statuses)",
-    "s2.chart": "Success rate per {bucket} against the objective",
+    "s2.chart": "Bank-side SLI per {bucket} against the objectives",
     "s3": "3. Latency",
     "s3.intro": "Transaction → SMS delivered, from the histogram buckets of the period. "
     "Quantiles are interpolated inside their bucket as Prometheus' histogram_quantile does; "
@@ -96,7 +104,7 @@ EN: dict[str, str] = {
     "chart.objective": "objective",
     "chart.receipts": "receipts",
     "chart.sms": "SMS",
-    "chart.success": "success %",
+    "chart.sli": "bank-side SLI %",
     "chart.count": "count",
     "chart.seconds": "seconds (bucket upper bound)",
     "chart.within": "{share} % within {seconds} s",
@@ -122,6 +130,11 @@ EN: dict[str, str] = {
     "col.success": "Success",
     "col.objective": "Objective",
     "col.met": "Met",
+    "col.cardholder_side": "Cardholder-side",
+    "col.cardholder_share": "Cardholder-side share",
+    "col.sli_events": "SLI events",
+    "col.bank_side": "Bank-side failures",
+    "col.sli": "Bank-side SLI",
     "col.notified": "Notified",
     "col.within": "Within {seconds} s",
     "col.share": "Share",
@@ -203,8 +216,10 @@ ZH: dict[str, str] = {
     "header.selector": "序列选择器",
     "header.exporter": "smswatch 导出器版本",
     "header.objectives": "目标",
-    "header.objectives_text": "送达率 ≥ {delivered} %；{seconds} 秒内通知占比 ≥ {within} %",
-    "header.objectives_source": "由报告参数设定；默认 99.5 % 及 60 秒内 95 %",
+    "header.objectives_text": "短信送达（银行侧 SLI，按网关及运营商）≥ {delivered} %；"
+    "签购单通知（银行侧 SLI，按收单机构）≥ {receipts} %；{seconds} 秒内通知占比 ≥ {within} %",
+    "header.objectives_source": "由报告参数设定；默认 99.5 %、97.5 % 及 60 秒内 95 %，"
+    "与告警目标一致",
     "header.files": "数据文件（SHA-256）",
     "header.manifest": "本报告的全部输出文件及其 SHA-256 列于同目录的 manifest.json 与 "
     "SHA256SUMS（校验命令：sha256sum -c SHA256SUMS）。",
@@ -226,11 +241,14 @@ ZH: dict[str, str] = {
     "s1.intro": "批准的银行卡交易、其中应通知持卡人的签购单（结果确定后计入），"
     "以及获得短信的数量。",
     "s2": "2. 送达情况",
-    "s2.intro": "成功率 = 已送达 ÷ 全部最终结果，并与目标对比。",
+    "s2.intro": "成功率 = 已送达 ÷ 全部最终结果，即总体送达率，仅作展示，不作考核。"
+    "目标考核的是银行侧 SLI，与告警所依据的指标相同：在全部最终结果中剔除持卡人侧原因"
+    "（号码无效、手机不可达、被运营商拦截）后，未因银行侧原因（短信平台、系统对接、限流、"
+    "终端配置、未知或缺失）失败的占比。持卡人侧失败既不计为成功也不计为失败，其占比列于旁边。",
     "s2.acquirer": "按收单机构统计签购单（交易 → 持卡人收到通知）",
     "s2.gateway": "按短信网关统计短信（最终状态）",
     "s2.carrier": "按运营商统计短信（最终状态）",
-    "s2.chart": "每{bucket}成功率与目标",
+    "s2.chart": "每{bucket}银行侧 SLI 与目标",
     "s3": "3. 时延",
     "s3.intro": "交易 → 短信送达，取自本期间的直方图分桶。分位数按 Prometheus histogram_quantile "
     "的方法在桶内线性插值；{seconds} 秒内占比为精确值（该值是桶边界）。",
@@ -266,7 +284,7 @@ ZH: dict[str, str] = {
     "chart.objective": "目标",
     "chart.receipts": "签购单",
     "chart.sms": "短信",
-    "chart.success": "成功率 %",
+    "chart.sli": "银行侧 SLI %",
     "chart.count": "数量",
     "chart.seconds": "秒（桶上界）",
     "chart.within": "{seconds} 秒内 {share} %",
@@ -292,6 +310,11 @@ ZH: dict[str, str] = {
     "col.success": "成功率",
     "col.objective": "目标",
     "col.met": "达标",
+    "col.cardholder_side": "持卡人侧",
+    "col.cardholder_share": "持卡人侧占比",
+    "col.sli_events": "SLI 计数",
+    "col.bank_side": "银行侧失败",
+    "col.sli": "银行侧 SLI",
     "col.notified": "已通知",
     "col.within": "{seconds} 秒内",
     "col.share": "占比",

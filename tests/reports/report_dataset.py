@@ -11,7 +11,10 @@ history holds what makes naive figures wrong:
 - at 04:00:17Z the exporter restarts without its state: every counter restarts from zero;
 - a receipts series (acq-b, failed, filtered) appears for the first time inside the period;
 - the `sms` source is down 07:00–07:30Z and the `acquirer` source lags 20 minutes 10:00–10:20Z;
-- alerts fire and resolve (one across the period start, one still firing at its end).
+- alerts fire and resolve (one across the period start, one still firing at its end);
+- gateway `bank-c` and acquirer `acq-c` carry healthy traffic: 1 % of outcomes fail on the
+  cardholder's side and a few on the bank's side, so their overall delivery rate is below
+  99.5 % while their bank-side SLI meets its objective.
 
 Every counter is built from per-scrape increments ("visible increments": what the scrape at that
 instant newly shows, the new value itself after a reset), so the expected figure of any window
@@ -54,6 +57,8 @@ EVAL = 30  # rule evaluation interval of the test Prometheus
 
 ACQUIRERS = ("acq-a", "acq-b")
 GATEWAYS = ("bank-a", "bank-b")
+HEALTHY_GATEWAY = "bank-c"
+HEALTHY_ACQUIRER = "acq-c"
 CARRIERS = ("cm", "cu")
 
 
@@ -230,6 +235,26 @@ MESSAGE_KINDS = (
 #: Relative weight of each latency bucket (then +Inf) for generated observations.
 LATENCY_WEIGHTS = (300, 500, 1200, 900, 500, 300, 150, 60, 30, 15, 6, 3, 2)
 
+#: Healthy traffic, one scrape in `every` gets `count`: (outcome or status, cause, count, every).
+#: Per 200 outcomes, 2 (1 %) fail on the cardholder's side; a few fail on the bank's side.
+HEALTHY_RECEIPT_KINDS = (
+    ("delivered", "none", 197, 1),
+    ("failed", "invalid_number", 1, 1),
+    ("failed", "unreachable", 1, 1),
+    ("missing", "integration", 1, 4),
+    ("unknown", "unknown", 1, 8),
+)
+HEALTHY_MESSAGE_KINDS = (
+    ("delivered", "none", 198, 1),
+    ("undelivered", "unreachable", 1, 1),
+    ("rejected", "invalid_number", 1, 1),
+    ("failed", "throttled", 1, 10),
+)
+
+#: The SLIs' cause split, as the alerting spec states it (alerts/spec.yaml, `causes:`).
+CARDHOLDER_SIDE = ("invalid_number", "unreachable", "filtered")
+BANK_SIDE = ("gateway", "integration", "throttled", "terminal_config", "unknown")
+
 
 #: Which series of a metric a figure takes, by their labels.
 Where = Callable[[Mapping[str, str]], bool]
@@ -269,6 +294,13 @@ class Dataset:
                 key = s.labels.get(label, "")
                 out[key] = out.get(key, 0) + s.increase(start, end)
         return out
+
+    def sli(self, name: str, where: Where = everywhere) -> tuple[int, int, int, int]:
+        """(all outcomes, cardholder-side, SLI events, bank-side bad events) in the period."""
+        causes = self.by(name, "cause", where=where)
+        total = sum(causes.values())
+        cardholder = sum(causes.get(c, 0) for c in CARDHOLDER_SIDE)
+        return total, cardholder, total - cardholder, sum(causes.get(c, 0) for c in BANK_SIDE)
 
     def buckets(
         self,
@@ -376,6 +408,26 @@ def build() -> Dataset:
                 )
             )
 
+    # Healthy traffic (no random draws: the series above keep their values).
+    for outcome, cause, amount, every in HEALTHY_RECEIPT_KINDS:
+        count(
+            "smswatch_receipts_total",
+            {"acquirer": HEALTHY_ACQUIRER, "outcome": outcome, "cause": cause},
+            _every_nth(amount, every),
+        )
+    for status, cause, amount, every in HEALTHY_MESSAGE_KINDS:
+        count(
+            "smswatch_sms_messages_total",
+            {
+                "gateway": HEALTHY_GATEWAY,
+                "carrier": "cm",
+                "area": "north",
+                "status": status,
+                "cause": cause,
+            },
+            _every_nth(amount, every),
+        )
+
     gauges: list[tuple[str, dict[str, str], list[tuple[float, float]]]] = []
     times = [t for t in scrape_times() if exporter_up(t)]
     for (acquirer, notice, software), before in TERMINALS_BEFORE.items():
@@ -425,6 +477,16 @@ def _every(first: float, last: float) -> list[float]:
         out.append(moment)
         moment += EVAL
     return out
+
+
+def _every_nth(amount: int, every: int) -> Callable[[float], int]:
+    """`amount` at one scrape in `every` (by scrape index), else nothing."""
+    position = {t: i for i, t in enumerate(scrape_times())}
+
+    def step(moment: float) -> int:
+        return amount if position[moment] % every == 0 else 0
+
+    return step
 
 
 def _never(moment: float) -> bool:

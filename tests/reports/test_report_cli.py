@@ -44,6 +44,8 @@ def test_a_daily_report_from_the_command_line(
             "zh-CN",
             "--format",
             "csv,html",
+            "--objective.receipt-notification",
+            "0.98",
             "--out",
             str(tmp_path),
         ],
@@ -55,6 +57,17 @@ def test_a_daily_report_from_the_command_line(
     assert (directory / "smswatch-daily-2026-03-10-zh-CN.html").is_file()
     assert not (directory / "smswatch-daily-2026-03-10-zh-CN.pdf").exists()
     assert (directory / "coverage.csv").is_file()
+    # The receipt objective is the one given: acq-a's SLI (97.95 %) misses 98 %.
+    acquirers = (directory / "delivery_acquirer.csv").read_text(encoding="utf-8").splitlines()
+    header = acquirers[0].split(",")
+    acq_a = dict(
+        zip(header, next(r for r in acquirers if r.startswith("acq-a,")).split(","), strict=True)
+    )
+    assert (acq_a["sli_pct"], acq_a["objective_pct"], acq_a["meets_objective"]) == (
+        "97.95",
+        "98.00",
+        "no",
+    )
 
 
 def test_a_custom_period(
@@ -104,6 +117,11 @@ def test_a_custom_period(
             "smswatch: error: --period: a custom period needs both --from and --to",
         ),
         (["--objective.delivered", "99.5"], 2, "smswatch: error: --objective.delivered:"),
+        (
+            ["--objective.receipt-notification", "97.5"],
+            2,
+            "smswatch: error: --objective.receipt-notification:",
+        ),
         (
             ["--period", "monthly", "--end", "2025-02-01"],
             1,

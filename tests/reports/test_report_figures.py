@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -9,9 +10,11 @@ import report_dataset as ds
 from report_harness import GENERATED_AT, LoadedPrometheus
 
 from exporter.reports.figures import ALL, ReportData, gather
-from exporter.reports.objectives import DEFAULT_OBJECTIVES
+from exporter.reports.objectives import DEFAULT_OBJECTIVES, Objectives
 from exporter.reports.periods import load_zone, resolve_period
 from exporter.reports.prometheus import PrometheusClient
+from exporter.reports.tables import Table, build_tables
+from exporter.reports.texts import Texts
 
 RECEIPTS = "smswatch_receipts_total"
 MESSAGES = "smswatch_sms_messages_total"
@@ -63,6 +66,78 @@ def test_delivery_rows(
     assert rows == expected
     everyone = next(r for r in getattr(data, attribute) if r.key == ALL)
     assert everyone.ratio == Fraction(expected[ALL]["delivered"], sum(expected[ALL].values()))
+
+
+@pytest.mark.parametrize(
+    ("attribute", "metric", "by"),
+    [
+        ("by_acquirer", RECEIPTS, "acquirer"),
+        ("by_gateway", MESSAGES, "gateway"),
+        ("by_carrier", MESSAGES, "carrier"),
+    ],
+)
+def test_delivery_rows_count_the_bank_side_sli_as_the_alerts_do(
+    data: ReportData, dataset: ds.Dataset, attribute: str, metric: str, by: str
+) -> None:
+    """Per row: events = all outcomes less cardholder-side causes, bad = bank-side causes
+    (alerts/rules/slo-*.yaml), from exact counts by cause."""
+    rows = {row.key: row for row in getattr(data, attribute)}
+    keys = {s.labels[by] for s in dataset.counters if s.name == metric}
+    assert set(rows) == {*keys, ALL}
+    for key, row in rows.items():
+        where = ds.everywhere if key == ALL else (lambda m, key=key: m[by] == key)
+        total, cardholder, events, bad = dataset.sli(metric, where)
+        assert (row.total, row.cardholder_side, row.sli_events, row.bank_side) == (
+            total,
+            cardholder,
+            events,
+            bad,
+        ), key
+        assert row.sli == Fraction(events - bad, events), key
+        assert row.cardholder_side_share == Fraction(cardholder, total), key
+
+
+def test_healthy_traffic_meets_the_objective_below_the_overall_rate(data: ReportData) -> None:
+    """1 % cardholder-side failures: the overall rate is under 99.5 %, the SLI is not."""
+    for rows, key, objective in (
+        (data.by_gateway, ds.HEALTHY_GATEWAY, DEFAULT_OBJECTIVES.delivered_ratio),
+        (data.by_acquirer, ds.HEALTHY_ACQUIRER, DEFAULT_OBJECTIVES.receipt_notification_ratio),
+    ):
+        row = next(r for r in rows if r.key == key)
+        assert row.ratio is not None and row.sli is not None
+        assert row.ratio < Fraction("0.995") <= row.sli
+        assert row.sli >= Fraction(str(objective))
+        assert Fraction("0.0099") < (row.cardholder_side_share or 0) < Fraction("0.0101")
+    tables = build_tables(data, Texts("en"))
+    gateway = _csv_row(tables["delivery_gateway"], ds.HEALTHY_GATEWAY)
+    assert float(gateway["success_pct"]) < 99.5
+    assert (gateway["objective_pct"], gateway["meets_objective"]) == ("99.50", "yes")
+    acquirer = _csv_row(tables["delivery_acquirer"], ds.HEALTHY_ACQUIRER)
+    assert float(acquirer["success_pct"]) < 99.5
+    assert (acquirer["objective_pct"], acquirer["meets_objective"]) == ("97.50", "yes")
+
+
+def test_the_objectives_are_report_settings(data: ReportData) -> None:
+    strict = replace(
+        data, objectives=Objectives(delivered_ratio=0.9999, receipt_notification_ratio=0.9999)
+    )
+    tables = build_tables(strict, Texts("en"))
+    for table, key in (
+        ("delivery_gateway", ds.HEALTHY_GATEWAY),
+        ("delivery_acquirer", ds.HEALTHY_ACQUIRER),
+    ):
+        row = _csv_row(tables[table], key)
+        assert (row["objective_pct"], row["meets_objective"]) == ("99.99", "no")
+
+
+def _csv_row(table: Table, key: str) -> dict[str, str]:
+    """One row of a table as its CSV file holds it (column key → canonical text)."""
+    for cells in table.rows:
+        if cells[0].text == key:
+            return {
+                column.key: cell.text for column, cell in zip(table.columns, cells, strict=True)
+            }
+    raise AssertionError(f"no row {key} in {table.name}")
 
 
 def test_latency_buckets(data: ReportData, dataset: ds.Dataset) -> None:
@@ -185,3 +260,10 @@ def test_buckets_add_up_to_the_totals(data: ReportData) -> None:
     assert sum(b.messages for b in data.buckets) == next(
         r.total for r in data.by_gateway if r.key == ALL
     )
+    for rows, events, bad in (
+        (data.by_acquirer, "receipts_sli_events", "receipts_bank_side"),
+        (data.by_gateway, "messages_sli_events", "messages_bank_side"),
+    ):
+        everyone = next(r for r in rows if r.key == ALL)
+        assert sum(getattr(b, events) for b in data.buckets) == everyone.sli_events
+        assert sum(getattr(b, bad) for b in data.buckets) == everyone.bank_side
