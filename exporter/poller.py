@@ -340,16 +340,19 @@ class Pipeline:
         durable (synchronous=FULL) before it returns: the provider forgets what it was
         acknowledged.
         """
-        complete_ms = max((e.status_ms for e in events), default=provider_ms)
-        if provider_ms is None:
-            provider_ms = complete_ms
-
         timely = self._timely_events(events)
 
         def finish() -> None:
             self._count_late(source, len(events) - len(timely))
-            if is_push_only(source) and provider_ms is not None and complete_ms is not None:
-                self._hear_push(source, provider_ms, complete_ms)
+            if not is_push_only(source):
+                self.settle()
+                return
+            # A `Date` ahead of our clock is heard at most at clock + max_clock_skew, like a
+            # watermark: heard as it is, a clock step would hide every later gap of ours.
+            heard_ms = None if provider_ms is None else self.accept_watermark(source, provider_ms)
+            complete_ms = max((e.status_ms for e in events), default=heard_ms)
+            if complete_ms is not None:
+                self._hear_push(source, complete_ms if heard_ms is None else heard_ms, complete_ms)
             else:
                 self.settle()
 
