@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
@@ -85,6 +85,16 @@ class PollHealth:
         self.duration_sum_s += seconds
         self.last_duration_s = seconds
         self.polls += 1
+
+
+class Stay(NamedTuple):
+    """Where a generic feed's page was read from, and whether it answered without
+    `next_cursor` (the source stays there and asks again). Asked again from the same cursor,
+    such a feed answers the same items first, the new ones after them (it only grows at its
+    end): the invalid items among the first ones were counted already."""
+
+    read_from: str
+    stays: bool
 
 
 class Pipeline:
@@ -185,6 +195,7 @@ class Pipeline:
         invalid: int,
         ingest: Callable[[Sequence[R]], reconcile.Changes],
         finish: Callable[[], None],
+        stay: Stay | None = None,
     ) -> None:
         """Apply records, count `invalid`, then `finish` (cursor, decisions) in one transaction.
 
@@ -199,7 +210,7 @@ class Pipeline:
         try:
             with self.store.transaction():
                 self.store.apply(ingest(good), source.name)
-                self._quarantine(source, bad, invalid)
+                self._quarantine(source, bad, invalid, stay)
                 finish()
             return
         except _UNSTORABLE as exc:
@@ -214,23 +225,37 @@ class Pipeline:
                         self.store.apply(ingest([record]), source.name)
                 except _UNSTORABLE as exc:
                     bad.append((record, f"{type(exc).__name__}: {exc}"))
-            self._quarantine(source, bad, invalid)
+            self._quarantine(source, bad, invalid, stay)
             finish()
 
-    def _quarantine(self, source: SourceConfig, bad: list[tuple[R, str]], invalid: int) -> None:
-        """Count invalid records and keep the refused ones (inside the page's transaction)."""
+    def _quarantine(
+        self, source: SourceConfig, bad: list[tuple[R, str]], invalid: int, stay: Stay | None
+    ) -> None:
+        """Count invalid records and keep the refused ones (inside the page's transaction).
+
+        A page read again from a cursor where the feed stayed (`stay`) starts with the items
+        that were counted then: only those beyond them are counted and kept."""
+        fresh = invalid + len(bad)
+        if stay is not None:
+            counted = self.store.stay_counted(source.name, stay.read_from)
+            self.store.set_stay_counted(
+                source.name, stay.read_from if stay.stays else None, max(fresh, counted)
+            )
+            fresh = max(0, fresh - counted)
         if bad:
             now_ms = int(time.time() * 1000)
-            self.store.add_quarantined(
-                [quarantined(r, why, source.name, now_ms) for r, why in bad]  # type: ignore[arg-type]
-            )
+            entries = [quarantined(r, why, source.name, now_ms) for r, why in bad]  # type: ignore[arg-type]
+            if stay is not None:  # kept once, as counted once
+                kept = self.store.quarantined_records(source.name, [e.record for e in entries])
+                entries = [e for e in entries if e.record not in kept]
+            self.store.add_quarantined(entries)
             log.warning(
                 "records quarantined",
-                extra={"source": source.name, "records": len(bad), "reason": bad[0][1]},
+                extra={"source": source.name, "records": len(entries), "reason": bad[0][1]},
             )
-        if invalid or bad:
+        if fresh:
             self.store.add_counters(
-                Counter({("smswatch_records_total", (source.name, "invalid")): invalid + len(bad)})
+                Counter({("smswatch_records_total", (source.name, "invalid")): fresh})
             )
 
     def _ingest_sms(
@@ -251,15 +276,20 @@ class Pipeline:
 
         return ingest
 
-    def commit_sms(self, source: SourceConfig, page: Page[SmsEvent]) -> None:
-        """Commit one page of SMS events with its cursor and the decisions it allows."""
+    def commit_sms(
+        self, source: SourceConfig, page: Page[SmsEvent], read_from: str | None = None
+    ) -> None:
+        """Commit one page of SMS events with its cursor and the decisions it allows.
+
+        `read_from`: the cursor a generic feed's page was read from (see `Stay`)."""
         events = self._timely_events(page.records)
 
         def finish() -> None:
             self._count_late(source, len(page.records) - len(events))
             self._advance_sms(source, page.next_cursor, page.watermark_ms)
 
-        self._commit(source, events, page.invalid, self._ingest_sms(source), finish)
+        stay = None if read_from is None else Stay(read_from, not page.next_cursor)
+        self._commit(source, events, page.invalid, self._ingest_sms(source), finish, stay)
 
     def _timely_events(self, events: list[SmsEvent]) -> list[SmsEvent]:
         """The events of messages submitted at or after the prune horizon (the rest is late)."""
@@ -310,16 +340,19 @@ class Pipeline:
         durable (synchronous=FULL) before it returns: the provider forgets what it was
         acknowledged.
         """
-        complete_ms = max((e.status_ms for e in events), default=provider_ms)
-        if provider_ms is None:
-            provider_ms = complete_ms
-
         timely = self._timely_events(events)
 
         def finish() -> None:
             self._count_late(source, len(events) - len(timely))
-            if is_push_only(source) and provider_ms is not None and complete_ms is not None:
-                self._hear_push(source, provider_ms, complete_ms)
+            if not is_push_only(source):
+                self.settle()
+                return
+            # A `Date` ahead of our clock is heard at most at clock + max_clock_skew, like a
+            # watermark: heard as it is, a clock step would hide every later gap of ours.
+            heard_ms = None if provider_ms is None else self.accept_watermark(source, provider_ms)
+            complete_ms = max((e.status_ms for e in events), default=heard_ms)
+            if complete_ms is not None:
+                self._hear_push(source, complete_ms if heard_ms is None else heard_ms, complete_ms)
             else:
                 self.settle()
 
@@ -356,8 +389,12 @@ class Pipeline:
                     extra={"source": source.name, "code": labels[1], "count": count},
                 )
 
-    def commit_transactions(self, source: SourceConfig, page: Page[Transaction]) -> None:
-        """Commit one page of transactions with its cursor and the decisions it allows."""
+    def commit_transactions(
+        self, source: SourceConfig, page: Page[Transaction], read_from: str | None = None
+    ) -> None:
+        """Commit one page of transactions with its cursor and the decisions it allows.
+
+        `read_from`: the cursor a generic feed's page was read from (see `Stay`)."""
         bounds = LabelBounds(source.acquirers, len(source.acquirers))
         default = source.acquirers[0]
         records = [t if t.acquirer else _with_acquirer(t, default) for t in page.records]
@@ -377,7 +414,8 @@ class Pipeline:
             )
             self.settle()
 
-        self._commit(source, timely, page.invalid, ingest, finish)
+        stay = None if read_from is None else Stay(read_from, not page.next_cursor)
+        self._commit(source, timely, page.invalid, ingest, finish, stay)
 
     def _warn_unjoinable(self, source: SourceConfig, counters: Counter[Any]) -> None:
         """Warn once per acquirer when transactions come without a join key."""
@@ -557,7 +595,7 @@ class Poller:
     def _drain_feed(
         self,
         parse: Callable[[Any], Page[R]],
-        commit: Callable[[SourceConfig, Page[R]], None],
+        commit: Callable[[SourceConfig, Page[R], str], None],
         deadline: float,
     ) -> int:
         source = self.source
@@ -568,7 +606,7 @@ class Poller:
             page = fetch_page(
                 self.client, source.path, source.feed, cursor, source.page_size, parse, deadline
             )
-            commit(source, page)  # an empty next_cursor keeps the stored one ("stay")
+            commit(source, page, cursor)  # an empty next_cursor keeps the stored one ("stay")
             records += len(page.records) + page.invalid
             if not page.next_cursor:
                 log.warning("page without next_cursor: staying", extra={"source": source.name})

@@ -8,6 +8,7 @@ monotonic across restarts. WAL mode lets scrapes read while a poll writes.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -724,6 +725,29 @@ class Store:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'prune_horizon_ms'").fetchone()
         return -1 if row is None else int(row[0])
 
+    def stay_counted(self, name: str, cursor: str) -> int:
+        """How many invalid records a source already counted from `cursor` on pages that
+        answered without `next_cursor` (0 when it moved on since)."""
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key = ?", (f"stay_invalid:{name}",)
+        ).fetchone()
+        if row is None:
+            return 0
+        stayed_at, counted = json.loads(row[0])
+        return int(counted) if stayed_at == cursor else 0
+
+    def set_stay_counted(self, name: str, cursor: str | None, counted: int) -> None:
+        """Remember (inside the page's transaction) the invalid records counted from `cursor`,
+        where the source stays; `None`: it moved on, forget."""
+        key = f"stay_invalid:{name}"
+        if cursor is None:
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            return
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (key, json.dumps([cursor, counted])),
+        )
+
     def prune_audit(self, before_ms: int) -> int:
         """Delete audit records older than `before_ms` (their own, longer retention)."""
         with self._lock:
@@ -1094,6 +1118,19 @@ class Store:
             "INSERT INTO quarantine (at_ms, source, kind, reason, record) VALUES (?,?,?,?,?)",
             [(e.at_ms, e.source, e.kind, e.reason, e.record) for e in entries],
         )
+
+    def quarantined_records(self, source: str, records: Sequence[str]) -> set[str]:
+        """Which of these quarantine texts a source already keeps."""
+        found: set[str] = set()
+        for start in range(0, len(records), 500):
+            chunk = list(records[start : start + 500])
+            rows = self._db.execute(
+                "SELECT record FROM quarantine WHERE source = ? AND record IN "
+                f"({','.join('?' * len(chunk))})",
+                (source, *chunk),
+            ).fetchall()
+            found.update(row[0] for row in rows)
+        return found
 
     def quarantined(self, limit: int = 100, source: str = "") -> list[QuarantinedRecord]:
         """The most recently quarantined records, newest first (of one source, or all)."""

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+from collections.abc import Iterator
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`cli.main` (run in-process by the report and dashboard tests) points the root logger at
+    the captured stderr of that test; put it back, or a later test's exporter logs into a
+    closed capture stream ("--- Logging error --- I/O operation on closed file")."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ first listened) is `unknown`, never a false `missing`, and the gap is exported.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 import yaml
 from test_end_to_end_providers import summed
 
+from exporter.app import SIMULATED_CLOCK_ENV
 from exporter.config import simulator_config_document
 from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import settings_from_options
@@ -45,7 +47,8 @@ faults:
 TOLD = ("smswatch_sms_messages_total", "smswatch_pos_transactions_total")
 
 
-def write_config(tmp_path: Path, sim_url: str) -> Path:
+def write_config(tmp_path: Path, sim_url: str, second_acquirer: bool = False) -> Path:
+    """Alibaba pushes for the SMS, the generic acquirer feed (and its second one) polled."""
     doc: dict[str, Any] = simulator_config_document(sim_url, "200ms")
     doc["state"]["path"] = str(tmp_path / "state.sqlite")
     doc["sources"][0] = {
@@ -57,19 +60,29 @@ def write_config(tmp_path: Path, sim_url: str) -> Path:
         "poll_interval": "200ms",
         "push": {"secret": "${PUSH_SECRET}", "lag": "1m"},
     }
-    doc["sources"][1].update(
-        {"timeout": {"connect": "1s", "read": "1500ms"}, "retries": 2, "backoff": "50ms"}
-    )
+    if second_acquirer:
+        doc["sources"].append(
+            {"name": "acquirer-2", "kind": "acquirer", "base_url": sim_url,
+             "path": "/acquirer-2/v1/transactions", "acquirers": doc["sources"][1]["acquirers"],
+             "poll_interval": "200ms", "page_size": 1000}
+        )  # fmt: skip
+    for source in doc["sources"][1:]:
+        source.update(
+            {"timeout": {"connect": "1s", "read": "1500ms"}, "retries": 2, "backoff": "50ms"}
+        )
+    for source in doc["sources"]:
+        source["max_clock_skew"] = "3s"
     path = tmp_path / "smswatch.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
 
 
-def start_exporter(tmp_path: Path, config: Path, port: int) -> Process:
+def start_exporter(tmp_path: Path, config: Path, port: int, clock: str = "") -> Process:
+    """`smswatch run` (on the simulated `clock` when given), once it listens."""
     process = Process(
         ["run", "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}"],
         tmp_path / "exporter.log",
-        env={"PUSH_SECRET": "pushed"},
+        env={"PUSH_SECRET": "pushed", **({SIMULATED_CLOCK_ENV: clock} if clock else {})},
     )
     wait_until(
         lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200,
@@ -91,8 +104,17 @@ def per_acquirer(series: dict[Series, float], **labels: str) -> Counter[str]:
 def test_pushes_across_a_kill_are_exact_where_known_and_unknown_where_unwatched(
     tmp_path: Path,
 ) -> None:
+    pushes_across_a_kill(tmp_path, SCENARIO)
+
+
+def pushes_across_a_kill(tmp_path: Path, faults: str, *, together: bool = False) -> dict[str, Any]:
+    """Run the pushing shape with `faults`, kill the exporter once at 15m, and hold it to the
+    truth; returns the truth. `together`: the faults reach the acquirer feeds too (the second
+    acquirer is configured) and move the upstream's clock, so the exporter runs on the
+    simulated clock (the cap on pushes' `Date` headers protects only against a clock ahead of
+    a clock that is right)."""
     scenario = tmp_path / "scenario.yaml"
-    scenario.write_text(SCENARIO)
+    scenario.write_text(faults)
     port = free_port()
     settings = settings_from_options(
         seed=2,
@@ -106,9 +128,11 @@ def test_pushes_across_a_kill_are_exact_where_known_and_unknown_where_unwatched(
     )
     sim_port = free_port()
     sim = SimulatorServer(settings, "127.0.0.1", sim_port)
-    config = write_config(tmp_path, f"http://127.0.0.1:{sim_port}")
+    config = write_config(tmp_path, f"http://127.0.0.1:{sim_port}", second_acquirer=together)
     metrics_url = f"http://127.0.0.1:{port}/metrics"
-    exporter = start_exporter(tmp_path, config, port)
+    wall, simulated = time.time(), sim.simulation.clock.now_ms()
+    clock = f"{wall}:{simulated - 1000}:{settings.speed}" if together else ""
+    exporter = start_exporter(tmp_path, config, port, clock)
     sim.start()  # its first pushes may still fail: what came before the first one is unwatched
     try:
         wait_until(
@@ -123,7 +147,7 @@ def test_pushes_across_a_kill_are_exact_where_known_and_unknown_where_unwatched(
         with sim.push_lock:  # no push in flight: the kill falls between two pushes
             before = scrape(metrics_url)
             exporter.kill()
-        exporter = start_exporter(tmp_path, config, port)
+        exporter = start_exporter(tmp_path, config, port, clock)
         after = scrape(metrics_url)
         for key, value in before.items():
             if key[0].endswith("_total"):
@@ -178,6 +202,7 @@ def test_pushes_across_a_kill_are_exact_where_known_and_unknown_where_unwatched(
     finally:
         exporter.stop()
         sim.stop()
+    return truth
 
 
 def per_acquirer_metric(series: dict[Series, float], name: str) -> Counter[str]:

@@ -137,3 +137,29 @@ def test_a_push_source_that_hears_nothing_goes_stale(tmp_path: Path, clock: Cloc
     poller.poll()
     assert p.store.source_state("sms").last_success_ms == heard
     assert poller.health.up
+
+
+def test_a_push_dated_hours_ahead_hides_no_later_downtime(tmp_path: Path, clock: Clock) -> None:
+    """A provider clock step (8 hours ahead, then right again) is heard at most at our clock +
+    max_clock_skew (1m), as its watermark is: the exporter's downtime after it is still a gap,
+    and a receipt in it is `unknown`, not a false `missing`."""
+    state = tmp_path / "state.sqlite"
+    clock.now_ms = ms(0.1)
+    p = pipeline_at(state, clock)
+    sms, acquirer = p.config.sources
+    p.commit_push(sms, [], 0, provider_ms=ms(0))  # listening from 0
+    clock.now_ms = ms(10)
+    p.commit_push(sms, [], 0, provider_ms=ms(10) + 8 * HOUR)  # the step: heard at 11 min
+    p.store.close()
+    # The exporter is down from 10 min to 40 min; the provider's clock is right again.
+    clock.now_ms = ms(40)
+    p = pipeline_at(state, clock)
+    p.store.open_push_gap("sms")
+    p.commit_push(sms, [], 0, provider_ms=ms(40))
+    clock.now_ms = ms(4 * 60)
+    p.commit_transactions(acquirer, Page([txn(3, 20)], 0, "c", False, ms(4 * 60)))
+    p.commit_push(sms, [], 0, provider_ms=ms(4 * 60))
+    assert counters(p, "smswatch_unobserved_seconds_total") == {("sms",): (40 - 11) * 60.0}
+    # 3 (at 20 min) has no SMS; one could have been reported while we were down
+    assert receipts(p) == {("acq-north", "unknown", "unknown"): 1.0}
+    assert counters(p, "smswatch_source_watermark_clamped_total") == {("sms",): 1.0}

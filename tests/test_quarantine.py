@@ -13,6 +13,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,12 +25,16 @@ from test_exporter_end_to_end import (
     wait_for_exact_agreement,
     write_config,
 )
+from test_identity import T0, counters, exporter_clock
 from test_push import SECRET, document, post
 
 from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.poller import Pipeline
+from exporter.config import parse_config, simulator_config_document
+from exporter.poller import Pipeline, Poller
 from exporter.records import Page, Transaction
+from exporter.simulator.server import SimulatorServer
+from exporter.simulator.settings import settings_from_options
+from exporter.simulator.simulation import SimClock
 from exporter.store import Store
 
 from harness import config_with, free_port, scrape, wait_until
@@ -169,3 +175,49 @@ def test_a_page_that_fails_to_apply_is_applied_record_by_record(
         assert invalid == [2.0]  # the one the page counted, and the quarantined one
     finally:
         store.close()
+
+
+def test_a_poisoned_page_read_again_after_an_empty_cursor_counts_its_items_once(
+    tmp_path: Path,
+) -> None:
+    """An answer without `next_cursor` makes the exporter ask again from where it was: the
+    poisoned items of that page come again, and are still counted `invalid` (and kept) once."""
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        "faults:\n"
+        "  - {kind: poison_records, start: 0m, duration: 30m, target: both, share: 0.2,\n"
+        "     mode: [big_integer, lone_surrogate, infinity, invalid_item]}\n"
+        "  - {kind: cursor_reset, start: 10m, duration: 3m, target: both, share: 1.0}\n"
+    )
+    wall = [0.0]  # the simulated clock moves only when the test says so
+    settings = settings_from_options(
+        seed=5, speed=1.0, start_ms=T0, scenario=str(scenario), rate=1.0
+    )
+    server = SimulatorServer(settings)
+    server.simulation.clock = SimClock(T0, 1.0, wall=lambda: wall[0])
+    server.start()
+    store = Store(str(tmp_path / "state.sqlite"))
+    try:
+        raw = simulator_config_document(server.url)
+        config = parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
+        pipeline = Pipeline(config, store, clock=exporter_clock)
+        pollers = [Poller(s, pipeline, threading.Event()) for s in config.sources]
+        for minutes in (9.5, 10.5, 11, 11.5, 12, 12.5, 14, 16):
+            wall[0] = minutes * 60
+            for poller in pollers:
+                poller.poll()
+                assert poller.health.up
+        truth = json.loads(urllib.request.urlopen(f"{server.url}/sim/v1/truth").read())
+        poisoned = truth["records"]
+        assert poisoned["messages"]["invalid"] > 5 and poisoned["transactions"]["invalid"] > 5
+        invalid = {k[0]: v for k, v in counters(pipeline, "smswatch_records_total").items()
+                   if k[1] == "invalid"}  # fmt: skip
+        assert invalid == {
+            "sms": poisoned["messages"]["invalid"],
+            "acquirer": poisoned["transactions"]["invalid"],
+        }
+        kept = [e.record for e in store.quarantined(limit=100_000)]
+        assert len(kept) == len(set(kept)), "a quarantined record kept twice"
+    finally:
+        store.close()
+        server.stop()

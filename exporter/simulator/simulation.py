@@ -354,8 +354,9 @@ class Simulation:
         with self._lock:
             if not acked and self.reports is not None:
                 self.reports.give_back(batch)
-            if self.push_log is not None:
-                self.push_log.record(date_ms, acked)
+            if self.push_log is not None:  # a `Date` ahead is heard at a right clock's now
+                now = max(self._now, self.clock.now_ms())
+                self.push_log.record(min(date_ms, now), acked)
 
     def _terminal_items(self, now: int) -> list[dict[str, Any]]:
         inventory = self.inventory

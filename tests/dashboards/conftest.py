@@ -3,7 +3,6 @@ the PromQL of every panel with its template variables substituted."""
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import subprocess
@@ -30,17 +29,6 @@ from harness import free_port, stop_processes  # noqa: E402
 BUILTINS = {"__rate_interval": "1m", "__range": "5m", "__interval": "15s"}
 
 _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """`cli.main` points the root logger at the (captured) stderr of the moment; put it back so
-    later tests never log into a closed capture stream."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exporter.simulator.simulation import Simulation
+from exporter.simulator.simulation import SimClock, Simulation
 from exporter.timestamps import parse_rfc3339_ms
 
 from .conftest import MINUTE, START_MS, items, run_to_completion, settings
@@ -195,3 +195,37 @@ def test_terminal_sms_off_switches_terminals_off_then_on(
     assert hit and not any(t["rrn"] in refs for t in hit)
     counts = receipt_counts(simulation)
     assert counts[("acq-south", "missing", "terminal_config")] >= len(hit) * 0.9
+
+
+#: The sms upstream's clock 8 hours ahead from 1 to 3 minutes.
+STEP_AHEAD = {
+    "kind": "clock_skew",
+    "start": "1m",
+    "duration": "2m",
+    "target": "sms",
+    "offset": "8h",
+}
+
+
+def test_a_push_clock_step_ahead_leaves_the_receivers_gaps_as_they_were(
+    scenario_file: Callable[..., str],
+) -> None:
+    """The truth of what a push receiver watched is unchanged by a `clock_skew` ahead (a
+    receiver caps the `Date` at a right clock): its downtime after the step is still a gap."""
+    wall = [0.0]
+    simulation = Simulation(
+        settings(
+            scenario=scenario_file(STEP_AHEAD),
+            sms_api="aliyun",
+            push_url="http://127.0.0.1:9/push",
+            speed=1.0,
+        ),
+        SimClock(START_MS, 1.0, wall=lambda: wall[0]),
+    )
+    simulation.clock.start()
+    for minute, acked in ((0.5, True), (2, True), (4, True), (5, False), (9, False), (10, True)):
+        wall[0] = minute * 60
+        batch, date_ms = simulation.reports_to_push(100)
+        simulation.push_done(batch, date_ms, acked)
+    assert simulation.push_log is not None
+    assert simulation.push_log.windows == [(START_MS + 4 * MINUTE, START_MS + 10 * MINUTE)]
