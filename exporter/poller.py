@@ -29,7 +29,6 @@ from exporter.records import (
     SmsEvent,
     Terminal,
     Transaction,
-    unstorable_reason,
     unstorable_records,
 )
 from exporter.sources import adapters
@@ -400,7 +399,8 @@ class Pipeline:
         bounds = LabelBounds(source.acquirers, len(source.acquirers))
         default = source.acquirers[0]
         terminals = [t if t.acquirer else _terminal_with_acquirer(t, default) for t in terminals]
-        present = {t.terminal_id for t in terminals if not unstorable_reason(t)}
+        refused = unstorable_records(terminals)
+        present = {t.terminal_id for i, t in enumerate(terminals) if i not in refused}
 
         def finish() -> None:
             self.store.retire_terminals(source.name, present)
@@ -412,7 +412,7 @@ class Pipeline:
                 for notice in ("enabled", "disabled"):
                     for software in ("current", "outdated"):
                         counts[(acquirer, notice, software)] = 0
-            for acquirer, enabled, version in self.store.terminal_rows(source.name):
+            for acquirer, enabled, version, n in self.store.terminal_groups(source.name):
                 outdated = reconcile.is_outdated(version, self.config.min_software_version)
                 counts[
                     (
@@ -420,23 +420,21 @@ class Pipeline:
                         "enabled" if enabled else "disabled",
                         "outdated" if outdated else "current",
                     )
-                ] += 1
-            self._replace_terminal_gauge(source, counts)
+                ] += n
+            self.store.update_gauge(
+                "smswatch_pos_terminals", {k: float(v) for k, v in counts.items()}
+            )
             self.settle()
 
         self._commit(
             source,
             terminals,
             invalid,
-            lambda ts: reconcile.ingest_terminals(list(ts), self.store, bounds, watermark_ms),
+            lambda ts: reconcile.ingest_terminals(
+                list(ts), self.store, bounds, watermark_ms, source.name
+            ),
             finish,
         )
-
-    def _replace_terminal_gauge(
-        self, source: SourceConfig, counts: Counter[tuple[str, ...]]
-    ) -> None:
-        for labels, value in counts.items():
-            self.store.set_gauge("smswatch_pos_terminals", labels, float(value))
 
 
 def is_push_only(source: SourceConfig) -> bool:
