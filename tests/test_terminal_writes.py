@@ -6,6 +6,7 @@ exactly as before."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,3 +161,24 @@ def test_a_terminal_that_cannot_be_stored_is_quarantined_and_left_out_of_the_gau
     counts = gauges(pipeline, "smswatch_pos_terminals")
     assert counts[("acq-north", "enabled", "current")] == 2
     assert counts[("acq-north", "disabled", "current")] == 1
+
+
+def test_a_snapshot_whose_commit_failed_is_recorded_by_the_next_poll(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed_terminals(pipeline, inventory(3), 1)
+    off = inventory(3)
+    off[1] = off[1]._replace(sms_notice_enabled=False, changed_ms=ms(1.5))
+    real = pipeline.store.set_terminals_watermark
+
+    def locked(name: str, watermark_ms: int) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(pipeline.store, "set_terminals_watermark", locked)
+    with pytest.raises(sqlite3.OperationalError):
+        feed_terminals(pipeline, off, 2)  # rolled back: nothing of it stays
+    assert gauges(pipeline, "smswatch_pos_terminals")[("acq-north", "disabled", "current")] == 1
+    monkeypatch.setattr(pipeline.store, "set_terminals_watermark", real)
+    feed_terminals(pipeline, off, 3)  # the same snapshot again
+    assert gauges(pipeline, "smswatch_pos_terminals")[("acq-north", "disabled", "current")] == 2
+    assert pipeline.store.terminal_state_at("T1", ms(2)).sms_notice_enabled is False  # type: ignore[union-attr]
