@@ -13,7 +13,7 @@ simulated hours (default 6) from `--start` (default the backtest's, Monday 08:00
 Measured on the 2-core build machine, 6 simulated hours, 300 terminals a poll: commit 4,370 us
 and 360 rows written a poll when every terminal was read and written on every poll; 1,960 us
 and 85 rows (the terminals whose `last_seen` moved) once only changes are written. Parsing:
-about 1,050 us a poll.
+about 1,050 us a poll through the generic field rules, 630 us with the plain-key fast path.
 """
 
 from __future__ import annotations

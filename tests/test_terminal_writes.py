@@ -17,6 +17,7 @@ from test_reconcile import feed_terminals, gauges, ms, terminal
 from exporter.config import parse_config, simulator_config_document
 from exporter.poller import Pipeline
 from exporter.records import Terminal
+from exporter.sources.generic import _parse_items, _terminal, parse_terminal_page
 from exporter.store import Store
 
 T0 = ms(0)
@@ -182,3 +183,53 @@ def test_a_snapshot_whose_commit_failed_is_recorded_by_the_next_poll(
     feed_terminals(pipeline, off, 3)  # the same snapshot again
     assert gauges(pipeline, "smswatch_pos_terminals")[("acq-north", "disabled", "current")] == 2
     assert pipeline.store.terminal_state_at("T1", ms(2)).sms_notice_enabled is False  # type: ignore[union-attr]
+
+
+def test_the_inventory_reads_every_item_as_the_field_rules_say() -> None:
+    source = next(
+        s for s in parse_config(simulator_config_document("http://x")).sources if s.terminals_path
+    )
+    usual = {
+        "terminal_id": "T1",
+        "merchant_id": "M1",
+        "acquirer": "acq-north",
+        "area": "east",
+        "software_version": "5.2.1",
+        "sms_notice_enabled": True,
+        "changed_at": "2026-11-02T00:00:00Z",
+        "last_seen": "2026-11-02T00:05:00.250Z",
+        "history": [{"at": "2026-11-01T23:00:00Z", "sms_notice_enabled": True}],
+    }
+    odd: list[dict[str, object]] = [
+        {},
+        {"terminal_id": 42},
+        {"terminal_id": ""},
+        {"terminal_id": True},
+        {"merchant_id": None, "acquirer": 7, "area": ""},
+        {"sms_notice_enabled": "yes"},
+        {"sms_notice_enabled": 0},
+        {"sms_notice_enabled": None},
+        {"changed_at": 1_790_000_000},
+        {"changed_at": 1_790_000_000_123},
+        {"changed_at": "yesterday"},
+        {"last_seen": ""},
+        {"last_seen": None},
+        {"last_seen": 1_790_000_000.5},
+        {"history": None},
+        {"history": []},
+        {"history": "often"},
+        {"history": [{"at": "2026-11-01T23:00:00Z"}]},
+        {"software_version": ["5"]},
+    ]
+    items = [usual, *({**usual, **change} for change in odd)]
+    for missing in usual:
+        items.append({k: v for k, v in usual.items() if k != missing})
+    payload = {
+        "terminals": items,
+        "next_cursor": "",
+        "has_more": False,
+        "watermark": "2026-11-02T00:06:00Z",
+    }
+    by_rules = _parse_items(payload, source.terminals_feed, _terminal, source.terminal_fields)
+    assert parse_terminal_page(payload, source) == by_rules
+    assert by_rules.invalid > 5 and len(by_rules.records) > 10
