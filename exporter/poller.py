@@ -101,6 +101,7 @@ class Pipeline:
         #: Terminals as this process last committed them: id → (source, terminal). One that a
         #: snapshot reports again unchanged has nothing left to record (see `commit_terminals`).
         self._inventory: dict[str, tuple[str, Terminal]] = {}
+        self._inventory_seen = store.foreign_writes()  # forgotten when another process writes
         self._inventory_lock = threading.Lock()
         self.settings = Settings(
             missing_after_ms=config.missing_after_ms,
@@ -417,6 +418,9 @@ class Pipeline:
 
         with self._inventory_lock:
             known = self._inventory
+            seen = self.store.foreign_writes()
+            if seen != self._inventory_seen:
+                known.clear()  # another process may have written the inventory since
             ids = [t.terminal_id for t in terminals]
             once = len(set(ids)) == len(ids)
             fresh = [t for t in terminals if known.get(t.terminal_id) != (source.name, t)]
@@ -441,6 +445,9 @@ class Pipeline:
                     known[t.terminal_id] = (source.name, t)  # applied in one go, as it is
                 else:
                     known.pop(t.terminal_id, None)
+            self._inventory_seen = self.store.foreign_writes()
+            if self._inventory_seen != seen:
+                known.clear()  # another process wrote meanwhile: nothing is sure
 
     def _finish_terminals(self, source: SourceConfig, present: set[str], watermark_ms: int) -> None:
         """Retire the terminals absent from the snapshot, move the inventory's watermark, count

@@ -1060,6 +1060,11 @@ class Store:
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    def foreign_writes(self) -> int:
+        """A number that changes whenever another connection (another process) has committed
+        to the state since the last call; this store's own commits leave it as it is."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def terminal_groups(self, source: str) -> list[tuple[str, bool, str, int]]:
         """(acquirer, sms_notice_enabled, software_version, how many) of a source's terminals."""
         rows = self._db.execute(

@@ -233,3 +233,16 @@ def test_the_inventory_reads_every_item_as_the_field_rules_say() -> None:
     by_rules = _parse_items(payload, source.terminals_feed, _terminal, source.terminal_fields)
     assert parse_terminal_page(payload, source) == by_rules
     assert by_rules.invalid > 5 and len(by_rules.records) > 10
+
+
+def test_an_inventory_another_process_changed_is_written_again(pipeline: Pipeline) -> None:
+    feed_terminals(pipeline, inventory(3), 1)
+    other = Pipeline(pipeline.config, Store(pipeline.config.state_path), clock=pipeline.clock)
+    off = inventory(3)
+    off[1] = off[1]._replace(sms_notice_enabled=False, changed_ms=ms(1.5))
+    feed_terminals(other, off, 2)  # another exporter process (a replica) polled the source
+    assert gauges(pipeline, "smswatch_pos_terminals")[("acq-north", "disabled", "current")] == 2
+    feed_terminals(pipeline, inventory(3), 3)  # switched on again, as this process saw it last
+    assert gauges(pipeline, "smswatch_pos_terminals")[("acq-north", "disabled", "current")] == 1
+    assert pipeline.store.terminal("T1") == other.store.terminal("T1")
+    assert pipeline.store.terminal("T1").sms_notice_enabled is True  # type: ignore[union-attr]
