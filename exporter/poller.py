@@ -29,7 +29,6 @@ from exporter.records import (
     SmsEvent,
     Terminal,
     Transaction,
-    unstorable_reason,
     unstorable_records,
 )
 from exporter.sources import adapters
@@ -109,6 +108,11 @@ class Pipeline:
         #: Per source, the watermarks capped since the poller last looked: (count, most ahead ms).
         self._clamped: dict[str, tuple[int, int]] = {}
         self._clamp_lock = threading.Lock()
+        #: Terminals as this process last committed them: id → (source, terminal). One that a
+        #: snapshot reports again unchanged has nothing left to record (see `commit_terminals`).
+        self._inventory: dict[str, tuple[str, Terminal]] = {}
+        self._inventory_seen = store.foreign_writes()  # forgotten when another process writes
+        self._inventory_lock = threading.Lock()
         self.settings = Settings(
             missing_after_ms=config.missing_after_ms,
             give_up_after_ms=config.give_up_after_ms,
@@ -434,47 +438,77 @@ class Pipeline:
         """Commit a full inventory snapshot: history of changes, and the terminal gauge.
 
         Terminals absent from the snapshot are decommissioned: they leave the gauge (their
-        history stays for lookups of past receipts)."""
+        history stays for lookups of past receipts). A terminal this process committed before
+        exactly as it is reported now has its row and history stored already: only the others
+        go through the inventory (all of them when one is reported twice, so that its rows
+        apply in the order given)."""
         bounds = LabelBounds(source.acquirers, len(source.acquirers))
         default = source.acquirers[0]
         terminals = [t if t.acquirer else _terminal_with_acquirer(t, default) for t in terminals]
-        present = {t.terminal_id for t in terminals if not unstorable_reason(t)}
+        calls = 0
 
-        def finish() -> None:
-            self.store.retire_terminals(source.name, present)
-            self.store.set_terminals_watermark(
-                source.name, self.accept_watermark(source, watermark_ms)
+        def ingest(ts: Sequence[Terminal]) -> reconcile.Changes:
+            nonlocal calls
+            calls += 1
+            return reconcile.ingest_terminals(
+                list(ts), self.store, bounds, watermark_ms, source.name
             )
-            counts: Counter[tuple[str, ...]] = Counter()
-            for acquirer in source.acquirers:
-                for notice in ("enabled", "disabled"):
-                    for software in ("current", "outdated"):
-                        counts[(acquirer, notice, software)] = 0
-            for acquirer, enabled, version in self.store.terminal_rows(source.name):
-                outdated = reconcile.is_outdated(version, self.config.min_software_version)
-                counts[
-                    (
-                        bounds(acquirer),
-                        "enabled" if enabled else "disabled",
-                        "outdated" if outdated else "current",
-                    )
-                ] += 1
-            self._replace_terminal_gauge(source, counts)
-            self.settle()
 
-        self._commit(
-            source,
-            terminals,
-            invalid,
-            lambda ts: reconcile.ingest_terminals(list(ts), self.store, bounds, watermark_ms),
-            finish,
-        )
+        with self._inventory_lock:
+            known = self._inventory
+            seen = self.store.foreign_writes()
+            if seen != self._inventory_seen:
+                known.clear()  # another process may have written the inventory since
+            ids = [t.terminal_id for t in terminals]
+            once = len(set(ids)) == len(ids)
+            fresh = [t for t in terminals if known.get(t.terminal_id) != (source.name, t)]
+            batch = fresh if once else terminals
+            refused = unstorable_records(batch)
+            if once:  # the terminals left out of the batch were stored as they are
+                present = set(ids) - {batch[i].terminal_id for i in refused}
+            else:
+                present = {t.terminal_id for i, t in enumerate(batch) if i not in refused}
+            self._commit(
+                source,
+                batch,
+                invalid,
+                ingest,
+                lambda: self._finish_terminals(source, present, watermark_ms),
+            )
+            for terminal_id in [k for k, (s, _) in known.items() if s == source.name]:
+                if terminal_id not in present:
+                    del known[terminal_id]  # decommissioned
+            for t in fresh:
+                if once and calls == 1 and t.terminal_id in present:
+                    known[t.terminal_id] = (source.name, t)  # applied in one go, as it is
+                else:
+                    known.pop(t.terminal_id, None)
+            self._inventory_seen = self.store.foreign_writes()
+            if self._inventory_seen != seen:
+                known.clear()  # another process wrote meanwhile: nothing is sure
 
-    def _replace_terminal_gauge(
-        self, source: SourceConfig, counts: Counter[tuple[str, ...]]
-    ) -> None:
-        for labels, value in counts.items():
-            self.store.set_gauge("smswatch_pos_terminals", labels, float(value))
+    def _finish_terminals(self, source: SourceConfig, present: set[str], watermark_ms: int) -> None:
+        """Retire the terminals absent from the snapshot, move the inventory's watermark, count
+        the terminal gauge again (series written only where they changed), decide."""
+        bounds = LabelBounds(source.acquirers, len(source.acquirers))
+        self.store.retire_terminals(source.name, present)
+        self.store.set_terminals_watermark(source.name, self.accept_watermark(source, watermark_ms))
+        counts: Counter[tuple[str, ...]] = Counter()
+        for acquirer in source.acquirers:
+            for notice in ("enabled", "disabled"):
+                for software in ("current", "outdated"):
+                    counts[(acquirer, notice, software)] = 0
+        for acquirer, enabled, version, n in self.store.terminal_groups(source.name):
+            outdated = reconcile.is_outdated(version, self.config.min_software_version)
+            counts[
+                (
+                    bounds(acquirer),
+                    "enabled" if enabled else "disabled",
+                    "outdated" if outdated else "current",
+                )
+            ] += n
+        self.store.update_gauge("smswatch_pos_terminals", {k: float(v) for k, v in counts.items()})
+        self.settle()
 
 
 def is_push_only(source: SourceConfig) -> bool:

@@ -103,6 +103,29 @@ class TerminalState:
     software_version: str
 
 
+@dataclass(frozen=True, slots=True)
+class StoredTerminal:
+    """What the store holds of one terminal: its inventory row as `terminal_row` gives it
+    (None when never stored or decommissioned) and the instants its history has a state from."""
+
+    row: tuple[object, ...] | None
+    history_since: frozenset[int]
+
+
+def terminal_row(t: Terminal, source: str) -> tuple[object, ...]:
+    """The inventory row of a terminal, in the store's column order after `terminal_id`."""
+    return (
+        source,
+        t.merchant_id,
+        t.acquirer,
+        t.area,
+        t.software_version,
+        int(t.sms_notice_enabled),
+        t.changed_ms,
+        t.last_seen_ms,
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Reconciliation parameters (from the config)."""
@@ -148,6 +171,10 @@ class StateView(Protocol):
 
     def terminal(self, terminal_id: str) -> TerminalState | None:
         """A terminal's current state."""
+
+    def stored_terminals(self, terminal_ids: Sequence[str]) -> dict[str, StoredTerminal]:
+        """What is stored of these terminals: inventory row and recorded history instants
+        (terminals with neither are left out)."""
 
 
 @dataclass
@@ -606,6 +633,7 @@ def ingest_terminals(
     view: StateView,
     acquirers: LabelBounds,
     observed_ms: int | None = None,
+    source: str | None = None,
 ) -> Changes:
     """Record the inventory snapshot and every state change it shows (for event-time lookups).
 
@@ -613,23 +641,38 @@ def ingest_terminals(
     often the same flips are reported again. A software version that changed since the last
     snapshot is recorded from the snapshot's time (`observed_ms`) on, unless the terminal's
     `changed_at` is later: the version it had before stays in force until then.
+
+    What is stored of the snapshot's terminals is read in one batch, and only what differs is
+    written: history rows not yet recorded and, given the `source` the rows are stored under,
+    the inventory rows that changed (a terminal reported twice keeps its last row).
     """
     changes = Changes()
+    stored = view.stored_terminals(list(dict.fromkeys(t.terminal_id for t in terminals)))
+    nothing = StoredTerminal(None, frozenset())
     for t in terminals:
-        changes.terminals.append(t)
+        known = stored.get(t.terminal_id, nothing)
+        row = known.row
+        current = None if row is None else TerminalState(bool(row[5]), str(row[4]))
         version = t.software_version
-        current = view.terminal(t.terminal_id)
+        history: list[tuple[str, int, bool, str]] = []
         if t.history and current is None:
             # First sight. Before the first reported flip, the setting was its opposite.
             _, first_enabled = t.history[0]
-            changes.terminal_history.append((t.terminal_id, 0, not first_enabled, version))
+            history.append((t.terminal_id, 0, not first_enabled, version))
         for at_ms, enabled in t.history:  # rows already recorded stay as they are
-            changes.terminal_history.append((t.terminal_id, at_ms, enabled, version))
+            history.append((t.terminal_id, at_ms, enabled, version))
         if current != TerminalState(t.sms_notice_enabled, version):
             since = t.changed_ms
             upgraded = current is not None and current.software_version != version
             if upgraded and observed_ms is not None and observed_ms > since:
                 since = observed_ms
-            changes.terminal_history.append((t.terminal_id, since, t.sms_notice_enabled, version))
+            history.append((t.terminal_id, since, t.sms_notice_enabled, version))
+        changes.terminal_history.extend(h for h in history if h[1] not in known.history_since)
+    last = {t.terminal_id: t for t in terminals}
+    changes.terminals.extend(
+        t
+        for terminal_id, t in last.items()
+        if source is None or terminal_row(t, source) != stored.get(terminal_id, nothing).row
+    )
     _ = acquirers
     return changes

@@ -110,8 +110,9 @@ def unstorable_records(records: Sequence[tuple[object, ...]]) -> dict[int, str]:
     texts: list[str] = []
     low = high = 0
     suspect = False
-    for record in records:
-        for value in record:
+    pending: list[tuple[object, ...]] = list(records)  # plain nested tuples join the walk
+    while pending:
+        for value in pending.pop():
             kind = type(value)
             if kind is str:
                 texts.append(value)  # type: ignore[arg-type]
@@ -120,8 +121,10 @@ def unstorable_records(records: Sequence[tuple[object, ...]]) -> dict[int, str]:
                     low = value  # type: ignore[assignment]
                 elif value > high:  # type: ignore[operator]
                     high = value  # type: ignore[assignment]
-            elif kind is not bool and value is not None and value != ():
-                suspect = True  # floats, nested tuples, subclasses: the slow, exact check
+            elif kind is tuple:
+                pending.append(value)  # type: ignore[arg-type]
+            elif kind is not bool and value is not None:
+                suspect = True  # floats, subclasses: the slow, exact check
     if not suspect and low >= INT64_MIN and high <= INT64_MAX:
         try:
             "".join(texts).encode("utf-8")

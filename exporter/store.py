@@ -21,7 +21,15 @@ from typing import Any, TypeVar
 
 from exporter.errors import StateError
 from exporter.quarantine import QuarantinedRecord
-from exporter.reconcile import Changes, LabelKey, Message, Receipt, TerminalState
+from exporter.reconcile import (
+    Changes,
+    LabelKey,
+    Message,
+    Receipt,
+    StoredTerminal,
+    TerminalState,
+    terminal_row,
+)
 
 SCHEMA_VERSION = 2
 _SEP = "\x1f"
@@ -168,6 +176,10 @@ CREATE TABLE IF NOT EXISTS unobserved_windows (
 _MESSAGE_COLUMNS = (
     "message_id, gateway, txn_ref, carrier, area, phone, submitted_ms, seen, "
     "final_status, final_cause, final_code, final_ms, events, acquirer"
+)
+_TERMINAL_ROW_COLUMNS = (
+    "source, merchant_id, acquirer, area, software_version, sms_notice_enabled, changed_ms, "
+    "last_seen_ms"
 )
 _RECEIPT_COLUMNS = (
     "txn_id, join_key, receipt_acquirer, terminal_id, txn_ms, state, message_id, decide_ms, "
@@ -625,6 +637,30 @@ class Store:
             ).fetchone()
         return None if row is None else TerminalState(bool(row[0]), row[1])
 
+    def stored_terminals(self, terminal_ids: Sequence[str]) -> dict[str, StoredTerminal]:
+        """Inventory rows and recorded history instants of these terminals, one query per
+        table and chunk (terminals with neither are left out)."""
+        rows = {
+            row[0]: tuple(row[1:])
+            for row in self._rows_in(
+                f"SELECT terminal_id, {_TERMINAL_ROW_COLUMNS} FROM terminals "
+                "WHERE terminal_id IN ({marks})",
+                terminal_ids,
+            )
+        }
+        history: dict[str, set[int]] = {}
+        for terminal_id, since_ms in self._rows_in(
+            "SELECT terminal_id, since_ms FROM terminal_history WHERE terminal_id IN ({marks})",
+            terminal_ids,
+        ):
+            history.setdefault(terminal_id, set()).add(since_ms)
+        return {
+            terminal_id: StoredTerminal(
+                rows.get(terminal_id), frozenset(history.get(terminal_id, ()))
+            )
+            for terminal_id in rows.keys() | history.keys()
+        }
+
     def terminal(self, terminal_id: str) -> TerminalState | None:
         """The terminal's current state."""
         row = self._db.execute(
@@ -866,23 +902,9 @@ class Store:
             )
         if changes.terminals:
             db.executemany(
-                "INSERT OR REPLACE INTO terminals (terminal_id, source, merchant_id, acquirer, "
-                "area, software_version, sms_notice_enabled, changed_ms, last_seen_ms) "
+                f"INSERT OR REPLACE INTO terminals (terminal_id, {_TERMINAL_ROW_COLUMNS}) "
                 "VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        t.terminal_id,
-                        source,
-                        t.merchant_id,
-                        t.acquirer,
-                        t.area,
-                        t.software_version,
-                        int(t.sms_notice_enabled),
-                        t.changed_ms,
-                        t.last_seen_ms,
-                    )
-                    for t in changes.terminals
-                ],
+                [(t.terminal_id, *terminal_row(t, source)) for t in changes.terminals],
             )
         if changes.terminal_history:
             db.executemany(
@@ -1065,13 +1087,35 @@ class Store:
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    def terminal_rows(self, source: str) -> list[tuple[str, bool, str]]:
-        """(acquirer, sms_notice_enabled, software_version) of a source's terminals."""
+    def foreign_writes(self) -> int:
+        """A number that changes whenever another connection (another process) has committed
+        to the state since the last call; this store's own commits leave it as it is."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def terminal_groups(self, source: str) -> list[tuple[str, bool, str, int]]:
+        """(acquirer, sms_notice_enabled, software_version, how many) of a source's terminals."""
         rows = self._db.execute(
-            "SELECT acquirer, sms_notice_enabled, software_version FROM terminals WHERE source = ?",
+            "SELECT acquirer, sms_notice_enabled, software_version, count(*) FROM terminals "
+            "WHERE source = ? GROUP BY acquirer, sms_notice_enabled, software_version",
             (source,),
         )
-        return [(row[0], bool(row[1]), row[2]) for row in rows]
+        return [(row[0], bool(row[1]), row[2], row[3]) for row in rows]
+
+    def update_gauge(self, metric: str, values: dict[tuple[str, ...], float]) -> int:
+        """Set these series of a gauge, writing only those whose stored value differs; returns
+        how many were written (series not in `values` stay as they are)."""
+        stored = dict(
+            self._db.execute("SELECT labels, value FROM gauges WHERE metric = ?", (metric,))
+        )
+        rows = [
+            (metric, labels, value)
+            for labels, value in ((encode_labels(k), v) for k, v in values.items())
+            if stored.get(labels) != value
+        ]
+        self._db.executemany(
+            "INSERT OR REPLACE INTO gauges (metric, labels, value) VALUES (?, ?, ?)", rows
+        )
+        return len(rows)
 
     def label_values(self, metric: str, position: int) -> set[str]:
         """Distinct values of one label of a stored counter."""

@@ -277,7 +277,57 @@ def parse_transaction_page(payload: Any, source: SourceConfig) -> Page[Transacti
 
 def parse_terminal_page(payload: Any, source: SourceConfig) -> Page[Terminal]:
     """Parse one page of an acquirer's terminal inventory."""
-    return _parse_items(payload, source.terminals_feed, _terminal, source.terminal_fields)
+    mapping = source.terminal_fields
+    build: Callable[[_Fields], Terminal] = _terminal
+    if not any("." in path for path in mapping.values()):
+        build = _flat_terminal(mapping)
+    return _parse_items(payload, source.terminals_feed, build, mapping)
+
+
+def _flat_terminal(mapping: Mapping[str, str]) -> Callable[[_Fields], Terminal]:
+    """The hot path of a full inventory read on every poll, for fields that are plain keys:
+    an item whose fields all have their usual types (text, a boolean, RFC 3339 times) is read
+    directly; any other goes through `_terminal`, whose rules decide."""
+    k_id, k_merchant, k_acquirer = (
+        mapping["terminal_id"],
+        mapping["merchant_id"],
+        mapping["acquirer"],
+    )
+    k_area, k_version = mapping["area"], mapping["software_version"]
+    k_enabled, k_changed = mapping["sms_notice_enabled"], mapping["changed_at"]
+    k_seen, k_history = mapping["last_seen"], mapping["history"]
+
+    def build(f: _Fields) -> Terminal:
+        get = f.item.get
+        terminal_id, enabled = get(k_id), get(k_enabled)
+        merchant, acquirer, area = get(k_merchant), get(k_acquirer), get(k_area)
+        version, changed, seen = get(k_version), get(k_changed), get(k_seen)
+        if (
+            type(terminal_id) is not str
+            or not terminal_id
+            or type(enabled) is not bool
+            or type(changed) is not str
+            or type(seen) is not str
+            or not seen
+            or type(merchant) is not str
+            or type(acquirer) is not str
+            or type(area) is not str
+            or type(version) is not str
+        ):
+            return _terminal(f)
+        return Terminal(
+            terminal_id,
+            merchant,
+            acquirer,
+            area,
+            version,
+            enabled,
+            _parse_time(changed),
+            _parse_time(seen),
+            _flips(get(k_history, _MISSING)),
+        )
+
+    return build
 
 
 def fetch_page(
