@@ -171,6 +171,21 @@ METRICS: tuple[MetricSpec, ...] = (
         "negative when the source's clock is ahead of the exporter's.",
     ),
     MetricSpec(
+        "smswatch_source_expected_lag_seconds",
+        "gauge",
+        ("source",),
+        "The lag a healthy source has by design (from the config): 0 for a change feed; the "
+        "list lag of a re-read list; push.lag for a push-only source; plus give_up_after where "
+        "the provider reports outcomes only. Alerts judge smswatch_source_lag_seconds beyond it.",
+    ),
+    MetricSpec(
+        "smswatch_source_push_only",
+        "gauge",
+        ("source",),
+        "1 for a source that is only pushed to, never polled: its last success is its last "
+        "report, so a quiet hour makes it look stale without anything being wrong.",
+    ),
+    MetricSpec(
         "smswatch_records_total",
         "counter",
         ("source", "result"),

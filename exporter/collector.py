@@ -147,6 +147,8 @@ class SmswatchCollector(Collector):
         up = _family("smswatch_source_up", ("source",))
         last_success = _family("smswatch_source_last_success_timestamp_seconds", ("source",))
         lag = _family("smswatch_source_lag_seconds", ("source",))
+        expected_lag = _family("smswatch_source_expected_lag_seconds", ("source",))
+        push_only = _family("smswatch_source_push_only", ("source",))
         poll = HistogramMetricFamily(
             "smswatch_source_poll_seconds",
             METRICS_BY_NAME["smswatch_source_poll_seconds"].help,
@@ -157,6 +159,12 @@ class SmswatchCollector(Collector):
             health = self.health.get(source.name) or PollHealth()
             assert isinstance(up, GaugeMetricFamily)
             up.add_metric([source.name], 1.0 if health.up else 0.0)
+            assert isinstance(expected_lag, GaugeMetricFamily)
+            expected_lag.add_metric(
+                [source.name], source.expected_lag_ms(cfg.give_up_after_ms) / 1000
+            )
+            assert isinstance(push_only, GaugeMetricFamily)
+            push_only.add_metric([source.name], 1.0 if source.push_only else 0.0)
             state = sources_by_name.get(source.name)
             if state is not None and state.last_success_ms is not None:
                 assert isinstance(last_success, GaugeMetricFamily)
@@ -180,6 +188,8 @@ class SmswatchCollector(Collector):
         yield self._counter("smswatch_source_errors_total", counters, product(names, SOURCE_ERRORS))
         yield last_success
         yield lag
+        yield expected_lag
+        yield push_only
         yield self._counter("smswatch_records_total", counters, product(names, RECORD_RESULTS))
         yield from self._time_metrics(counters, sources_by_name, now)
         yield self._counter(

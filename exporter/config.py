@@ -156,6 +156,24 @@ class SourceConfig:
     #: may be before it is capped at our clock + this much (`max_clock_skew`).
     max_clock_skew_ms: int = 60_000
 
+    @property
+    def push_only(self) -> bool:
+        """An SMS source that is only pushed to, never polled."""
+        return self.kind == "sms_gateway" and self.push is not None and not self.pull
+
+    def expected_lag_ms(self, give_up_after_ms: int) -> int:
+        """The lag this source has when healthy, by design: its watermark trails the clock by
+        push.lag (push-only), report_lag (Tencent's pull queue) or list_lag (re-read lists),
+        and by give_up_after more where the provider reports outcomes only and the watermark
+        waits for them (push-only sources, Tencent's pull). Alerts judge lag beyond it."""
+        if self.push_only:
+            assert self.push is not None
+            outcome_only = self.provider in OUTCOME_ONLY_PROVIDERS
+            return self.push.lag_ms + (give_up_after_ms if outcome_only else 0)
+        if self.provider == "tencent":
+            return int(self.options["report_lag"]) + give_up_after_ms
+        return int(self.options.get("list_lag", 0))
+
 
 @dataclass(frozen=True)
 class PushConfig:

@@ -513,7 +513,7 @@ class Pipeline:
 
 def is_push_only(source: SourceConfig) -> bool:
     """An SMS source that is only pushed to, never polled."""
-    return source.kind == "sms_gateway" and source.push is not None and not source.pull
+    return source.push_only
 
 
 def code_table(source: SourceConfig) -> CodeTable:

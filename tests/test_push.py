@@ -342,3 +342,35 @@ def test_an_allow_list_of_provider_addresses_guards_a_receiver(
     finally:
         app.web.stop()
         app.store.close()
+
+
+def test_push_only_sources_export_the_lag_they_have_by_design(exporter: Exporter) -> None:
+    """An outcome-only provider's watermark trails by push.lag + give_up_after on a healthy day
+    (the alerts judge lag beyond it), one that pushes statuses by push.lag; all push-only."""
+
+    def samples(name: str) -> dict[str, float]:
+        return {
+            s.labels["source"]: s.value
+            for family in exporter.registry.collect()
+            for s in family.samples
+            if s.name == name
+        }
+
+    expected = samples("smswatch_source_expected_lag_seconds")
+    give_up_s = exporter.config.give_up_after_ms / 1000
+    assert expected == {
+        "aliyun": 30 + give_up_s,
+        "tencent": 30 + give_up_s,
+        "vonage": 30 + give_up_s,
+        "jasmin": 30,
+        "kannel": 30,
+        "acquirer": 0,
+    }
+    assert samples("smswatch_source_push_only") == {
+        "aliyun": 1,
+        "tencent": 1,
+        "vonage": 1,
+        "jasmin": 1,
+        "kannel": 1,
+        "acquirer": 0,
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from exporter.alerting.promql import Alert, Context, Group, Recording, format_duration
 
 BLIND = "smswatch:source_blind"
+LAG = "smswatch_source_lag_seconds"
 
 
 def blind_recording(ctx: Context) -> Recording:
@@ -20,7 +21,6 @@ def blind_recording(ctx: Context) -> Recording:
     assert t.window_ms and t.threshold_ms
     up = ctx.metric("smswatch_source_up")
     last = ctx.metric("smswatch_source_last_success_timestamp_seconds")
-    lag = ctx.metric("smswatch_source_lag_seconds")
     return Recording(
         BLIND,
         "clamp_max(\n"
@@ -28,11 +28,35 @@ def blind_recording(ctx: Context) -> Recording:
         f"  + on (job, instance, source)\n"
         f"    ((time() - {last}) > bool {ctx.stale_seconds(t.window_ms)})\n"
         f"    * on (job, instance, source) ({last} > bool 0)\n"
+        f"    * on (job, instance, source) {polled(ctx)}\n"
         f"  + on (job, instance, source)\n"
-        f"    ({lag} > bool {t.threshold_ms // 1000}),\n"
+        f"    ({excess_lag(ctx)} > bool {t.threshold_ms // 1000})\n"
+        f"    * on (job, instance, source) {polled(ctx, LAG)},\n"
         "  1\n"
         ")\n",
     )
+
+
+def excess_lag(ctx: Context) -> str:
+    """A source's lag beyond the lag it has by design (`smswatch_source_expected_lag_seconds`,
+    0 where an older exporter does not export it): an outcome-only provider's watermark trails
+    by give_up_after on a healthy day, which is not blindness."""
+    lag = ctx.metric("smswatch_source_lag_seconds")
+    expected = ctx.metric("smswatch_source_expected_lag_seconds")
+    return (
+        f"({lag} - on (job, instance, source) ({expected} or on (job, instance, source) {lag} * 0))"
+    )
+
+
+def polled(ctx: Context, like: str = "smswatch_source_last_success_timestamp_seconds") -> str:
+    """1 for a polled source, 0 for a push-only one; 1 where an older exporter does not say.
+
+    A push-only source's last success is its last report and its watermark moves only with
+    reports, so a quiet hour looks exactly like a lost receiver: neither is blindness by
+    itself. A push source silent while transactions flow holds receipt decisions back, which
+    `SmswatchDecisionsHeldBack` reports."""
+    push_only = ctx.metric("smswatch_source_push_only")
+    return f"(1 - ({push_only} or on (job, instance, source) {ctx.metric(like)} * 0))"
 
 
 def held(ctx: Context, window_ms: int) -> str:
@@ -50,7 +74,7 @@ def held(ctx: Context, window_ms: int) -> str:
         f"unless on (job)\n"
         f"min by (job) (min_over_time({up}[{window}])) == 0\n"
         f"unless on (job)\n"
-        f"max by (job) (time() - {last}) > {stale}\n"
+        f"max by (job) ((time() - {last}) * on (job, instance, source) {polled(ctx)}) > {stale}\n"
     )
 
 

@@ -6,7 +6,7 @@ blindness page itself lives in `blindness.py`; these are its earlier, quieter wa
 
 from __future__ import annotations
 
-from exporter.alerting.blindness import blindness_group
+from exporter.alerting.blindness import LAG, blindness_group, excess_lag, polled
 from exporter.alerting.promql import Alert, Context, Group, format_duration, format_number
 
 
@@ -37,7 +37,8 @@ def health_alerts(ctx: Context) -> list[Alert]:
         ctx.alert(
             "SmswatchSourceStale",
             (
-                f"time() - {ctx.metric('smswatch_source_last_success_timestamp_seconds')}\n"
+                f"(time() - {ctx.metric('smswatch_source_last_success_timestamp_seconds')})\n"
+                f"* on (job, instance, source) {polled(ctx)}\n"
                 f"> {ctx.stale_seconds(stale_ms)}\n"
             ),
             severity="warning",
@@ -53,7 +54,8 @@ def health_alerts(ctx: Context) -> list[Alert]:
         ctx.alert(
             "SmswatchSourceLagging",
             (
-                f"{ctx.metric('smswatch_source_lag_seconds')}\n"
+                f"{excess_lag(ctx)}\n"
+                f"* on (job, instance, source) {polled(ctx, LAG)}\n"
                 f"> {format_number(lag.threshold_ms // 1000)}\n"
             ),
             severity="warning",
@@ -71,6 +73,8 @@ def health_alerts(ctx: Context) -> list[Alert]:
                 f"{ctx.metric('smswatch_source_holding_decisions')} == 1\n"
                 f"and on (job, instance)\n"
                 f"{ctx.metric('smswatch_decisions_lag_seconds')} > {held_s}\n"
+                f"unless on (job, instance, source)\n"
+                f"{excess_lag(ctx)} <= {held_s}\n"
             ),
             severity="warning",
             summary="Receipt decisions wait for one source far behind the clock.",
