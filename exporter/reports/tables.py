@@ -21,6 +21,7 @@ from exporter.reports.figures import Delivery, ReportData
 from exporter.reports.latency import QUANTILES, LatencySummary, Quantile
 from exporter.reports.objectives import Objectives
 from exporter.reports.texts import Texts
+from exporter.vocabulary import cause_words
 
 RECEIPT_OUTCOMES_SHOWN = ("delivered", "failed", "missing", "unknown")
 
@@ -307,7 +308,7 @@ def _causes(data: ReportData, t: Texts) -> Table:
     )
     rows = []
     for row in data.causes:
-        meaning = t(f"cause.{row.cause}") if row.cause in CAUSES else t("cause.other")
+        meaning = cause_words(row.cause, t.lang).meaning
         rows.append(
             (
                 _key(row.cause),

@@ -188,16 +188,6 @@ EN: dict[str, str] = {
     "item.firing": "Firing time inside the period",
     "item.mttr": "MTTR (mean time to resolve)",
     "item.resolved": "Incidents resolved in the period",
-    "cause.gateway": "The bank SMS platform was down, in maintenance, or lost its carrier links.",
-    "cause.invalid_number": "The phone number on file is wrong, empty, suspended or ported.",
-    "cause.unreachable": "The handset was off, out of coverage or the network had trouble.",
-    "cause.terminal_config": "The POS terminal's SMS notice is off or its software is outdated.",
-    "cause.integration": "Bank ↔ acquirer ↔ SMS platform integration failed: interface errors, "
-    "bad data, auth or sync delay.",
-    "cause.throttled": "Rate or frequency caps held the message back.",
-    "cause.filtered": "A carrier spam filter, blacklist or opt-out blocked the message.",
-    "cause.unknown": "No final status or no classifiable reason was reported.",
-    "cause.other": "A cause outside the known set.",
     "footer": "smswatch compliance report",
 }
 
@@ -368,16 +358,6 @@ ZH: dict[str, str] = {
     "item.firing": "期间内告警触发时长",
     "item.mttr": "MTTR（平均恢复时长）",
     "item.resolved": "期间内已恢复的事件",
-    "cause.gateway": "银行短信平台故障、维护中，或与运营商的链路中断。",
-    "cause.invalid_number": "预留手机号错误、为空、停机或已携号转网。",
-    "cause.unreachable": "手机关机、不在服务区或网络故障。",
-    "cause.terminal_config": "POS 终端的短信通知未开启，或终端软件版本过旧。",
-    "cause.integration": "银行、收单机构与短信平台之间的对接故障："
-    "接口错误、数据错误、认证或同步延迟。",
-    "cause.throttled": "因发送速率或频次限制被拦截。",
-    "cause.filtered": "被运营商垃圾短信过滤、黑名单或退订拦截。",
-    "cause.unknown": "未收到最终状态，或原因无法归类。",
-    "cause.other": "已知原因之外的其他原因。",
     "footer": "smswatch 合规报告",
 }
 
