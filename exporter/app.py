@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 import threading
 import time
@@ -14,18 +13,17 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from exporter import __version__
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
 from exporter.config import Objectives as ConfigObjectives
 from exporter.errors import ConfigError
+from exporter.landing import LandingPage
 from exporter.lookup.routes import build_lookup
 from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.push import PushReceiver
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
 from exporter.store import Store
-from exporter.timestamps import format_rfc3339_ms
 from exporter.web import ConnectionLimits, Request, Response, WebServer
 
 log = logging.getLogger(__name__)
@@ -82,11 +80,8 @@ class Exporter:
         self._stop = threading.Event()
         self.pollers = {s.name: Poller(s, self.pipeline, self._stop, clock) for s in config.sources}
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(
-            SmswatchCollector(
-                config, self.store, {n: p.health for n, p in self.pollers.items()}, clock
-            )
-        )
+        health = {n: p.health for n, p in self.pollers.items()}
+        self.registry.register(SmswatchCollector(config, self.store, health, clock))
         try:
             self.lookup = build_lookup(config.lookup, self.store)
             self.web = WebServer(host, port, web_config_file, web_limits)
@@ -96,7 +91,7 @@ class Exporter:
         self.lookup.mount(self.web)
         self.web.routes.update(
             {
-                "/": self._landing,
+                "/": LandingPage(config, self.store, health, clock),
                 "/metrics": self._metrics,
                 "/healthz": self._healthz,
                 "/ready": self._ready,
@@ -199,95 +194,11 @@ class Exporter:
             return Response(503, f"not ready: never polled {', '.join(waiting)}\n".encode())
         return Response(200, b"ready\n")
 
-    def _landing(self, request: Request) -> Response:
-        _, _, sources = self.store.snapshot()
-        by_name = {s.name: s for s in sources}
-        now = self.pipeline.clock()
-        rows = []
-        for name, poller in self.pollers.items():
-            state = by_name.get(name)
-            last_poll = (
-                format_rfc3339_ms(state.last_poll_ms) if state and state.last_poll_ms else "never"
-            )
-            last_ok = (
-                format_rfc3339_ms(state.last_success_ms)
-                if state and state.last_success_ms
-                else "never"
-            )
-            watermark = (
-                format_rfc3339_ms(state.watermark_ms) if state and state.watermark_ms >= 0 else "—"
-            )
-            lag = (
-                f"{now - state.watermark_ms / 1000:.0f} s"
-                if state and state.watermark_ms >= 0
-                else "—"
-            )
-            status = "up" if poller.health.up else ("down" if poller.health.polls else "starting")
-            rows.append(
-                "<tr>"
-                + "".join(
-                    f"<td>{html.escape(str(v))}</td>"
-                    for v in (
-                        name,
-                        poller.source.kind,
-                        status,
-                        last_poll,
-                        last_ok,
-                        poller.health.last_error or "—",
-                        watermark,
-                        lag,
-                    )
-                )
-                + "</tr>"
-            )
-        body = _LANDING.format(
-            version=html.escape(__version__),
-            rows="\n".join(rows),
-            unlisted=_unlisted_section(self.store.unlisted_codes()),
-        )
-        return Response(200, body.encode("utf-8"), "text/html; charset=utf-8")
-
-
-def _unlisted_section(codes: list[tuple[str, str, int]]) -> str:
-    """The landing page's list of provider codes no table knows (counted `unlisted`)."""
-    if not codes:
-        return "<p>None seen.</p>"
-    rows = "\n".join(
-        f"<tr><td>{html.escape(g)}</td><td>{html.escape(c)}</td><td>{n}</td></tr>"
-        for g, c, n in codes
-    )
-    return f"<table><tr><th>gateway</th><th>code</th><th>seen</th></tr>\n{rows}\n</table>"
-
 
 def _datetime(epoch: float) -> object:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, UTC)
-
-
-_LANDING = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>smswatch exporter</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:70em}}
-table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style>
-</head><body>
-<h1>smswatch exporter</h1>
-<p>Card-transaction SMS monitoring, version {version}.</p>
-<ul><li><a href="metrics">/metrics</a></li><li><a href="ready">/ready</a></li>
-<li><a href="healthz">/healthz</a></li>
-<li><a href="lookup">/lookup</a>: the support desk's transaction lookup</li></ul>
-<h2>Sources</h2>
-<table><tr><th>source</th><th>kind</th><th>status</th><th>last poll</th><th>last success</th>
-<th>last error</th><th>watermark</th><th>lag</th></tr>
-{rows}
-</table>
-<h2>Provider codes no table knows</h2>
-<p>Counted as <code>smswatch_sms_ambiguous_total{{code="unlisted"}}</code> with their status's
-default cause; a new code from a provider shows here first.</p>
-{unlisted}
-</body></html>
-"""
 
 
 def report_objectives(objectives: ConfigObjectives) -> ReportObjectives:

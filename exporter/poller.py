@@ -147,6 +147,10 @@ class Pipeline:
         self._warned: set[tuple[str, ...]] = set()
         self._announced: set[tuple[str, str]] = set()
 
+    def now_ms(self) -> int:
+        """The exporter's clock in Unix ms (what outcomes are dated by on the landing page)."""
+        return int(self.clock() * 1000)
+
     def accept_watermark(self, source: SourceConfig, watermark_ms: int) -> int:
         """A source's watermark as the exporter accepts it: at most its clock + max_clock_skew.
 
@@ -188,7 +192,7 @@ class Pipeline:
                 blind=blind,
                 evidence_after_ms=self.evidence_after_ms,
             )
-            self.store.apply(changes, "")
+            self.store.apply(changes, "", self.now_ms())
             if len(changes.receipts) < 100_000:
                 break
 
@@ -213,7 +217,7 @@ class Pipeline:
         bad: list[tuple[R, str]] = [(records[i], why) for i, why in refused.items()]
         try:
             with self.store.transaction():
-                self.store.apply(ingest(good), source.name)
+                self.store.apply(ingest(good), source.name, self.now_ms())
                 self._quarantine(source, bad, invalid, stay)
                 finish()
             return
@@ -226,7 +230,7 @@ class Pipeline:
             for record in good:
                 try:
                     with self.store.savepoint():
-                        self.store.apply(ingest([record]), source.name)
+                        self.store.apply(ingest([record]), source.name, self.now_ms())
                 except _UNSTORABLE as exc:
                     bad.append((record, f"{type(exc).__name__}: {exc}"))
             self._quarantine(source, bad, invalid, stay)
@@ -316,7 +320,7 @@ class Pipeline:
             expired = reconcile.give_up_messages(
                 source.gateway, watermark, self.store, self.settings
             )
-            self.store.apply(expired, "")
+            self.store.apply(expired, "", self.now_ms())
             if len(expired.messages) < 100_000:
                 break
         oldest = self.store.pending_oldest_ms(source.gateway)

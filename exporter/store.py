@@ -171,7 +171,23 @@ CREATE TABLE IF NOT EXISTS unobserved_windows (
     source TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL,
     PRIMARY KEY (source, from_ms)
 ) WITHOUT ROWID;
+-- the outcome counters' increases per minute of the exporter's clock (MINUTE_COUNTERS), for
+-- the landing page's last hour and today; minutes older than MINUTES_KEPT_MS are dropped
+CREATE TABLE IF NOT EXISTS outcome_minutes (
+    minute_ms INTEGER NOT NULL, metric TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (minute_ms, metric, labels)
+) WITHOUT ROWID;
 """
+
+#: Counters also kept per minute (`outcome_minutes`), with the positions of the labels kept:
+#: final SMS by gateway, status and cause; decided receipts by acquirer, outcome and cause.
+MINUTE_COUNTERS: dict[str, tuple[int, ...]] = {
+    "smswatch_sms_messages_total": (0, 3, 4),
+    "smswatch_receipts_total": (0, 1, 2),
+}
+MINUTE_MS = 60_000
+#: How long per-minute increases are kept: "today" never reaches back more than 25 hours.
+MINUTES_KEPT_MS = 2 * 86_400_000
 
 _MESSAGE_COLUMNS = (
     "message_id, gateway, txn_ref, carrier, area, phone, submitted_ms, seen, "
@@ -214,6 +230,15 @@ def _message(row: sqlite3.Row | tuple[object, ...]) -> Message:
 
 def _receipt(row: sqlite3.Row | tuple[object, ...]) -> Receipt:
     return Receipt(*row)
+
+
+def _unlisted(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, str, int]]:
+    """(gateway, code, times seen) from the unlisted-codes counter's rows."""
+    out = []
+    for labels, value in rows:
+        gateway, code = (*decode_labels(str(labels)), "", "")[:2]
+        out.append((gateway, code, int(value)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -292,6 +317,17 @@ class LookupRows:
 
 
 @dataclass(frozen=True)
+class PageView:
+    """What a page for people reads of the committed state, in one read transaction."""
+
+    sources: list[SourceState]
+    #: (gateway, code, times seen) of provider codes no table knew, most seen first.
+    unlisted: list[tuple[str, str, int]]
+    #: Per (metric, labels) of `MINUTE_COUNTERS`: the increase since each asked start.
+    increases: dict[tuple[str, tuple[str, ...]], list[float]]
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """One support-desk lookup: who, when, with which key, how many results."""
 
@@ -353,6 +389,8 @@ class Store:
                 raise StateError(f"cannot create state directory {parent}: {exc.strerror}") from exc
         self._lock = threading.RLock()
         self._read_lock = threading.Lock()
+        self._pages_lock = threading.Lock()
+        self._minutes_pruned_at = -1
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -370,6 +408,10 @@ class Store:
             self._check_version()
             self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._reader.execute("PRAGMA busy_timeout=10000")
+            # pages people read (the landing page) have their own connection: a page being
+            # built never holds up a scrape, nor a scrape a page
+            self._pages = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._pages.execute("PRAGMA busy_timeout=10000")
         except sqlite3.DatabaseError as exc:
             raise StateError(f"cannot open state file {path}: {exc}") from exc
 
@@ -490,9 +532,10 @@ class Store:
 
     def close(self) -> None:
         """Close both connections."""
-        with self._lock, self._read_lock:
+        with self._lock, self._read_lock, self._pages_lock:
             self._db.close()
             self._reader.close()
+            self._pages.close()
 
     # ------------------------------------------------------------------ transactions
 
@@ -792,8 +835,9 @@ class Store:
 
     # ------------------------------------------------------------------ writes
 
-    def apply(self, changes: Changes, source: str) -> None:
-        """Write one step's changes (inside a transaction)."""
+    def apply(self, changes: Changes, source: str, at_ms: int | None = None) -> None:
+        """Write one step's changes (inside a transaction); `at_ms` (Unix ms, default: the
+        store's clock) is the exporter's now, the minute its outcome counts are kept under."""
         db = self._db
         if changes.messages:
             fresh = [m for m in changes.messages.values() if not m.stored]
@@ -916,6 +960,7 @@ class Store:
                 ],
             )
         self.add_counters(changes.counters)
+        self._add_minutes(changes.counters, int(self.clock() * 1000) if at_ms is None else at_ms)
         self._add("gauges", changes.gauges)
         records: Counter[LabelKey] = Counter()
         for result, n in changes.records.items():
@@ -929,6 +974,28 @@ class Store:
                 f"INSERT INTO {table} (metric, labels, value) VALUES (?, ?, ?) "
                 "ON CONFLICT (metric, labels) DO UPDATE SET value = value + excluded.value",
                 rows,
+            )
+
+    def _add_minutes(self, deltas: Counter[LabelKey], at_ms: int) -> None:
+        """Add the deltas of `MINUTE_COUNTERS` to the minute of `at_ms` (dropping old minutes
+        once a minute)."""
+        minute = at_ms - at_ms % MINUTE_MS
+        kept: Counter[tuple[str, str]] = Counter()
+        for (metric, labels), value in deltas.items():
+            positions = MINUTE_COUNTERS.get(metric)
+            if positions is not None and value:
+                kept[(metric, encode_labels([labels[i] for i in positions]))] += value
+        if not kept:
+            return
+        self._db.executemany(
+            "INSERT INTO outcome_minutes (minute_ms, metric, labels, value) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (minute_ms, metric, labels) DO UPDATE SET value = value + excluded.value",
+            [(minute, metric, labels, value) for (metric, labels), value in kept.items()],
+        )
+        if minute != self._minutes_pruned_at:
+            self._minutes_pruned_at = minute
+            self._db.execute(
+                "DELETE FROM outcome_minutes WHERE minute_ms < ?", (minute - MINUTES_KEPT_MS,)
             )
 
     def add_counters(self, deltas: Counter[LabelKey]) -> None:
@@ -1154,6 +1221,49 @@ class Store:
                 self._reader.execute("COMMIT")
         return counters, gauges, sources
 
+    def page_view(self, starts_ms: Sequence[int]) -> PageView:
+        """Sources, unlisted codes and the outcome counters' increase since each of `starts_ms`
+        (whole minutes of the exporter's clock: a start inside a minute counts that minute), in
+        one short read transaction of the pages' own connection.
+
+        Reads at most `MINUTES_KEPT_MS` of minutes, however many records the state holds."""
+        from exporter.classify import UNLISTED_CODES
+
+        since = min(starts_ms, default=0)
+        sums = ", ".join("sum(CASE WHEN minute_ms >= ? THEN value ELSE 0 END)" for _ in starts_ms)
+        floors = [start - start % MINUTE_MS for start in starts_ms]
+
+        with self._pages_lock:
+            self._pages.execute("BEGIN")
+            try:
+                sources = [
+                    SourceState(*r)
+                    for r in self._pages.execute(
+                        "SELECT name, cursor, watermark_ms, terminals_watermark_ms, "
+                        "last_success_ms, last_poll_ms, last_error FROM sources"
+                    )
+                ]
+                unlisted = self._pages.execute(
+                    "SELECT labels, value FROM counters WHERE metric = ? ORDER BY value DESC",
+                    (UNLISTED_CODES,),
+                ).fetchall()
+                rows = (
+                    self._pages.execute(
+                        f"SELECT metric, labels, {sums} FROM outcome_minutes "
+                        "WHERE minute_ms >= ? GROUP BY metric, labels",
+                        (*floors, since - since % MINUTE_MS),
+                    ).fetchall()
+                    if starts_ms
+                    else []
+                )
+            finally:
+                self._pages.execute("COMMIT")
+        return PageView(
+            sources=sources,
+            unlisted=_unlisted(unlisted),
+            increases={(row[0], decode_labels(row[1])): list(row[2:]) for row in rows},
+        )
+
     # ------------------------------------------------------------------ quarantine
 
     def add_quarantined(self, entries: Sequence[QuarantinedRecord]) -> None:
@@ -1241,8 +1351,4 @@ class Store:
                 "SELECT labels, value FROM counters WHERE metric = ? ORDER BY value DESC",
                 (UNLISTED_CODES,),
             ).fetchall()
-        out = []
-        for labels, value in rows:
-            gateway, code = (*decode_labels(str(labels)), "", "")[:2]
-            out.append((gateway, code, int(value)))
-        return out
+        return _unlisted(rows)

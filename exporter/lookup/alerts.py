@@ -11,6 +11,8 @@ was sent). Alerts without either label (Watchdog, exporter health) say nothing a
 transaction and are left out.
 
 Alertmanager is not asked: it only knows the alerts active now, not those of last Tuesday.
+The alerts firing now (the landing page) come from Prometheus' own `/api/v1/alerts`, which
+carries the rules' annotations (summary, runbook_url) that the `ALERTS` series lack.
 """
 
 from __future__ import annotations
@@ -71,6 +73,30 @@ class FiringAlert:
             "firing_until": rfc3339(self.firing_until_ms),
             "continues": self.continues,
         }
+
+
+#: How firing alerts are ordered for people: the most urgent first.
+_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2, "none": 3}
+
+
+@dataclass(frozen=True)
+class ActiveAlert:
+    """An alert firing now, with the annotations its rule gave it."""
+
+    alertname: str
+    labels: dict[str, str] = field(hash=False)
+    annotations: dict[str, str] = field(hash=False)
+    active_at: str = ""  # RFC 3339, as Prometheus gives it
+
+    @property
+    def severity(self) -> str:
+        """The alert's severity label ("" when none)."""
+        return self.labels.get("severity", "")
+
+    @property
+    def runbook_url(self) -> str:
+        """Its runbook (`runbook_url` annotation), or ""."""
+        return self.annotations.get("runbook_url", "")
 
 
 @dataclass(frozen=True)
@@ -141,26 +167,54 @@ class AlertHistory:
         start_ms = min(w.start_ms for w in windows) - self.settings.lookback_ms
         end_ms = min(now_ms, max(w.end_ms for w in windows))
         range_s = max(1, math.ceil((end_ms - start_ms) / 1000))
+        data = self._ask(
+            "/api/v1/query",
+            {"query": f"{SELECTOR}[{range_s}s]", "time": f"{end_ms / 1000:.3f}"},
+            "alert history",
+        )
+        if not isinstance(data, dict) or data.get("resultType") != "matrix":
+            raise AlertsUnavailable("Prometheus answered no matrix")
+        found = runs(data.get("result") or [], start_ms, end_ms)
+        return [concerning(found, window) for window in windows]
+
+    def active(self, timeout_s: float | None = None) -> list[ActiveAlert]:
+        """The alerts firing now, as Prometheus' rule evaluation holds them (`/api/v1/alerts`),
+        with their annotations; pending ones are left out (raises `AlertsUnavailable`).
+
+        `timeout_s` (at most the settings' timeout) bounds the wait for a page built live."""
+        limit = self.settings.timeout_s if timeout_s is None else timeout_s
+        data = self._ask("/api/v1/alerts", {}, "active alerts", min(limit, self.settings.timeout_s))
+        if not isinstance(data, dict) or not isinstance(data.get("alerts"), list):
+            raise AlertsUnavailable("Prometheus answered no alert list")
+        out = []
+        for item in data["alerts"]:
+            if not isinstance(item, dict) or item.get("state") != "firing":
+                continue
+            labels = {str(k): str(v) for k, v in dict(item.get("labels") or {}).items()}
+            annotations = {str(k): str(v) for k, v in dict(item.get("annotations") or {}).items()}
+            name = labels.pop("alertname", "")
+            if name:
+                out.append(ActiveAlert(name, labels, annotations, str(item.get("activeAt", ""))))
+        return sorted(out, key=lambda a: (_SEVERITY_ORDER.get(a.severity, 9), a.alertname))
+
+    def _ask(self, path: str, params: dict[str, str], what: str, timeout_s: float = 0) -> Any:
+        """The `data` of a successful Prometheus API answer (raises `AlertsUnavailable`)."""
         try:
             response = self._session.get(
-                f"{self.settings.url}/api/v1/query",
-                params={"query": f"{SELECTOR}[{range_s}s]", "time": f"{end_ms / 1000:.3f}"},
-                timeout=self.settings.timeout_s,
+                f"{self.settings.url}{path}",
+                params=params,
+                timeout=timeout_s or self.settings.timeout_s,
             )
             document = response.json()
         except (requests.RequestException, ValueError) as exc:
-            log.warning("alert history unavailable", extra={"error": type(exc).__name__})
+            log.warning(f"{what} unavailable", extra={"error": type(exc).__name__})
             raise AlertsUnavailable("Prometheus did not answer") from exc
         if not isinstance(document, dict):
             raise AlertsUnavailable("Prometheus answered no JSON object")
         if response.status_code != 200 or document.get("status") != "success":
             log.warning(
-                "alert history unavailable",
+                f"{what} unavailable",
                 extra={"status": response.status_code, "error": document.get("errorType", "")},
             )
             raise AlertsUnavailable(f"Prometheus answered HTTP {response.status_code}")
-        data = document.get("data") or {}
-        if data.get("resultType") != "matrix":
-            raise AlertsUnavailable("Prometheus answered no matrix")
-        found = runs(data.get("result") or [], start_ms, end_ms)
-        return [concerning(found, window) for window in windows]
+        return document.get("data") or {}
