@@ -25,7 +25,7 @@ from exporter.vocabulary import cause_words
 STYLE = """
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC",sans-serif;
-color:#1c2127;background:#f4f6f8}
+color:#1c2127;background:#f4f6f8;overflow-wrap:break-word}
 header{display:flex;flex-wrap:wrap;gap:.3em 1em;align-items:baseline;justify-content:space-between;
 padding:.7em 1em;background:#12355b;color:#fff}
 header h1{font-size:1.2em;margin:0}
@@ -36,10 +36,10 @@ h2{font-size:1.1em;margin:0 0 .4em}
 p{margin:.3em 0}
 .note{color:#52606d;font-size:.88em}
 table{border-collapse:collapse;width:100%;margin:.4em 0}
-th,td{text-align:left;padding:.3em .35em;border-bottom:1px solid #e3e7eb;vertical-align:top;
-overflow-wrap:anywhere}
+th,td{text-align:left;padding:.3em .3em;border-bottom:1px solid #e3e7eb;vertical-align:top}
 th{font-size:.85em;color:#52606d;font-weight:600}
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n b,.nw{white-space:nowrap}
 small{display:block;color:#52606d;font-size:.8em;white-space:normal}
 .good b{color:#1a7f37}.bad b{color:#cf222e}.none b{color:#52606d}
 .flag{display:inline-block;font-size:.8em;font-weight:700;padding:0 .45em;border-radius:1em;
@@ -51,7 +51,7 @@ ul.alerts li{border-left:5px solid #9aa5b1;padding:.3em .6em;margin:.35em 0;
 overflow-wrap:anywhere}
 ul.alerts li.critical{border-left-color:#cf222e}ul.alerts li.warning{border-left-color:#bf8700}
 .error{background:#fde8e8;border:1px solid #e0a3a3;border-radius:6px;padding:.5em}
-code{overflow-wrap:anywhere}
+.note,code{overflow-wrap:anywhere}
 ul.links{margin:.2em 0;padding-left:1.2em}
 """
 
@@ -142,7 +142,7 @@ def _sli_table(name: str, column: str, rows: tuple[SliRow, ...], lang: str) -> s
             )
         lines.append(
             f'<tr data-key="{_e(row.key)}"><td>{_e(row.key)}</td>{"".join(cells)}'
-            f'<td class="n">{_e(_percent(row.objective))}</td></tr>'
+            f'<td class="n nw">{_e(_percent(row.objective))}</td></tr>'
         )
     table = (
         f"<table><tr><th>{_e(w[column])}</th>{_window_heads(lang)}"

@@ -33,8 +33,8 @@ WORDS: dict[str, dict[str, str]] = {
         "objective": "Objective",
         "no_events": "no outcome",
         "bad_of": "{bad} bad of {events}",
-        "below": "below objective",
-        "met": "meets objective",
+        "below": "below",
+        "met": "met",
         "causes": "Receipts without SMS, by cause",
         "causes_note": (
             "Approved payments whose cardholder got no delivered SMS: none sent in time, or "
@@ -106,8 +106,8 @@ WORDS: dict[str, dict[str, str]] = {
         "objective": "目标",
         "no_events": "暂无结果",
         "bad_of": "{events} 条中 {bad} 条失败",
-        "below": "未达目标",
-        "met": "达到目标",
+        "below": "未达标",
+        "met": "达标",
         "causes": "未收到短信的交易（按原因）",
         "causes_note": "已批准但持卡人未收到短信的交易：未按时发送，或已发送但未送达。",
         "cause": "原因",

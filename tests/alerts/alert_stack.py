@@ -107,14 +107,21 @@ def local_alertmanager_config(
 
 @contextmanager
 def _serve(
-    name: str, binary: str, config: dict[str, Any], workdir: Path, flags: list[str], ready_s: int
+    name: str,
+    binary: str,
+    config: dict[str, Any],
+    workdir: Path,
+    flags: list[str],
+    ready_s: int,
+    port: int = 0,
 ) -> Iterator[str]:
-    """Start `binary` on a free loopback port with `config` written to `workdir/<name>.yml` and
-    its output in `workdir/<name>.log`; yields its base URL once `/-/ready` answers."""
+    """Start `binary` on a loopback port (`port`, or a free one) with `config` written to
+    `workdir/<name>.yml` and its output in `workdir/<name>.log`; yields its base URL once
+    `/-/ready` answers."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / f"{name}.yml"
     config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     with open(workdir / f"{name}.log", "wb") as log:
         proc = subprocess.Popen(
@@ -145,10 +152,16 @@ def alertmanager(binary: str, config: dict[str, Any], workdir: Path) -> Iterator
 
 @contextmanager
 def prometheus(
-    binary: str, rule_dir: Path, targets: list[str], alertmanager_url: str, workdir: Path
+    binary: str,
+    rule_dir: Path,
+    targets: list[str],
+    alertmanager_url: str,
+    workdir: Path,
+    port: int = 0,
 ) -> Iterator[str]:
-    """Start Prometheus scraping `targets` as job smswatch every second, with the rules of
-    `rule_dir` evaluated every second and alerts resent every second."""
+    """Start Prometheus (on `port`, or a free one) scraping `targets` as job smswatch every
+    second, with the rules of `rule_dir` evaluated every second and alerts resent every
+    second."""
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rule_dir / "*.yaml")],
@@ -160,7 +173,7 @@ def prometheus(
         "scrape_configs": [{"job_name": "smswatch", "static_configs": [{"targets": targets}]}],
     }
     flags = [f"--storage.tsdb.path={workdir / 'data'}", "--rules.alert.resend-delay=1s"]
-    with _serve("prometheus", binary, config, workdir, flags, 30) as url:
+    with _serve("prometheus", binary, config, workdir, flags, 30, port) as url:
         yield url
 
 
