@@ -171,23 +171,27 @@ CREATE TABLE IF NOT EXISTS unobserved_windows (
     source TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL,
     PRIMARY KEY (source, from_ms)
 ) WITHOUT ROWID;
--- the outcome counters' increases per minute of the exporter's clock (MINUTE_COUNTERS), for
--- the landing page's last hour and today; minutes older than MINUTES_KEPT_MS are dropped
-CREATE TABLE IF NOT EXISTS outcome_minutes (
-    minute_ms INTEGER NOT NULL, metric TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL,
-    PRIMARY KEY (minute_ms, metric, labels)
+-- the outcome counters' increases per minute and per quarter hour of the exporter's clock
+-- (OUTCOME_SPANS), for the landing page's last hour and today
+CREATE TABLE IF NOT EXISTS outcome_counts (
+    span_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL, metric TEXT NOT NULL,
+    labels TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (span_ms, start_ms, metric, labels)
 ) WITHOUT ROWID;
 """
 
-#: Counters also kept per minute (`outcome_minutes`), with the positions of the labels kept:
-#: final SMS by gateway, status and cause; decided receipts by acquirer, outcome and cause.
+#: Counters also kept per span of time (`outcome_counts`), with the positions of the labels
+#: kept: final SMS by gateway, status and cause; decided receipts by acquirer, outcome and cause.
 MINUTE_COUNTERS: dict[str, tuple[int, ...]] = {
     "smswatch_sms_messages_total": (0, 3, 4),
     "smswatch_receipts_total": (0, 1, 2),
 }
 MINUTE_MS = 60_000
-#: How long per-minute increases are kept: "today" never reaches back more than 25 hours.
-MINUTES_KEPT_MS = 2 * 86_400_000
+QUARTER_MS = 15 * MINUTE_MS
+#: The spans kept and for how long: minutes for two hours (the last hour, to the minute), and
+#: quarter hours for two days ("today" reaches back at most 25 hours, and local midnight is on
+#: a quarter hour in every time zone in use).
+OUTCOME_SPANS: dict[int, int] = {MINUTE_MS: 2 * 3_600_000, QUARTER_MS: 2 * 86_400_000}
 
 _MESSAGE_COLUMNS = (
     "message_id, gateway, txn_ref, carrier, area, phone, submitted_ms, seen, "
@@ -390,7 +394,7 @@ class Store:
         self._lock = threading.RLock()
         self._read_lock = threading.Lock()
         self._pages_lock = threading.Lock()
-        self._minutes_pruned_at = -1
+        self._outcomes_pruned_at = -1
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -960,7 +964,9 @@ class Store:
                 ],
             )
         self.add_counters(changes.counters)
-        self._add_minutes(changes.counters, int(self.clock() * 1000) if at_ms is None else at_ms)
+        self._add_outcome_counts(
+            changes.counters, int(self.clock() * 1000) if at_ms is None else at_ms
+        )
         self._add("gauges", changes.gauges)
         records: Counter[LabelKey] = Counter()
         for result, n in changes.records.items():
@@ -976,10 +982,9 @@ class Store:
                 rows,
             )
 
-    def _add_minutes(self, deltas: Counter[LabelKey], at_ms: int) -> None:
-        """Add the deltas of `MINUTE_COUNTERS` to the minute of `at_ms` (dropping old minutes
-        once a minute)."""
-        minute = at_ms - at_ms % MINUTE_MS
+    def _add_outcome_counts(self, deltas: Counter[LabelKey], at_ms: int) -> None:
+        """Add the deltas of `MINUTE_COUNTERS` to the minute and the quarter hour of `at_ms`
+        (dropping spans past their keeping once a minute)."""
         kept: Counter[tuple[str, str]] = Counter()
         for (metric, labels), value in deltas.items():
             positions = MINUTE_COUNTERS.get(metric)
@@ -988,15 +993,23 @@ class Store:
         if not kept:
             return
         self._db.executemany(
-            "INSERT INTO outcome_minutes (minute_ms, metric, labels, value) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (minute_ms, metric, labels) DO UPDATE SET value = value + excluded.value",
-            [(minute, metric, labels, value) for (metric, labels), value in kept.items()],
+            "INSERT INTO outcome_counts (span_ms, start_ms, metric, labels, value) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (span_ms, start_ms, metric, labels) "
+            "DO UPDATE SET value = value + excluded.value",
+            [
+                (span, at_ms - at_ms % span, metric, labels, value)
+                for span in OUTCOME_SPANS
+                for (metric, labels), value in kept.items()
+            ],
         )
-        if minute != self._minutes_pruned_at:
-            self._minutes_pruned_at = minute
-            self._db.execute(
-                "DELETE FROM outcome_minutes WHERE minute_ms < ?", (minute - MINUTES_KEPT_MS,)
-            )
+        minute = at_ms - at_ms % MINUTE_MS
+        if minute != self._outcomes_pruned_at:
+            self._outcomes_pruned_at = minute
+            for span, keep_ms in OUTCOME_SPANS.items():
+                self._db.execute(
+                    "DELETE FROM outcome_counts WHERE span_ms = ? AND start_ms < ?",
+                    (span, minute - keep_ms),
+                )
 
     def add_counters(self, deltas: Counter[LabelKey]) -> None:
         """Add deltas to counters (inside a transaction, or alone: autocommit)."""
@@ -1221,18 +1234,27 @@ class Store:
                 self._reader.execute("COMMIT")
         return counters, gauges, sources
 
-    def page_view(self, starts_ms: Sequence[int]) -> PageView:
-        """Sources, unlisted codes and the outcome counters' increase since each of `starts_ms`
-        (whole minutes of the exporter's clock: a start inside a minute counts that minute), in
-        one short read transaction of the pages' own connection.
+    def page_view(self, starts_ms: Sequence[int], now_ms: int) -> PageView:
+        """Sources, unlisted codes and the outcome counters' increase from each of `starts_ms`
+        until `now_ms` (whole minutes of the exporter's clock: a start inside a minute counts
+        that minute), in one short read transaction of the pages' own connection.
 
-        Reads at most `MINUTES_KEPT_MS` of minutes, however many records the state holds."""
+        The quarter hours between a start and now are read as such, the minutes only at the
+        ends: a day is about 100 rows per series, however many records the state holds. A
+        start more than two hours back must be on a quarter hour (local midnights are)."""
         from exporter.classify import UNLISTED_CODES
 
-        since = min(starts_ms, default=0)
-        sums = ", ".join("sum(CASE WHEN minute_ms >= ? THEN value ELSE 0 END)" for _ in starts_ms)
-        floors = [start - start % MINUTE_MS for start in starts_ms]
-
+        now_quarter = now_ms - now_ms % QUARTER_MS
+        ranges: list[tuple[int, int, int, int]] = []  # (start's index, span, from, until)
+        for index, start in enumerate(starts_ms):
+            first = start - start % MINUTE_MS
+            quarters = -(-first // QUARTER_MS) * QUARTER_MS  # the first whole quarter
+            if quarters >= now_quarter:  # within the current quarter hour: minutes only
+                ranges.append((index, MINUTE_MS, first, now_ms + 1))
+                continue
+            ranges.append((index, MINUTE_MS, first, quarters))
+            ranges.append((index, QUARTER_MS, quarters, now_quarter))
+            ranges.append((index, MINUTE_MS, now_quarter, now_ms + 1))
         with self._pages_lock:
             self._pages.execute("BEGIN")
             try:
@@ -1247,21 +1269,22 @@ class Store:
                     "SELECT labels, value FROM counters WHERE metric = ? ORDER BY value DESC",
                     (UNLISTED_CODES,),
                 ).fetchall()
-                rows = (
-                    self._pages.execute(
-                        f"SELECT metric, labels, {sums} FROM outcome_minutes "
-                        "WHERE minute_ms >= ? GROUP BY metric, labels",
-                        (*floors, since - since % MINUTE_MS),
-                    ).fetchall()
-                    if starts_ms
-                    else []
-                )
+                increases: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+                for index, span, since, until in ranges:
+                    for metric, labels, value in self._pages.execute(
+                        "SELECT metric, labels, sum(value) FROM outcome_counts "
+                        "WHERE span_ms = ? AND start_ms >= ? AND start_ms < ? "
+                        "GROUP BY metric, labels",
+                        (span, since, until),
+                    ):
+                        key = (metric, decode_labels(labels))
+                        increases.setdefault(key, [0.0] * len(starts_ms))[index] += value
             finally:
                 self._pages.execute("COMMIT")
         return PageView(
             sources=sources,
             unlisted=_unlisted(unlisted),
-            increases={(row[0], decode_labels(row[1])): list(row[2:]) for row in rows},
+            increases=increases,
         )
 
     # ------------------------------------------------------------------ quarantine

@@ -5,11 +5,12 @@ Two windows, both on the exporter's clock (the simulated one in the demo):
 - **today**: those decided since 00:00 of the current day in the page's time zone
   (`reports.timezone` when reports are configured, else `lookup.timezone`, else UTC).
 
-An outcome is dated by the minute its counter moved (`outcome_minutes` in the store), as a
-Prometheus `increase()` over the same counters would date it, without extrapolation. The SLIs
+An outcome is dated by the minute its counter moved (`outcome_counts` in the store: minutes and
+quarter hours), as a Prometheus `increase()` over the same counters would date it, without
+extrapolation. The SLIs
 are counted as the alert rules and reports count them (`reports.figures.Delivery`): of the
 final outcomes, less those with a cardholder-side cause, the share without a bank-side cause.
-The cost is bounded by the minutes of one day, however many receipts the state holds.
+The cost is bounded by the quarter hours of one day, however many receipts the state holds.
 """
 
 from __future__ import annotations
@@ -242,14 +243,14 @@ def alerts_now(history: AlertHistory | None) -> AlertsNow:
 
 def gather(
     config: Config,
-    view_at: Callable[[Sequence[int]], PageView],
+    view_at: Callable[[Sequence[int], int], PageView],
     health: Mapping[str, PollHealth],
     windows: Windows,
     wall_s: float,
     history: AlertHistory | None = None,
 ) -> Landing:
     """The page's figures: `view_at` reads the store (`Store.page_view`) for the windows."""
-    view = view_at(windows.starts)
+    view = view_at(windows.starts, windows.now_ms)
     return Landing(
         windows=windows,
         gateways=sli_rows(view, MESSAGES, config.gateways, config.objectives.sms_delivery_ratio),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from exporter.landing.words import choose_language
 from exporter.lookup.alerts import ActiveAlert
 from exporter.poller import PollHealth
 from exporter.reconcile import Changes
-from exporter.store import MINUTES_KEPT_MS, Store
+from exporter.store import MINUTE_MS, OUTCOME_SPANS, Store
 from exporter.timestamps import parse_rfc3339_ms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,9 +95,40 @@ def test_outcomes_count_in_the_minute_the_exporter_decided_them(tmp_path: Path) 
     # every configured acquirer has its row, with nothing to judge yet
     (north,) = [row for row in landing.acquirers if row.key == "acq-north"]
     assert north.windows[0].sli is None
-    # minutes older than two days went with the first write of a later minute
-    rows = store._db.execute("SELECT min(minute_ms) FROM outcome_minutes").fetchone()
-    assert rows[0] >= at["yesterday (Beijing)"] - MINUTES_KEPT_MS
+    # spans past their keeping went with the first write of a later minute
+    for span, keep_ms in OUTCOME_SPANS.items():
+        oldest = store._db.execute(
+            "SELECT min(start_ms) FROM outcome_counts WHERE span_ms = ?", (span,)
+        ).fetchone()[0]
+        assert oldest >= NOW - NOW % MINUTE_MS - keep_ms
+    store.close()
+
+
+def test_minutes_and_quarter_hours_add_up_to_every_outcome_of_a_window(tmp_path: Path) -> None:
+    """Today read as quarter hours plus minutes at its ends is exact, in zones whose midnight
+    is on a half or three-quarter hour (India, Nepal), at every minute of an hour."""
+    store = Store(str(tmp_path / "state.sqlite"))
+    rng = random.Random(7)
+    start = NOW - 30 * 3_600_000
+    decided: list[int] = []
+    for at in sorted(rng.randrange(start, NOW + 3_600_000) for _ in range(3000)):
+        with store.transaction():
+            store.apply(changes(delivered__none=1), "", at)
+        decided.append(at)
+    for zone in ("Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "UTC"):
+        for now in range(NOW, NOW + 3_600_000, 7 * 60_000 + 1_234):
+            windows = windows_at(now, ZoneInfo(zone))
+            view = store.page_view(windows.starts, now)
+            key = ("smswatch_receipts_total", ("acq-east", "delivered", "none"))
+            expected = [
+                sum(
+                    1
+                    for at in decided
+                    if w - w % MINUTE_MS <= at < now - now % MINUTE_MS + MINUTE_MS
+                )
+                for w in windows.starts
+            ]
+            assert view.increases[key] == expected, (zone, now)
     store.close()
 
 
@@ -104,7 +136,7 @@ def test_the_page_reads_the_store_on_its_own_connection(tmp_path: Path) -> None:
     """A scrape holding the scrapes' reader never holds the page up, nor the other way."""
     store = Store(str(tmp_path / "state.sqlite"))
     with store._read_lock:  # a scrape in progress
-        view = store.page_view([NOW - 3_600_000, NOW])
+        view = store.page_view([NOW - 3_600_000, NOW], NOW)
     assert view.increases == {} and view.unlisted == []
     store.close()
 
