@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import socket
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,12 +21,14 @@ from exporter.landing.figures import (
     windows_at,
 )
 from exporter.landing.page import render
+from exporter.landing.route import LandingPage
 from exporter.landing.words import choose_language
 from exporter.lookup.alerts import ActiveAlert
 from exporter.poller import PollHealth
 from exporter.reconcile import Changes
 from exporter.store import MINUTE_MS, OUTCOME_SPANS, Store
 from exporter.timestamps import parse_rfc3339_ms
+from exporter.web import Request
 
 ROOT = Path(__file__).resolve().parents[2]
 #: 10:30 in Beijing: Beijing's today began at 16:00 UTC the day before.
@@ -202,3 +205,20 @@ def test_everything_on_the_page_is_escaped(tmp_path: Path) -> None:
         assert '<a href="https://x/W.md?a=1&amp;b" rel="noreferrer">' in page
         assert page.count("&lt;script&gt;") >= 5
         assert not re.search(r"(src|href)=\"(https?:)?//", page.replace("https://x/W.md", ""))
+
+
+def test_a_prometheus_that_never_answers_leaves_the_page_answering(tmp_path: Path) -> None:
+    """A Prometheus that accepts the connection and says nothing: the page answers once the
+    timeout (the configured one, at most `ALERTS_TIMEOUT_S`) is over and says the alerts are
+    unknown."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # never accepted: the request waits for an answer that never comes
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        cfg = config(tmp_path, lookup={"prometheus": {"url": url, "timeout": "300ms"}})
+        store = Store(str(tmp_path / "state.sqlite"))
+        page = LandingPage(cfg, store, {}, clock=lambda: NOW / 1000)
+        response = page(Request("GET", "/", {"lang": ["zh-CN"]}, {}, b""))
+        store.close()
+    body = response.body.decode()
+    assert response.status == 200 and "无法查询 Prometheus" in body
