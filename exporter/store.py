@@ -1364,14 +1364,3 @@ class Store:
                 (before_ms,),
             )
             return removed + cur.rowcount + removed_extra
-
-    def unlisted_codes(self) -> list[tuple[str, str, int]]:
-        """(gateway, code, times seen) of every provider code no table knew, most seen first."""
-        from exporter.classify import UNLISTED_CODES
-
-        with self._read_lock:
-            rows = self._reader.execute(
-                "SELECT labels, value FROM counters WHERE metric = ? ORDER BY value DESC",
-                (UNLISTED_CODES,),
-            ).fetchall()
-        return _unlisted(rows)
