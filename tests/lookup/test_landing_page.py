@@ -16,9 +16,9 @@ from exporter.vocabulary import cause_words
 
 from .conftest import Run
 from .test_browser import browser
+from harness import get_json, http_get
 
 __all__ = ["browser"]  # the lookup page's browser fixture (Debian Chromium via Playwright)
-from harness import get_json, http_get
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the run's lookup.timezone
 
