@@ -26,7 +26,7 @@ from exporter.landing.words import choose_language
 from exporter.lookup.alerts import ActiveAlert
 from exporter.poller import PollHealth
 from exporter.reconcile import Changes
-from exporter.store import MINUTE_MS, OUTCOME_SPANS, Store
+from exporter.store import MINUTE_MS, OUTCOME_SPANS, Store, encode_labels
 from exporter.timestamps import parse_rfc3339_ms
 from exporter.web import Request
 
@@ -222,3 +222,21 @@ def test_a_prometheus_that_never_answers_leaves_the_page_answering(tmp_path: Pat
         store.close()
     body = response.body.decode()
     assert response.status == 200 and "无法查询 Prometheus" in body
+
+
+def test_a_state_file_from_before_the_page_opens_and_counts_from_then_on(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.sqlite")
+    store = Store(path)
+    with store.transaction():
+        store.apply(changes(delivered__none=5), "", NOW - 60_000)
+    store._db.execute("DROP TABLE outcome_counts")  # as an older version left it
+    store.close()
+    store = Store(path)
+    with store.transaction():
+        store.apply(changes(delivered__none=2), "", NOW)
+    view = store.page_view([NOW - 3_600_000], NOW)
+    assert view.increases[("smswatch_receipts_total", ("acq-east", "delivered", "none"))] == [2]
+    counters, _, _ = store.snapshot()
+    labels = encode_labels(("acq-east", "delivered", "none"))
+    assert ("smswatch_receipts_total", labels, 7.0) in counters  # the counters kept all
+    store.close()
