@@ -22,6 +22,7 @@ from exporter.errors import ConfigError
 from exporter.lookup.routes import build_lookup
 from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.push import PushReceiver
+from exporter.readiness import Readiness, Watched, liveness
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
 from exporter.store import Store
@@ -98,8 +99,12 @@ class Exporter:
             {
                 "/": self._landing,
                 "/metrics": self._metrics,
-                "/healthz": self._healthz,
-                "/ready": self._ready,
+                "/healthz": liveness,
+                "/ready": Readiness(
+                    self.store,
+                    {n: Watched(p.source, p.health) for n, p in self.pollers.items()},
+                    self._stop,
+                ),
             }
         )
         for source in config.sources:
@@ -183,21 +188,6 @@ class Exporter:
     def _metrics(self, request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(200, encoder(self.registry), content_type)
-
-    def _healthz(self, request: Request) -> Response:
-        return Response(200, b"ok\n")
-
-    def _ready(self, request: Request) -> Response:
-        _, _, sources = self.store.snapshot()
-        polled = {s.name for s in sources if s.last_success_ms is not None}
-        waiting = [
-            name
-            for name, poller in self.pollers.items()
-            if name not in polled and not is_push_only(poller.source)  # pushes wait for us
-        ]
-        if waiting:
-            return Response(503, f"not ready: never polled {', '.join(waiting)}\n".encode())
-        return Response(200, b"ready\n")
 
     def _landing(self, request: Request) -> Response:
         _, _, sources = self.store.snapshot()
