@@ -107,6 +107,7 @@ class Exporter:
                 ),
             }
         )
+        self.web.open_paths.add("/ready")  # like /healthz: a kubelet's probe has no credentials
         for source in config.sources:
             if source.push is not None:  # provider pushes: open to providers, own secret
                 receiver = PushReceiver(source, self.pipeline, clock)

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
+import yaml
 
 from exporter.app import Exporter
 from exporter.config import parse_config, simulator_config_document
@@ -62,8 +64,10 @@ def document(base_url: str, state: Path) -> dict[str, Any]:
     return doc
 
 
-def started(doc: dict[str, Any], env: dict[str, str] | None = None) -> Exporter:
-    exporter = Exporter(parse_config(doc, env=env or {}), "127.0.0.1", 0)
+def started(
+    doc: dict[str, Any], env: dict[str, str] | None = None, web_config: str | None = None
+) -> Exporter:
+    exporter = Exporter(parse_config(doc, env=env or {}), "127.0.0.1", 0, web_config)
     exporter.start()
     return exporter
 
@@ -142,3 +146,20 @@ def test_unreadable_state_and_stopping_make_it_unready(
         exporter.stop()
     response = ready(Request("GET", "/ready", {}, {}, b""))
     assert (response.status, response.body) == (503, b"not ready\nexporter: stopping\n")
+
+
+def test_probes_need_no_credentials_when_basic_auth_guards_the_rest(
+    upstream: HeldUpstream, tmp_path: Path
+) -> None:
+    upstream.release.set()
+    hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"prometheus": hashed}}))
+    exporter = started(document(upstream.url, tmp_path / "state.sqlite"), web_config=str(web))
+    try:
+        base = f"http://127.0.0.1:{exporter.port}"
+        wait_until(lambda: http_get(f"{base}/ready")[0] == 200, 20, "ready without credentials")
+        assert http_get(f"{base}/healthz")[0] == 200
+        assert http_get(f"{base}/metrics")[0] == 401
+    finally:
+        exporter.stop()
