@@ -3,7 +3,9 @@
 `smswatch kubernetes generate` writes `deploy/kubernetes/base/generated/`:
 - one PrometheusRule (Prometheus Operator) per rule file of `smswatch rules generate`, whose
   `spec` is that file's `groups:` text as it is, so the operator loads the same rules as
-  `alerts/rules/`;
+  `alerts/rules/`; a group that leaves its evaluation interval to Prometheus gets the spec's
+  (`exporter.scrape_interval`, the `evaluation_interval` of deploy/prometheus.yml), since a
+  Prometheus resource evaluates every 30 s unless told otherwise;
 - one ConfigMap per dashboard of `dashboards/*.json`, labelled `grafana_dashboard: "1"` for the
   Grafana sidecar, holding the committed JSON as it is;
 - the `kustomization.yaml` that lists them, so a new rule file or dashboard needs no hand edit.
@@ -17,7 +19,10 @@ import json
 import textwrap
 from pathlib import Path
 
+import yaml
+
 from exporter.alerting.generate import render as render_rules
+from exporter.alerting.promql import format_duration
 from exporter.alerting.spec import load_spec
 from exporter.errors import ConfigError
 
@@ -28,9 +33,17 @@ HEADER = (
 LABELS = "    app.kubernetes.io/name: smswatch\n    app.kubernetes.io/part-of: smswatch\n"
 
 
-def prometheus_rule(rule_file: str, text: str) -> str:
-    """A PrometheusRule named after `rule_file` whose spec is the rule file's groups, verbatim."""
+def prometheus_rule(rule_file: str, text: str, interval: str) -> str:
+    """A PrometheusRule named after `rule_file` whose spec is the rule file's groups, verbatim,
+    with `interval` on each group that has none."""
     body = text[text.index("groups:") :]
+    lacking = {g["name"] for g in yaml.safe_load(body)["groups"] if "interval" not in g}
+    lines = []
+    for line in body.splitlines(keepends=True):
+        lines.append(line)
+        if line.startswith("- name: ") and line.removeprefix("- name: ").strip() in lacking:
+            lines.append(f"  interval: {interval}\n")
+    body = "".join(lines)
     name = "smswatch-" + rule_file.removesuffix(".yaml")
     return (
         HEADER.format(source=f"alerts/spec.yaml (alerts/rules/{rule_file})")
@@ -61,8 +74,10 @@ def dashboard_config_map(file_name: str, text: str) -> str:
 def render(spec_path: str | Path, dashboards_dir: str | Path) -> dict[str, str]:
     """File name → text of every generated manifest, and the kustomization listing them."""
     files: dict[str, str] = {}
-    for rule_file, text in sorted(render_rules(load_spec(spec_path)).items()):
-        files[f"prometheusrule-{rule_file}"] = prometheus_rule(rule_file, text)
+    spec = load_spec(spec_path)
+    interval = format_duration(spec.scrape_interval_ms)
+    for rule_file, text in sorted(render_rules(spec).items()):
+        files[f"prometheusrule-{rule_file}"] = prometheus_rule(rule_file, text, interval)
     dashboards = sorted(Path(dashboards_dir).glob("*.json"))
     if not dashboards:
         raise ConfigError(f"no dashboards in {dashboards_dir}", path="--dashboards")

@@ -67,12 +67,18 @@ def test_check_mode_names_the_drifted_file(
     assert "prometheusrule-health.yaml: differs from the generator" in capsys.readouterr().err
 
 
-def test_prometheus_rules_hold_exactly_the_rule_files() -> None:
+def test_prometheus_rules_hold_exactly_the_rule_files_at_their_evaluation_interval() -> None:
     rules = {o["metadata"]["name"]: o for o in rendered("base") if o["kind"] == "PrometheusRule"}
     files = sorted((REPO / "alerts" / "rules").glob("*.yaml"))
     assert sorted(rules) == [f"smswatch-{path.stem}" for path in files]
+    evaluation = f"{load_spec(SPEC).scrape_interval_ms // 1000}s"
+    compose = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    assert compose["global"]["evaluation_interval"] == evaluation
     for path in files:
-        assert rules[f"smswatch-{path.stem}"]["spec"] == yaml.safe_load(path.read_text()), path
+        expected = yaml.safe_load(path.read_text())
+        for group in expected["groups"]:  # evaluated as often as deploy/prometheus.yml does
+            group.setdefault("interval", evaluation)
+        assert rules[f"smswatch-{path.stem}"]["spec"] == expected, path
 
 
 def test_prometheus_rule_groups_pass_promtool(promtool: str, tmp_path: Path) -> None:
@@ -205,6 +211,13 @@ def test_service_monitor_scrapes_the_job_the_rules_select(target: str) -> None:
     assert OPERATOR_DURATION.match(endpoint["interval"])
     interval_ms = load_spec(SPEC).scrape_interval_ms
     assert endpoint["interval"] == f"{interval_ms // 1000}s", "the interval the rules assume"
+    if target != "overlays/replicas":  # one pod: a restarted pod continues the same series
+        assert {"action": "replace", "targetLabel": "instance", "replacement": "smswatch"} in (
+            endpoint["relabelings"]
+        )
+        assert {"action": "labeldrop", "regex": "pod"} in endpoint["relabelings"]
+    else:  # two pods: one series each
+        assert "relabelings" not in endpoint
 
 
 def config_as_the_pod_sees_it(target: str, tmp_path: Path, secrets: dict[str, str]) -> Any:
