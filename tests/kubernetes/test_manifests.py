@@ -3,17 +3,19 @@ way the rest of the repository expects (job label, scrape interval, sources, sec
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-from kustomize import KUBERNETES, REPO, TARGETS, container, find, rendered
+from kustomize import KUBERNETES, REPO, TARGETS, container, find, kubectl, rendered
 
-from exporter import cli
+from exporter import __version__, cli
 from exporter.alerting.generate import drift
 from exporter.alerting.spec import load_spec
 from exporter.config import parse_config
@@ -295,3 +297,47 @@ def test_the_replicas_overlay_config_differs_from_the_base_in_its_state_only() -
         k: v for k, v in replicas.items() if k != "state"
     }
     assert replicas["state"]["backend"] == "postgresql"
+
+
+def test_the_readme_overlay_renders_a_namespaced_release_with_its_own_config(
+    tmp_path: Path,
+) -> None:
+    """The overlay a user writes by deploy/kubernetes/README.md, rendered as it stands there."""
+    readme = (KUBERNETES / "README.md").read_text()
+    block = re.search(r"```yaml\n\s*# my-smswatch/kustomization.yaml\n(.*?)```", readme, re.S)
+    assert block, "the README's example overlay"
+    overlay = tmp_path / "my-smswatch"
+    overlay.mkdir()
+    base = os.path.relpath(KUBERNETES / "base", overlay)  # kustomize takes relative paths only
+    text = textwrap.dedent(block.group(1)).replace("../smswatch/deploy/kubernetes/base", base)
+    (overlay / "kustomization.yaml").write_text(text)
+    (overlay / "config.yaml").write_text("sources: []  # the bank's own\n")
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(overlay)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    assert {o["metadata"].get("namespace") for o in objects} == {"smswatch"}
+    assert all(o["metadata"]["labels"]["release"] == "kube-prometheus-stack" for o in objects)
+    deployment = find(tuple(objects), "Deployment", "smswatch")
+    assert deployment["spec"]["selector"]["matchLabels"].keys() == {
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/component",
+    }, "selectors stay as they were: a Deployment's selector cannot change"
+    (exporter,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert exporter["image"] == f"registry.example/smswatch:{__version__}"
+    config = find(tuple(objects), "ConfigMap", exporter_config_name(deployment))
+    assert config["data"]["config.yaml"].startswith("sources: []")
+
+
+def exporter_config_name(deployment: dict[str, Any]) -> str:
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    name: str = next(v["configMap"]["name"] for v in volumes if "configMap" in v)
+    return name
+
+
+def test_the_image_tag_is_the_release_version() -> None:
+    kustomization = yaml.safe_load((KUBERNETES / "base" / "kustomization.yaml").read_text())
+    (image,) = kustomization["images"]
+    assert image == {"name": "smswatch", "newTag": __version__}
+    assert container(rendered("base"))["image"] == f"smswatch:{__version__}"
