@@ -1,9 +1,10 @@
 """The exporter as the Deployment runs it, on a read-only root filesystem: only the state volume
 and /tmp (an emptyDir) are writable, as `readOnlyRootFilesystem: true` leaves them in the pod.
 
-No container runtime runs here: the test gives the process a private mount namespace whose root
-is remounted read-only, binds a fresh directory over /tmp and the state volume's directory over
-/media (an empty directory of the root), and runs the container's args with those paths.
+No container runtime runs here: the test gives the process private user and mount namespaces
+(no privileges needed where user namespaces are enabled) whose root is remounted read-only,
+binds a fresh directory over /tmp and the pod's directory over /media (an empty directory of
+the root), and runs the container's args with the config and state paths moved there.
 """
 
 from __future__ import annotations
@@ -58,7 +59,20 @@ def test_the_exporter_serves_with_a_read_only_root(tmp_path: Path) -> None:
     env |= {"SMSWATCH_SIM_URL": simulator.url, "POD": str(pod), "PATH": "/usr/bin:/bin"}
     env |= {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     process = subprocess.Popen(
-        ["unshare", "--mount", "sh", "-c", MOUNTS, "sh", sys.executable, "-m", "exporter", *args],
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            MOUNTS,
+            "sh",
+            sys.executable,
+            "-m",
+            "exporter",
+            *args,
+        ],
         env=env,
         cwd="/",
         stdout=subprocess.DEVNULL,
