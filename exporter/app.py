@@ -21,6 +21,7 @@ from exporter.landing import LandingPage
 from exporter.lookup.routes import build_lookup
 from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.push import PushReceiver
+from exporter.readiness import Readiness, Watched, liveness
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
 from exporter.store import Store
@@ -93,10 +94,15 @@ class Exporter:
             {
                 "/": LandingPage(config, self.store, health, clock),
                 "/metrics": self._metrics,
-                "/healthz": self._healthz,
-                "/ready": self._ready,
+                "/healthz": liveness,
+                "/ready": Readiness(
+                    self.store,
+                    {n: Watched(p.source, p.health) for n, p in self.pollers.items()},
+                    self._stop,
+                ),
             }
         )
+        self.web.open_paths.add("/ready")  # like /healthz: a kubelet's probe has no credentials
         for source in config.sources:
             if source.push is not None:  # provider pushes: open to providers, own secret
                 receiver = PushReceiver(source, self.pipeline, clock)
@@ -178,21 +184,6 @@ class Exporter:
     def _metrics(self, request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(200, encoder(self.registry), content_type)
-
-    def _healthz(self, request: Request) -> Response:
-        return Response(200, b"ok\n")
-
-    def _ready(self, request: Request) -> Response:
-        _, _, sources = self.store.snapshot()
-        polled = {s.name for s in sources if s.last_success_ms is not None}
-        waiting = [
-            name
-            for name, poller in self.pollers.items()
-            if name not in polled and not is_push_only(poller.source)  # pushes wait for us
-        ]
-        if waiting:
-            return Response(503, f"not ready: never polled {', '.join(waiting)}\n".encode())
-        return Response(200, b"ready\n")
 
 
 def _datetime(epoch: float) -> object:

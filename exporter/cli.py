@@ -21,6 +21,8 @@ from exporter.lookup.commands import add_commands as add_lookup_commands
 from exporter.lookup.commands import demo_access as demo_lookup_access
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from exporter.simulator.settings import SimulatorSettings
 
 log = logging.getLogger(__name__)
@@ -318,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules_commands(sub)
     _add_backtest_command(sub)
     add_lookup_commands(sub)
+    _add_kubernetes_commands(sub)
     return parser
 
 
@@ -425,7 +428,7 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from exporter.alerting.generate import drift, render, write
+        from exporter.alerting.generate import render, write
         from exporter.alerting.spec import load_spec
         from exporter.timestamps import parse_duration_ms
 
@@ -440,21 +443,76 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
             if scrape_ms <= 0:
                 raise ConfigError("must be > 0", path="--scrape-interval")
         files = render(load_spec(args.spec), args.time_scale, scrape_ms)
-        out = Path(args.out)
-        if args.check:
-            problems = drift(files, out)
-            for problem in problems:
-                print(f"smswatch: {problem}", file=sys.stderr)
-            if problems:
-                print("smswatch: run `smswatch rules generate` and commit", file=sys.stderr)
-                return 1
-            print(f"{out}: {len(files)} rule files up to date")
-            return 0
-        for path in write(files, out):
-            print(path)
-        return 0
+        return _write_or_check(files, Path(args.out), args.check, "rules", write)
 
     generate.set_defaults(func=run)
+
+
+def _add_kubernetes_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`smswatch kubernetes generate`: the generated manifests of deploy/kubernetes/base."""
+    kubernetes = sub.add_parser(
+        "kubernetes",
+        help="generated Kubernetes manifests",
+        description="The parts of deploy/kubernetes that come from other files.",
+    )
+    actions = kubernetes.add_subparsers(dest="kubernetes_command", metavar="ACTION", required=True)
+    generate = actions.add_parser(
+        "generate",
+        help="write the PrometheusRules and the dashboard ConfigMaps",
+        description="Write a PrometheusRule per rule file generated from the alert spec and a "
+        "ConfigMap per dashboard of --dashboards (for the Grafana sidecar), with the "
+        "kustomization listing them. With --check, write nothing and exit 1 when they differ.",
+    )
+    generate.add_argument(
+        "--spec", default="alerts/spec.yaml", help="alert spec (default alerts/spec.yaml)"
+    )
+    generate.add_argument(
+        "--dashboards",
+        default="dashboards",
+        help="directory of the dashboards' JSON (default dashboards)",
+    )
+    generate.add_argument(
+        "--out",
+        default="deploy/kubernetes/base/generated",
+        help="output directory (default deploy/kubernetes/base/generated)",
+    )
+    generate.add_argument(
+        "--check", action="store_true", help="exit 1 if the files in --out differ"
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from exporter.kubernetes import render, write
+
+        files = render(args.spec, args.dashboards)
+        return _write_or_check(files, Path(args.out), args.check, "kubernetes", write)
+
+    generate.set_defaults(func=run)
+
+
+def _write_or_check(
+    files: dict[str, str],
+    out: Path,
+    check: bool,
+    command: str,
+    write: Callable[[dict[str, str], Path], list[Path]],
+) -> int:
+    """Write generated `files` into `out`, or with `check` name each drifted one and exit 1."""
+    from exporter.alerting.generate import drift
+
+    if check:
+        problems = drift(files, out)
+        for problem in problems:
+            print(f"smswatch: {problem}", file=sys.stderr)
+        if problems:
+            print(f"smswatch: run `smswatch {command} generate` and commit", file=sys.stderr)
+            return 1
+        print(f"{out}: {len(files)} files up to date")
+        return 0
+    for path in write(files, out):
+        print(path)
+    return 0
 
 
 def _add_backtest_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
