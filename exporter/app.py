@@ -20,6 +20,7 @@ from exporter.config import Config
 from exporter.config import Objectives as ConfigObjectives
 from exporter.errors import ConfigError
 from exporter.lookup.routes import build_lookup
+from exporter.overruns import OverrunCounter, poll_job_id
 from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.push import PushReceiver
 from exporter.reports.objectives import Objectives as ReportObjectives
@@ -112,6 +113,10 @@ class Exporter:
             executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
             timezone="UTC",
         )
+        OverrunCounter(
+            {n: p.health for n, p in self.pollers.items()},
+            {n: p.source.poll_interval_ms / 1000 for n, p in self.pollers.items()},
+        ).attach(self.scheduler)
 
     @property
     def port(self) -> int:
@@ -131,7 +136,7 @@ class Exporter:
                 poller.poll,
                 "interval",
                 seconds=interval_ms / 1000,
-                id=f"poll:{name}",
+                id=poll_job_id(name),
                 name=f"poll {name}",
                 replace_existing=True,
                 next_run_time=_datetime(now),

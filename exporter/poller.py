@@ -72,6 +72,7 @@ class PollHealth:
         default_factory=lambda: [0] * (len(POLL_BUCKETS_SECONDS) + 1)
     )
     duration_sum_s: float = 0.0
+    overruns: int = 0  # polls skipped or late: the previous one outlasted the interval
 
     def observe(self, seconds: float) -> None:
         """Record a poll's duration in the (process-local) histogram."""
