@@ -268,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
         "injected faults) and the exporter polling it, in one process. When prometheus and "
         "prometheus-alertmanager (or alertmanager) are on the PATH, also run them with the "
         "generated rules and the shipped routing, time-scaled to --speed, and print every "
-        "page in the terminal as it arrives. Ctrl-C stops everything.",
+        "page in the terminal as it arrives; unless --start and --scenario say otherwise, the "
+        "simulated day then starts on busy traffic with a paced scenario in which every cause "
+        "pages and resolves within minutes. Ctrl-C stops everything.",
     )
     _add_common(demo, EXPORTER_ADDRESS)
     _add_state(demo, None)
