@@ -113,10 +113,7 @@ class Exporter:
             executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
             timezone="UTC",
         )
-        OverrunCounter(
-            {n: p.health for n, p in self.pollers.items()},
-            {n: p.source.poll_interval_ms / 1000 for n, p in self.pollers.items()},
-        ).attach(self.scheduler)
+        OverrunCounter(self.pollers).attach(self.scheduler)
 
     @property
     def port(self) -> int:

@@ -156,8 +156,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "counter",
         ("source",),
         "Scheduled polls of the source that did not run on time: the previous poll was still "
-        "running (it outlasted poll_interval) or the scheduler reached it too late. Counted by "
-        "this process since it started.",
+        "running (it outlasted poll_interval) or the scheduler reached it too late.",
     ),
     MetricSpec(
         "smswatch_source_errors_total",

@@ -154,7 +154,6 @@ class SmswatchCollector(Collector):
             METRICS_BY_NAME["smswatch_source_poll_seconds"].help,
             labels=["source"],
         )
-        overruns = _family("smswatch_source_poll_overruns_total", ("source",))
         now = self.clock()
         for source in cfg.sources:
             health = self.health.get(source.name) or PollHealth()
@@ -184,11 +183,9 @@ class SmswatchCollector(Collector):
                 cumulative += count
                 buckets.append((_le(bound), float(cumulative)))
             poll.add_metric([source.name], buckets, health.duration_sum_s)
-            assert isinstance(overruns, CounterMetricFamily)
-            overruns.add_metric([source.name], float(health.overruns))
         yield up
         yield poll
-        yield overruns
+        yield self._counter("smswatch_source_poll_overruns_total", counters, ((n,) for n in names))
         yield self._counter("smswatch_source_errors_total", counters, product(names, SOURCE_ERRORS))
         yield last_success
         yield lag

@@ -20,7 +20,7 @@ from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 
-from exporter.poller import PollHealth
+from exporter.poller import Poller
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +57,19 @@ def quiet_poll_job_warnings() -> None:
 
 
 class OverrunCounter:
-    """A scheduler listener counting overruns into the sources' PollHealth (`intervals_s`:
-    each source's poll interval, for the log line)."""
+    """A scheduler listener counting the overruns of each source's poll job (in the state
+    store, so the counter survives restarts like the others)."""
 
     #: The scheduler events it listens to.
     EVENTS = EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
 
     def __init__(
         self,
-        health: Mapping[str, PollHealth],
-        intervals_s: Mapping[str, float],
+        pollers: Mapping[str, Poller],
         log_every_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.health = health
-        self.intervals_s = intervals_s
+        self.pollers = pollers
         self.log_every_s = log_every_s
         self.clock = clock
         self._lock = threading.Lock()
@@ -86,11 +84,12 @@ class OverrunCounter:
     def __call__(self, event: Any) -> None:
         """Count one overrun of a poll job (other jobs are not sources)."""
         job_id = str(getattr(event, "job_id", ""))
-        source = job_id.removeprefix(POLL_JOB_PREFIX)
-        if not job_id.startswith(POLL_JOB_PREFIX) or source not in self.health:
+        poller = self.pollers.get(job_id.removeprefix(POLL_JOB_PREFIX))
+        if not job_id.startswith(POLL_JOB_PREFIX) or poller is None:
             return
+        poller.count_overrun()
+        source = poller.source.name
         with self._lock:
-            self.health[source].overruns += 1
             self._unlogged[source] += 1
             now = self.clock()
             last = self._logged_at.get(source)
@@ -104,7 +103,7 @@ class OverrunCounter:
             extra={
                 "source": source,
                 "overruns": count,
-                "poll_interval_s": self.intervals_s.get(source),
-                "last_poll_s": round(self.health[source].last_duration_s, 3),
+                "poll_interval_s": poller.source.poll_interval_ms / 1000,
+                "last_poll_s": round(poller.health.last_duration_s, 3),
             },
         )

@@ -72,7 +72,6 @@ class PollHealth:
         default_factory=lambda: [0] * (len(POLL_BUCKETS_SECONDS) + 1)
     )
     duration_sum_s: float = 0.0
-    overruns: int = 0  # polls skipped or late: the previous one outlasted the interval
 
     def observe(self, seconds: float) -> None:
         """Record a poll's duration in the (process-local) histogram."""
@@ -555,6 +554,12 @@ class Poller:
     def _count_error(self, kind: str) -> None:
         self.pipeline.store.add_counters(
             Counter({("smswatch_source_errors_total", (self.source.name, kind)): 1})
+        )
+
+    def count_overrun(self) -> None:
+        """One scheduled poll skipped or late: the previous one outlasted the interval."""
+        self.pipeline.store.add_counters(
+            Counter({("smswatch_source_poll_overruns_total", (self.source.name,)): 1})
         )
 
     def poll(self) -> None:
