@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from exporter.demo.command import busy_start_ms
+from exporter.demo.command import FAULT_CAUSES, busy_start_ms, demo_scenario_path
 from exporter.demo.stack import demo_alertmanager_config, find_binaries, write_demo_rules
+from exporter.simulator.scenario import load_scenario
 from exporter.timestamps import parse_rfc3339_ms
 
 ALERTS = Path(__file__).resolve().parents[2] / "alerts"
@@ -108,3 +110,23 @@ def test_binaries_take_debian_names_first_and_upstream_alertmanager_too() -> Non
 )
 def test_the_demo_day_starts_on_busy_traffic_never_before_now(now: str, start: str) -> None:
     assert busy_start_ms(parse_rfc3339_ms(now) / 1000) == parse_rfc3339_ms(start)
+
+
+def test_the_paced_scenario_plays_each_cause_once_one_at_a_time_gateway_first() -> None:
+    faults = load_scenario(demo_scenario_path(), sim_start_ms=0, gateway="bank-sms")
+    assert [FAULT_CAUSES[f.kind] for f in faults] == [
+        "gateway",
+        "invalid_number",
+        "unreachable",
+        "integration",
+        "terminal_config",
+    ]
+    assert faults[0].start_ms >= 45 * 60_000  # the warm-up: every cause's normal known
+    for before, after in pairwise(faults):
+        assert before.end_ms < after.start_ms
+    # The receipt faults come after the gateway page's tail (keep_firing_for 35m), which
+    # silences receipt pages (alertmanager.yml inhibit rule 3).
+    receipts = [f for f in faults if f.kind in ("integration_drop", "terminal_sms_off")]
+    assert min(f.start_ms for f in receipts) > faults[0].end_ms + 35 * 60_000
+    # At the demo's 60x, the last fault starts within three minutes of wall time.
+    assert faults[-1].start_ms / 60 <= 180_000
