@@ -66,11 +66,16 @@ def demo_scenario_path() -> str:
 
 def find_alerts_dir(given: str | None) -> Path | None:
     """The folder with spec.yaml and alertmanager.yml: `given`, else the checkout's alerts/
-    beside the package, else ./alerts."""
+    beside the package, else the installed copy (<prefix>/share/smswatch/alerts, see
+    pyproject.toml), else ./alerts."""
     candidates = (
         [Path(given)]
         if given
-        else [Path(exporter.__file__).resolve().parents[1] / "alerts", Path("alerts")]
+        else [
+            Path(exporter.__file__).resolve().parents[1] / "alerts",
+            Path(sys.prefix) / "share" / "smswatch" / "alerts",
+            Path("alerts"),
+        ]
     )
     for path in candidates:
         if (path / "spec.yaml").is_file() and (path / "alertmanager.yml").is_file():

@@ -40,9 +40,12 @@ def format_offset(ms: int) -> str:
     return f"+{hours}h{minutes:02d}m" if hours else f"+{minutes}m"
 
 
-def format_alert(alert: Mapping[str, Any], wall_s: float, sim_offset_ms: int | None) -> str:
+def format_alert(
+    alert: Mapping[str, Any], wall_s: float, sim_offset_ms: int | None, *, brief: bool = False
+) -> str:
     """One alert of a notification as one line: wall time (and simulated time), state, alert,
-    severity, cause, where, summary, runbook."""
+    severity, cause, where, summary, runbook. `brief`: a resolved alert whose firing was never
+    notified (it fired and resolved between two notifications of its group)."""
     labels: Mapping[str, str] = alert.get("labels") or {}
     annotations: Mapping[str, str] = alert.get("annotations") or {}
     when = datetime.fromtimestamp(wall_s, UTC).strftime("%H:%M:%S")
@@ -62,6 +65,8 @@ def format_alert(alert: Mapping[str, Any], wall_s: float, sim_offset_ms: int | N
     parts.append(f"| {annotations.get('summary', '').strip()}")
     if annotations.get("runbook_url"):
         parts.append(f"| runbook {runbook_path(annotations['runbook_url'])}")
+    if brief:
+        parts.append("| fired and resolved between two notifications")
     return "  ".join(parts)
 
 
@@ -110,7 +115,8 @@ class NotificationPrinter:
                 if key in self._seen:
                     continue
                 self._seen.add(key)
-                line = format_alert(alert, now, offset)
+                brief = key[1] == "resolved" and (key[0], "firing", key[2]) not in self._seen
+                line = format_alert(alert, now, offset, brief=brief)
                 self.lines.append(line)
                 print(line, file=self.out, flush=True)
             printed.append(line)

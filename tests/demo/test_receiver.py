@@ -109,3 +109,21 @@ def test_a_notification_without_the_token_is_refused(printer: NotificationPrinte
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 401
     assert printer.lines == []
+
+
+def test_an_alert_resolved_before_its_firing_was_notified_says_so(
+    printer: NotificationPrinter,
+) -> None:
+    alert = {
+        "status": "resolved",
+        "labels": {**LABELS, "alertname": "SMSUnreachableHotSpot", "severity": "warning"},
+        "annotations": {"summary": "Handsets of one carrier and area cannot be reached."},
+        "startsAt": "2026-11-30T02:00:00Z",
+        "fingerprint": "a1",
+    }
+    printed = printer.take({"alerts": [alert, alert]})
+    assert printed == [
+        "02:03:04 sim +1h05m  RESOLVED  SMSUnreachableHotSpot  warning  cause=gateway  "
+        "gateway=bank-sms  | Handsets of one carrier and area cannot be reached.  "
+        "| fired and resolved between two notifications"
+    ]
