@@ -155,8 +155,11 @@ class NotificationPrinter:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        server = self._server
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="demo-receiver", daemon=True
+            target=lambda: server.serve_forever(poll_interval=0.1),
+            name="demo-receiver",
+            daemon=True,
         )
         self._thread.start()
 
