@@ -133,6 +133,13 @@ def free_port() -> int:
         return port
 
 
+def dies_with_parent(argv: list[str]) -> list[str]:
+    """`argv` run so that the kernel stops it when the demo dies, even by SIGKILL (util-linux
+    `setpriv --pdeathsig`, Linux); as is where setpriv is missing."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
+
+
 def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
@@ -151,7 +158,7 @@ class _Server:
         with open(self.log_path, "wb") as log_file:
             # Its own session: Ctrl-C reaches the demo only, which stops the children in order.
             self.process = subprocess.Popen(
-                argv,
+                dies_with_parent(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

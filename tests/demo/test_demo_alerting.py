@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import free_port
+from harness import free_port, wait_until
 
 
 def _children(pid: int) -> list[int]:
@@ -78,8 +78,30 @@ def test_demo_prints_a_page_from_prometheus_through_alertmanager_and_stops_clean
         assert proc.returncode == 0, rest
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.kill()  # its children die with it (setpriv --pdeathsig)
             proc.wait()
     assert "Traceback" not in rest
     assert not [pid for pid in children if _alive(pid)]
     assert not workdir.exists()
+
+
+def test_prometheus_and_alertmanager_die_with_a_killed_demo() -> None:
+    """SIGKILL gives the demo no chance to stop its children: the kernel does it."""
+    code = (
+        "import subprocess, sys, time\n"
+        "from exporter.demo.stack import dies_with_parent\n"
+        "child = subprocess.Popen(dies_with_parent(['sleep', '60']))\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    try:
+        assert _alive(child)
+        parent.kill()
+        parent.wait()
+        wait_until(lambda: not _alive(child), 10, "the child to die with its parent")
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
