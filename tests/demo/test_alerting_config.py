@@ -55,6 +55,15 @@ def test_rules_at_the_demo_speed_are_the_shipped_rules_sixty_times_faster(
     assert "[4s]" in gateway["expr"] and "[2s]" not in gateway["expr"]
 
 
+def test_rules_at_an_odd_speed_keep_valid_durations(tmp_path: Path, promtool: str) -> None:
+    files = write_demo_rules(ALERTS / "spec.yaml", tmp_path, 7)  # 30s / 7 = 4s286ms
+    check = subprocess.run(
+        [promtool, "check", "rules", *map(str, files)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert _alerts(tmp_path)["SMSGatewayOutage"]["for"] == "4s286ms"
+
+
 def test_alertmanager_routing_is_the_shipped_one_scaled_and_sent_to_the_receiver(
     tmp_path: Path,
 ) -> None:
