@@ -19,6 +19,7 @@ from exporter.config import Objectives as ConfigObjectives
 from exporter.errors import ConfigError
 from exporter.landing import LandingPage
 from exporter.lookup.routes import build_lookup
+from exporter.overruns import OverrunCounter, poll_job_id
 from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.push import PushReceiver
 from exporter.readiness import Readiness, Watched, liveness
@@ -113,6 +114,7 @@ class Exporter:
             executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
             timezone="UTC",
         )
+        OverrunCounter(self.pollers).attach(self.scheduler)
 
     @property
     def port(self) -> int:
@@ -132,7 +134,7 @@ class Exporter:
                 poller.poll,
                 "interval",
                 seconds=interval_ms / 1000,
-                id=f"poll:{name}",
+                id=poll_job_id(name),
                 name=f"poll {name}",
                 replace_existing=True,
                 next_run_time=_datetime(now),

@@ -152,6 +152,13 @@ METRICS: tuple[MetricSpec, ...] = (
         "Duration of a poll of the source (all pages), in seconds.",
     ),
     MetricSpec(
+        "smswatch_source_poll_overruns_total",
+        "counter",
+        ("source",),
+        "Scheduled polls of the source that did not run on time: the previous poll was still "
+        "running (it outlasted poll_interval) or the scheduler reached it too late.",
+    ),
+    MetricSpec(
         "smswatch_source_errors_total",
         "counter",
         ("source", "error"),

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from exporter import __version__, logs
 from exporter.errors import ConfigError, SmswatchError
 from exporter.lookup.commands import add_commands as add_lookup_commands
-from exporter.lookup.commands import demo_access as demo_lookup_access
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -266,9 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="run the simulator and the exporter in one process",
+        help="run the simulator and the exporter in one process (and the alerting chain)",
         description="Run the built-in simulator (a bank SMS gateway and a POS acquirer with "
-        "injected faults) and the exporter polling it, in one process. Ctrl-C stops.",
+        "injected faults) and the exporter polling it, in one process. When prometheus and "
+        "prometheus-alertmanager (or alertmanager) are on the PATH, also run them with the "
+        "generated rules and the shipped routing, time-scaled to --speed, and print every "
+        "page in the terminal as it arrives; unless --start and --scenario say otherwise, the "
+        "simulated day then starts on busy traffic with a paced scenario in which every cause "
+        "pages and resolves within minutes. Ctrl-C stops everything.",
     )
     _add_common(demo, EXPORTER_ADDRESS)
     _add_state(demo, None)
@@ -279,6 +283,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the simulator serves (default 127.0.0.1:8480)",
     )
     _add_simulator(demo, 60.0)
+    alerting = demo.add_argument_group("alerting")
+    alerting.add_argument(
+        "--no-alerting",
+        dest="no_alerting",
+        action="store_true",
+        help="do not start Prometheus and Alertmanager even when they are on the PATH",
+    )
+    alerting.add_argument(
+        "--alerts.dir",
+        dest="alerts_dir",
+        default=None,
+        help="folder with the alert spec.yaml and alertmanager.yml (default: the checkout's "
+        "alerts/, else ./alerts)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     simulate = sub.add_parser(
@@ -758,47 +776,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from exporter.app import Exporter
-    from exporter.config import demo_config
-    from exporter.simulator.server import SimulatorServer
+    from exporter.demo.command import run_demo
 
-    sim_host, sim_port = parse_listen_address(args.simulator_address)
-    settings = _simulator_settings(args)
-    simulator = SimulatorServer(settings, sim_host, sim_port)
-    simulator.start()
-    host, port = parse_listen_address(args.listen_address)
-    config = demo_config(
-        simulator.url,
-        state_path=args.state_path,
-        speed=args.speed,
-        missing_after_ms=settings.missing_after_ms,
-        give_up_after_ms=settings.give_up_after_ms,
+    return run_demo(
+        args,
+        listen=parse_listen_address(args.listen_address),
+        simulator_listen=parse_listen_address(args.simulator_address),
+        simulator_settings=_simulator_settings,
+        wait_for_stop=_wait_for_stop,
     )
-    config, token = demo_lookup_access(config)
-    # The exporter's clock is the simulated one: its feeds run `--speed` times faster than the
-    # wall clock and would otherwise be capped as a clock ahead of ours (max_clock_skew).
-    exporter = Exporter(
-        config, host, port, clock=lambda: simulator.simulation.clock.now_ms() / 1000
-    )
-    try:
-        exporter.start()
-    except BaseException:
-        simulator.stop()
-        raise
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    print("smswatch demo is running (Ctrl-C stops):", flush=True)
-    print(f"  exporter      http://{shown}:{exporter.port}/", flush=True)
-    print(f"  metrics       http://{shown}:{exporter.port}/metrics", flush=True)
-    print(f"  support desk  http://{shown}:{exporter.port}/lookup  (token {token})", flush=True)
-    print(f"  simulator     {simulator.url}/", flush=True)
-    print(f"  ground truth  {simulator.url}/sim/v1/truth", flush=True)
-
-    def stop() -> None:
-        exporter.stop()
-        simulator.stop()
-
-    _wait_for_stop(stop)
-    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

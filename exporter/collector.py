@@ -185,6 +185,7 @@ class SmswatchCollector(Collector):
             poll.add_metric([source.name], buckets, health.duration_sum_s)
         yield up
         yield poll
+        yield self._counter("smswatch_source_poll_overruns_total", counters, ((n,) for n in names))
         yield self._counter("smswatch_source_errors_total", counters, product(names, SOURCE_ERRORS))
         yield last_success
         yield lag

@@ -560,6 +560,12 @@ class Poller:
             Counter({("smswatch_source_errors_total", (self.source.name, kind)): 1})
         )
 
+    def count_overrun(self) -> None:
+        """One scheduled poll skipped or late: the previous one outlasted the interval."""
+        self.pipeline.store.add_counters(
+            Counter({("smswatch_source_poll_overruns_total", (self.source.name,)): 1})
+        )
+
     def poll(self) -> None:
         """Drain the feed (until `has_more` is false, the deadline or max pages)."""
         if not self._running.acquire(blocking=False):

@@ -7,17 +7,21 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from harness import free_port, get_json, http_get, parse_exposition, wait_until
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
+def _start(*args: str, path: str | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if path is not None:
+        env["PATH"] = path
     return subprocess.Popen(
         [sys.executable, "-m", "exporter", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
     )
 
 
@@ -35,16 +39,18 @@ def _read_until(proc: subprocess.Popen[str], needle: str, timeout: float) -> str
     raise AssertionError(f"{needle!r} not printed; got {''.join(seen)!r}")
 
 
-def test_demo_prints_its_urls_serves_metrics_and_stops_on_ctrl_c() -> None:
+def test_demo_prints_its_urls_serves_metrics_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port, sim_port = free_port(), free_port()
     proc = _start(
         "demo",
         "--speed", "600",
         "--web.listen-address", f"127.0.0.1:{port}",
         "--simulator.listen-address", f"127.0.0.1:{sim_port}",
+        path=str(tmp_path),  # no Prometheus, no Alertmanager
     )  # fmt: skip
     try:
-        printed = _read_until(proc, "ground truth", 30)
+        printed = _read_until(proc, "alerting", 30)
+        assert "apt-get install prometheus prometheus-alertmanager" in printed
         assert f"http://127.0.0.1:{port}/metrics" in printed
         assert f"http://127.0.0.1:{sim_port}" in printed
         assert f"http://127.0.0.1:{port}/lookup  (token smsw_" in printed
