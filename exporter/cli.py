@@ -19,6 +19,7 @@ from exporter import __version__, logs
 from exporter.errors import ConfigError, SmswatchError
 from exporter.lookup.commands import add_commands as add_lookup_commands
 from exporter.lookup.commands import demo_access as demo_lookup_access
+from exporter.vocabulary import LANGUAGES
 
 if TYPE_CHECKING:
     from exporter.simulator.settings import SimulatorSettings
@@ -421,11 +422,18 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         action="store_true",
         help="exit 1 if the files in --out differ from what the spec generates",
     )
+    generate.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=None,
+        help="language of the summaries, descriptions and linked runbooks: en into --out, "
+        "zh-CN into --out/zh-CN (default: every language)",
+    )
 
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from exporter.alerting.generate import drift, render, write
+        from exporter.alerting.generate import drift, render, rules_subdir, write
         from exporter.alerting.spec import load_spec
         from exporter.timestamps import parse_duration_ms
 
@@ -439,19 +447,24 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                 raise ConfigError(str(exc), path="--scrape-interval") from exc
             if scrape_ms <= 0:
                 raise ConfigError("must be > 0", path="--scrape-interval")
-        files = render(load_spec(args.spec), args.time_scale, scrape_ms)
-        out = Path(args.out)
-        if args.check:
-            problems = drift(files, out)
-            for problem in problems:
+        spec = load_spec(args.spec)
+        problems = []
+        for lang in [args.lang] if args.lang else LANGUAGES:
+            files = render(spec, args.time_scale, scrape_ms, lang)
+            out = Path(args.out) / rules_subdir(lang)
+            if not args.check:
+                for path in write(files, out):
+                    print(path)
+                continue
+            found = drift(files, out)
+            for problem in found:
                 print(f"smswatch: {problem}", file=sys.stderr)
-            if problems:
-                print("smswatch: run `smswatch rules generate` and commit", file=sys.stderr)
-                return 1
-            print(f"{out}: {len(files)} rule files up to date")
-            return 0
-        for path in write(files, out):
-            print(path)
+            problems.extend(found)
+            if not found:
+                print(f"{out}: {len(files)} rule files up to date")
+        if problems:
+            print("smswatch: run `smswatch rules generate` and commit", file=sys.stderr)
+            return 1
         return 0
 
     generate.set_defaults(func=run)
