@@ -604,7 +604,8 @@ def _add_dashboards_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
     generate = actions.add_parser(
         "generate",
         help="write the dashboards as JSON",
-        description="Write every dashboard to DIR/<uid>.json (the committed dashboards/*.json).",
+        description="Write every dashboard to DIR/<uid>.json (the committed dashboards/*.json) "
+        "and, in Simplified Chinese, to DIR/zh-CN/<uid>-zh-cn.json.",
     )
     generate.add_argument(
         "--output-dir",
@@ -616,6 +617,13 @@ def _add_dashboards_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
         "--check",
         action="store_true",
         help="write nothing; exit 1 when the files in DIR differ from the generator",
+    )
+    generate.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=None,
+        help="language of titles, descriptions, legends and cause names: en into DIR, zh-CN "
+        "into DIR/zh-CN (default: every language)",
     )
     generate.set_defaults(func=commands.generate_command)
 
@@ -647,6 +655,13 @@ def _add_dashboards_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
         default="http://prometheus:9090",
         help="URL of the Prometheus datasource to create when Grafana has none, as Grafana "
         "reaches it (default http://prometheus:9090)",
+    )
+    push.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default="en",
+        help="language of the dashboards to upload (default en; zh-CN dashboards have their "
+        "own uids, so both can live in one Grafana)",
     )
     push.add_argument(
         "--force",

@@ -41,3 +41,10 @@ def current_language() -> str:
 def say(en: str, zh: str) -> str:
     """The sentence in the current language: `en` in English, `zh` in Simplified Chinese."""
     return zh if _CURRENT.get() == "zh-CN" else en
+
+
+def localized_uid(uid: str, lang: str) -> str:
+    """The uid of a generated artefact (a dashboard) in `lang`: the English uid as it is, the
+    others suffixed with the language (`smswatch-overview-zh-cn`), so both sets load side by
+    side in one Grafana."""
+    return uid if check_language(lang) == "en" else f"{uid}-{lang.lower()}"

@@ -17,7 +17,7 @@ from typing import Any
 
 from exporter.alerting.spec import AlertSpec
 from exporter.catalogue import METRICS_BY_NAME
-from exporter.language import check_language
+from exporter.language import check_language, localized_uid
 from exporter.timestamps import format_duration_ms
 
 #: A range window spans at least this many scrape intervals, a freshness threshold at least
@@ -206,7 +206,9 @@ class Context:
         return f"{self.spec.runbook_base_url}/{runbook_path(alert, self.lang)}"
 
     def dashboard_url(self, key: str) -> str:
-        return f"{self.spec.dashboard_base_url}/{self.spec.dashboards[key]}"
+        """The dashboard in the rules' language (zh-CN dashboards have their own uids)."""
+        uid = localized_uid(self.spec.dashboards[key], self.lang)
+        return f"{self.spec.dashboard_base_url}/{uid}"
 
     def render_rule(self, rule: Alert | Recording) -> dict[str, Any]:
         """A rule as the mapping Prometheus reads."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from alert_files import LANGS, SPEC, alerting_rules, rule_files, runbooks_dir
+from alert_files import LANGS, REPO, SPEC, alerting_rules, rule_files, runbooks_dir
 
 from exporter.alerting.spec import load_spec
 from exporter.vocabulary import cause_words
@@ -36,7 +36,7 @@ def _without_words(path: Path) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
     for group in groups:
         for rule in group["rules"]:
-            for key in ("summary", "description", "runbook_url"):
+            for key in ("summary", "description", "runbook_url", "dashboard_url"):
                 rule.get("annotations", {}).pop(key, None)
     return groups
 
@@ -63,6 +63,10 @@ def test_chinese_annotations_are_chinese_and_link_the_chinese_runbook(
         for r in alerting_rules("en")
         if r["alert"] == rule["alert"] and r["labels"] == rule["labels"]
     )
+    if "dashboard_url" in english["annotations"]:
+        uid = english["annotations"]["dashboard_url"].rpartition("/")[2]
+        assert annotations["dashboard_url"] == f"{spec.dashboard_base_url}/{uid}-zh-cn"
+        assert (REPO / "dashboards" / "zh-CN" / f"{uid}-zh-cn.json").is_file()
     templated = set(re.findall(r"\{\{.*?\}\}", english["annotations"]["description"]))
     assert set(re.findall(r"\{\{.*?\}\}", annotations["description"])) == templated
 
