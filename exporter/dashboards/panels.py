@@ -7,6 +7,7 @@ are easiest to keep when there is only one way to make a panel.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol, Self, TypeVar
 
@@ -201,6 +202,27 @@ def cause_overrides() -> list[Override]:
     renames = [_display_name(label, title) for label, title in cause_titles().items()]
     renames.append(_display_name("none", delivered_title()))
     return list(renames)
+
+
+def _literal(text: str) -> str:
+    """`text` as a regular expression matching itself in Python and JavaScript alike."""
+    return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", text)
+
+
+def cause_renames(before: str, after: str) -> list[dashboard_model.DataTransformerConfig]:
+    """Grafana `renameByRegex` transformations that show, in series names where the cause label
+    sits between `before` and `after` (legend `{{status}}: {{cause}}` → `": "`, `""`), the
+    cause's name in the vocabulary instead of its label value."""
+    return [
+        dashboard_model.DataTransformerConfig(
+            id_val="renameByRegex",
+            options={
+                "regex": f"^(.*){_literal(before)}{label}{_literal(after)}$",
+                "renamePattern": f"$1{before}{title}{after}",
+            },
+        )
+        for label, title in cause_titles().items()
+    ]
 
 
 def runbook_link_override(field: str) -> Override:

@@ -51,7 +51,9 @@ def _without_words(node: Any) -> Any:
     if isinstance(node, dict):
         if node.get("id") == "displayName":
             return {**node, "value": ""}
-        skip = READABLE_KEYS | {"tags"} | ({"name"} if "iconColor" in node else set())
+        skip = (
+            READABLE_KEYS | {"tags", "renamePattern"} | ({"name"} if "iconColor" in node else set())
+        )
         skip |= {"query"} if node.get("type") == "constant" else set()
         return {k: _without_words(v) for k, v in node.items() if k not in skip}
     if isinstance(node, list):
@@ -110,6 +112,29 @@ def test_cause_names_in_legends_and_explanations_come_from_the_vocabulary(lang: 
         }
         for cause in catalogue.CAUSES:
             assert names[cause] == cause_words(cause, lang).name, (panel["title"], cause)
+    # Legends that hold the cause label among other labels rename it by regex.
+    mixed = [
+        panel
+        for board in boards.values()
+        for panel in generate.panels(board)
+        if any(
+            "{{cause}}" in t["legendFormat"] and t["legendFormat"] != "{{cause}}"
+            for t in panel.get("targets", [])
+        )
+    ]
+    assert len(mixed) == 2
+    for panel in mixed:
+        renames = [t["options"] for t in panel["transformations"] if t["id"] == "renameByRegex"]
+        for cause in catalogue.CAUSES:
+            name = cause_words(cause, lang).name
+            (rename,) = [r for r in renames if cause in r["regex"]]
+            example = (
+                "acq-1: missing (x)".replace("x", cause)
+                if "\\(" in rename["regex"]
+                else (f"undelivered: {cause}")
+            )
+            renamed = re.sub(rename["regex"], rename["renamePattern"].replace("$1", r"\1"), example)
+            assert renamed.endswith((f": {name}", f"({name})")), (panel["title"], renamed)
     overview = boards[next(uid for uid in boards if uid.startswith("smswatch-overview"))]
     (table,) = [p for p in generate.panels(overview) if p["type"] == "text"]
     receipts = boards[next(uid for uid in boards if uid.startswith("smswatch-receipts"))]
