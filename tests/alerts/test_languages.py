@@ -9,6 +9,7 @@ is named with the vocabulary's name for it.
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 import yaml
 from alert_files import LANGS, REPO, SPEC, alerting_rules, rule_files, runbooks_dir
 
-from exporter.alerting.spec import load_spec
+from exporter.alerting.spec import AlertSpec, load_spec
 from exporter.vocabulary import cause_words
 
 #: The runbook sections, English heading → Chinese heading, in the order both must follow.
@@ -27,8 +28,15 @@ HEADINGS: dict[str, str] = {
     "## Mitigation": "## 缓解措施",
     "## Emergency response": "## 应急响应",
 }
-NAMES = sorted({rule["alert"] for rule in alerting_rules()})
+ENGLISH = alerting_rules("en")
+CHINESE = alerting_rules("zh-CN")
+NAMES = sorted({rule["alert"] for rule in ENGLISH})
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@cache
+def _spec() -> AlertSpec:
+    return load_spec(SPEC)
 
 
 def _without_words(path: Path) -> list[dict[str, Any]]:
@@ -49,19 +57,17 @@ def test_both_rule_sets_have_the_same_alerts_labels_and_expressions() -> None:
         assert _without_words(path) == _without_words(chinese[name]), name
 
 
-@pytest.mark.parametrize("rule", alerting_rules("zh-CN"), ids=lambda r: r["alert"])
+@pytest.mark.parametrize("rule", CHINESE, ids=lambda r: f"{r['alert']}-{r['labels']['severity']}")
 def test_chinese_annotations_are_chinese_and_link_the_chinese_runbook(
     rule: dict[str, Any],
 ) -> None:
     annotations = rule["annotations"]
     assert annotations["summary"].endswith("。")
     assert _CJK.search(annotations["summary"]) and _CJK.search(annotations["description"])
-    spec = load_spec(SPEC)
+    spec = _spec()
     assert annotations["runbook_url"] == f"{spec.runbook_base_url}/zh-CN/{rule['alert']}.md"
     english = next(
-        r
-        for r in alerting_rules("en")
-        if r["alert"] == rule["alert"] and r["labels"] == rule["labels"]
+        r for r in ENGLISH if r["alert"] == rule["alert"] and r["labels"] == rule["labels"]
     )
     if "dashboard_url" in english["annotations"]:
         uid = english["annotations"]["dashboard_url"].rpartition("/")[2]

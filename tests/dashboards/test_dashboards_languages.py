@@ -3,6 +3,7 @@ layout, every word a person reads translated, cause names from the vocabulary.""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,6 @@ def test_provisioning_loads_both_languages_side_by_side(repo_root: Path) -> None
     )["providers"][0]
     assert provider["type"] == "file" and not provider["options"]["foldersFromFilesStructure"]
     files = sorted((repo_root / "dashboards").rglob("*.json"))
-    uids = [yaml.safe_load(path.read_text("utf-8"))["uid"] for path in files]
+    uids = [json.loads(path.read_text("utf-8"))["uid"] for path in files]
     assert len(uids) == 6 and len(set(uids)) == 6
     assert {path.parent.name for path in files} == {"dashboards", "zh-CN"}
