@@ -226,7 +226,7 @@ def _burn_expr(ctx: Context, slo: SLODefinition, policy: BurnPolicy) -> str:
 def _burn_alert(ctx: Context, slo: SLODefinition, policy: BurnPolicy) -> Alert:
     objective = ctx.spec.objectives[slo.name]
     dim = slo.dimension
-    rates = " or ".join(
+    rates = say(" or ", " 或 ").join(
         f"{format_number(p.burn_rate)}× "
         f"({format_duration(p.long_ms)}/{format_duration(p.short_ms)})"
         for p in policy.windows

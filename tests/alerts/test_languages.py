@@ -31,6 +31,19 @@ HEADINGS: dict[str, str] = {
 ENGLISH = alerting_rules("en")
 CHINESE = alerting_rules("zh-CN")
 NAMES = sorted({rule["alert"] for rule in ENGLISH})
+#: Names that stay as they are in Chinese text: products, metric and label names, label values.
+UNTRANSLATED = {
+    "Alertmanager",
+    "POS",
+    "Prometheus",
+    "SLO",
+    "Watchdog",
+    "exporter",
+    "job",
+    "smswatch",
+    "smswatch_source_up",
+    "unknown",
+}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -64,6 +77,9 @@ def test_chinese_annotations_are_chinese_and_link_the_chinese_runbook(
     annotations = rule["annotations"]
     assert annotations["summary"].endswith("。")
     assert _CJK.search(annotations["summary"]) and _CJK.search(annotations["description"])
+    for text in (annotations["summary"], annotations["description"]):
+        latin = set(re.findall(r"[A-Za-z_]{2,}", re.sub(r"\{\{.*?\}\}", " ", text)))
+        assert latin <= UNTRANSLATED, f"English left: {latin - UNTRANSLATED}"
     spec = _spec()
     assert annotations["runbook_url"] == f"{spec.runbook_base_url}/zh-CN/{rule['alert']}.md"
     english = next(
