@@ -2,13 +2,15 @@
 Simplified Chinese, takes it from `exporter/vocabulary.py`, and no other file spells it.
 
 The alert annotations and runbooks are checked in tests/alerts/test_languages.py, the
-dashboards in tests/dashboards/test_dashboards_languages.py; here the support desk, and the
-rule that the words live in one file.
+dashboards in tests/dashboards/test_dashboards_languages.py; here the support desk, the
+compliance report, and the rule that the words live in one file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +20,9 @@ from exporter.catalogue import CAUSES
 from exporter.lookup.advice import VOCABULARY_LANGUAGE
 from exporter.lookup.alerts import FiringAlert
 from exporter.lookup.explain import explain, incident_text
+from exporter.reports.figures import CauseRow, ReportData
+from exporter.reports.tables import _causes
+from exporter.reports.texts import Texts
 from exporter.store import StoredTransaction
 from exporter.vocabulary import CAUSE_WORDS, cause_words
 
@@ -69,6 +74,16 @@ def test_the_support_desk_names_a_cause_with_the_vocabulary_name(cause: str, lan
     assert explained.advice.title == name
     assert any(name in step.text for step in explained.steps), "the incident step names it"
     assert name in incident_text(alert, ZONE, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_the_report_names_and_explains_each_cause_with_the_vocabulary(lang: str) -> None:
+    rows = tuple(CauseRow(cause, 3, 1, 2, 0) for cause in (*CAUSES, "something_new"))
+    table = _causes(cast(ReportData, SimpleNamespace(causes=rows)), Texts(lang))
+    column = [c.key for c in table.columns].index("meaning")
+    for cause, row in zip((*CAUSES, "something_new"), table.rows, strict=True):
+        words = cause_words(cause, lang)
+        assert row[column].text == f"{words.name} — {words.meaning}"
 
 
 def test_advice_yaml_leaves_the_causes_names_to_the_vocabulary() -> None:
