@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from exporter import __version__, logs
 from exporter.errors import ConfigError, SmswatchError
 from exporter.lookup.commands import add_commands as add_lookup_commands
+from exporter.vocabulary import LANGUAGES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -442,11 +443,18 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         action="store_true",
         help="exit 1 if the files in --out differ from what the spec generates",
     )
+    generate.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=None,
+        help="language of the summaries, descriptions and linked runbooks: en into --out, "
+        "zh-CN into --out/zh-CN (default: every language)",
+    )
 
     def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from exporter.alerting.generate import render, write
+        from exporter.alerting.generate import render, rules_subdir, write
         from exporter.alerting.spec import load_spec
         from exporter.timestamps import parse_duration_ms
 
@@ -460,8 +468,13 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                 raise ConfigError(str(exc), path="--scrape-interval") from exc
             if scrape_ms <= 0:
                 raise ConfigError("must be > 0", path="--scrape-interval")
-        files = render(load_spec(args.spec), args.time_scale, scrape_ms)
-        return _write_or_check(files, Path(args.out), args.check, "rules", write)
+        spec = load_spec(args.spec)
+        status = 0
+        for lang in [args.lang] if args.lang else LANGUAGES:
+            files = render(spec, args.time_scale, scrape_ms, lang)
+            out = Path(args.out) / rules_subdir(lang)
+            status = max(status, _write_or_check(files, out, args.check, "rules", write))
+        return status
 
     generate.set_defaults(func=run)
 
@@ -667,7 +680,8 @@ def _add_dashboards_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
     generate = actions.add_parser(
         "generate",
         help="write the dashboards as JSON",
-        description="Write every dashboard to DIR/<uid>.json (the committed dashboards/*.json).",
+        description="Write every dashboard to DIR/<uid>.json (the committed dashboards/*.json) "
+        "and, in Simplified Chinese, to DIR/zh-CN/<uid>-zh-cn.json.",
     )
     generate.add_argument(
         "--output-dir",
@@ -679,6 +693,13 @@ def _add_dashboards_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
         "--check",
         action="store_true",
         help="write nothing; exit 1 when the files in DIR differ from the generator",
+    )
+    generate.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=None,
+        help="language of titles, descriptions, legends and cause names: en into DIR, zh-CN "
+        "into DIR/zh-CN (default: every language)",
     )
     generate.set_defaults(func=commands.generate_command)
 
@@ -710,6 +731,13 @@ def _add_dashboards_commands(sub: argparse._SubParsersAction[argparse.ArgumentPa
         default="http://prometheus:9090",
         help="URL of the Prometheus datasource to create when Grafana has none, as Grafana "
         "reaches it (default http://prometheus:9090)",
+    )
+    push.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default="en",
+        help="language of the dashboards to upload (default en; zh-CN dashboards have their "
+        "own uids, so both can live in one Grafana)",
     )
     push.add_argument(
         "--force",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from exporter.alerting.promql import Context, Group, Recording, format_duration, format_number
 from exporter.alerting.spec import Thresholds
+from exporter.language import say
 
 HOUR_MS = 3_600_000
 
@@ -116,9 +117,13 @@ def none_although_due(by: str, due: str, minimum: int, seen: str) -> str:
 
 
 def words(t: Thresholds) -> str:
-    """`over the last 30m, at 6× its normal share here (at least 0.2 %)` for descriptions."""
+    """`over the last 30m, at 6× its normal share here (at least 0.2 %)` for descriptions, in
+    the language being generated."""
     assert t.window_ms and t.factor is not None and t.floor is not None
-    return (
-        f"over the last {format_duration(t.window_ms)}, at more than {format_number(t.factor)}× "
-        f"its normal share here (normal taken as at least {format_number(t.floor * 100)} %)"
+    window, factor = format_duration(t.window_ms), format_number(t.factor)
+    floor = format_number(t.floor * 100)
+    return say(
+        f"over the last {window}, at more than {factor}× its normal share here (normal taken "
+        f"as at least {floor} %)",
+        f"统计窗口为最近 {window}，超过此处正常占比的 {factor} 倍（正常占比按不低于 {floor} % 计）",
     )

@@ -9,6 +9,7 @@ was blind during its window: frozen counters look exactly like a silent gateway.
 from __future__ import annotations
 
 from exporter.alerting.promql import Alert, Context, Group, Recording, format_duration
+from exporter.language import say
 
 BLIND = "smswatch:source_blind"
 LAG = "smswatch_source_lag_seconds"
@@ -86,13 +87,20 @@ def blind_alert(ctx: Context) -> Alert:
         "SmswatchMonitoringBlind",
         f"{BLIND}{{{ctx.spec.selector}}} == 1\n",
         severity="critical",
-        summary="smswatch is blind: a data source cannot be read or is far behind.",
-        description=(
+        summary=say(
+            "smswatch is blind: a data source cannot be read or is far behind.",
+            "smswatch 失明：某个数据源无法读取或严重滞后。",
+        ),
+        description=say(
             "Source {{ $labels.source }} has had no good poll for "
             f"{format_duration(t.window_ms)}, or its feed is complete only up to more than "
             f"{format_duration(t.threshold_ms)} ago. smswatch cannot see what happens to "
             "transaction SMS: the alerts that judge missing traffic hold their judgement until "
-            "it recovers. This says nothing about whether SMS are delivered: ask the provider."
+            "it recovers. This says nothing about whether SMS are delivered: ask the provider.",
+            f"数据源 {{{{ $labels.source }}}} 已有 {format_duration(t.window_ms)} 没有成功轮询，"
+            f"或其数据只完整到 {format_duration(t.threshold_ms)} 以前。smswatch 看不到交易短信的"
+            "情况：依据流量缺失判断的告警会暂停判定，直到数据源恢复。这并不说明短信是否已送达："
+            "请向服务商确认。",
         ),
         dashboard="oncall",
     )

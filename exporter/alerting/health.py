@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from exporter.alerting.blindness import LAG, blindness_group, excess_lag, polled
 from exporter.alerting.promql import Alert, Context, Group, format_duration, format_number
+from exporter.language import say
 
 
 def health_alerts(ctx: Context) -> list[Alert]:
@@ -21,16 +22,24 @@ def health_alerts(ctx: Context) -> list[Alert]:
     assert held.threshold_ms
     held_s = format_number(held.threshold_ms // 1000)
     lag_text = format_duration(lag.threshold_ms)
+    down = format_duration(alerts["SmswatchSourceDown"].for_ms)
+    interval = format_duration(spec.poll_interval_ms)
+    exporter_down = format_duration(alerts["SmswatchExporterDown"].for_ms)
+    absent = format_duration(alerts["SmswatchExporterAbsent"].for_ms)
     return [
         ctx.alert(
             "SmswatchSourceDown",
             f"{ctx.metric('smswatch_source_up')} == 0\n",
             severity="warning",
-            summary="An upstream API of smswatch cannot be polled.",
-            description=(
+            summary=say(
+                "An upstream API of smswatch cannot be polled.",
+                "smswatch 无法轮询某个上游接口。",
+            ),
+            description=say(
                 "The last polls of source {{ $labels.source }} failed (smswatch_source_up is 0 "
-                f"for {format_duration(alerts['SmswatchSourceDown'].for_ms)}): its numbers are "
-                "frozen and its alerts cannot fire."
+                f"for {down}): its numbers are frozen and its alerts cannot fire.",
+                "数据源 {{ $labels.source }} 最近的轮询均失败（smswatch_source_up 已为 0 持续 "
+                f"{down}）：其数据已冻结，依赖它的告警无法触发。",
             ),
             dashboard="oncall",
         ),
@@ -42,12 +51,16 @@ def health_alerts(ctx: Context) -> list[Alert]:
                 f"> {ctx.stale_seconds(stale_ms)}\n"
             ),
             severity="warning",
-            summary="An upstream API of smswatch has not been polled successfully for a while.",
-            description=(
+            summary=say(
+                "An upstream API of smswatch has not been polled successfully for a while.",
+                "smswatch 已有一段时间未能成功轮询某个上游接口。",
+            ),
+            description=say(
                 "Source {{ $labels.source }} has had no successful poll for "
                 "{{ $value | humanizeDuration }} (more than "
-                f"{spec.stale_after_polls} poll intervals of "
-                f"{format_duration(spec.poll_interval_ms)}): a poll may be hung."
+                f"{spec.stale_after_polls} poll intervals of {interval}): a poll may be hung.",
+                "数据源 {{ $labels.source }} 已有 {{ $value | humanizeDuration }} 没有成功轮询"
+                f"（超过 {spec.stale_after_polls} 个 {interval} 的轮询周期）：某次轮询可能已卡死。",
             ),
             dashboard="oncall",
         ),
@@ -59,11 +72,16 @@ def health_alerts(ctx: Context) -> list[Alert]:
                 f"> {format_number(lag.threshold_ms // 1000)}\n"
             ),
             severity="warning",
-            summary="An upstream feed is complete only up to a time far in the past.",
-            description=(
+            summary=say(
+                "An upstream feed is complete only up to a time far in the past.",
+                "某上游数据流只完整到很久以前的时间点。",
+            ),
+            description=say(
                 "Source {{ $labels.source }} is complete only up to "
                 f"{{{{ $value | humanizeDuration }}}} ago (threshold {lag_text}): receipts wait "
-                "longer for their outcome, and receipt alerts come late."
+                "longer for their outcome, and receipt alerts come late.",
+                "数据源 {{ $labels.source }} 的数据只完整到 {{ $value | humanizeDuration }} 之前"
+                f"（阈值 {lag_text}）：签购单需要更久才能判定结果，签购单相关告警也会延迟。",
             ),
             dashboard="oncall",
         ),
@@ -77,11 +95,16 @@ def health_alerts(ctx: Context) -> list[Alert]:
                 f"{excess_lag(ctx)} <= {held_s}\n"
             ),
             severity="warning",
-            summary="Receipt decisions wait for one source far behind the clock.",
-            description=(
+            summary=say(
+                "Receipt decisions wait for one source far behind the clock.",
+                "签购单的判定在等待一个远远落后于时钟的数据源。",
+            ),
+            description=say(
                 "Receipts are decided only up to more than "
                 f"{format_duration(held.threshold_ms)} ago, and source {{{{ $labels.source }}}} "
-                "is the one holding them back: receipt alerts and the receipt SLO come late."
+                "is the one holding them back: receipt alerts and the receipt SLO come late.",
+                f"签购单只判定到 {format_duration(held.threshold_ms)} 以前，拖慢判定的是数据源 "
+                "{{ $labels.source }}：签购单相关告警和签购单 SLO 都会延迟。",
             ),
             dashboard="oncall",
         ),
@@ -89,11 +112,15 @@ def health_alerts(ctx: Context) -> list[Alert]:
             "SmswatchExporterDown",
             f"{up} == 0\n",
             severity="critical",
-            summary="Prometheus cannot scrape the smswatch exporter.",
-            description=(
+            summary=say(
+                "Prometheus cannot scrape the smswatch exporter.",
+                "Prometheus 无法抓取 smswatch exporter。",
+            ),
+            description=say(
                 "Scrapes of {{ $labels.instance }} (job {{ $labels.job }}) have failed for "
-                f"{format_duration(alerts['SmswatchExporterDown'].for_ms)}: transaction SMS are "
-                "not monitored and no SMS alert can fire."
+                f"{exporter_down}: transaction SMS are not monitored and no SMS alert can fire.",
+                "对 {{ $labels.instance }}（job {{ $labels.job }}）的抓取已连续失败 "
+                f"{exporter_down}：交易短信处于无人监控状态，任何短信告警都无法触发。",
             ),
             dashboard="oncall",
         ),
@@ -101,11 +128,16 @@ def health_alerts(ctx: Context) -> list[Alert]:
             "SmswatchExporterAbsent",
             f"absent({up})\n",
             severity="critical",
-            summary="Prometheus has no smswatch exporter target at all.",
-            description=(
+            summary=say(
+                "Prometheus has no smswatch exporter target at all.",
+                "Prometheus 中完全没有 smswatch exporter 的抓取目标。",
+            ),
+            description=say(
                 "No target of job {{ $labels.job }} has been scraped for "
-                f"{format_duration(alerts['SmswatchExporterAbsent'].for_ms)}: the scrape "
-                "config or service discovery lost the exporter. Transaction SMS are not monitored."
+                f"{absent}: the scrape config or service discovery lost the exporter. "
+                "Transaction SMS are not monitored.",
+                f"job {{{{ $labels.job }}}} 已有 {absent} 没有任何目标被抓取：抓取配置或服务发现"
+                "丢失了 exporter。交易短信处于无人监控状态。",
             ),
         ),
         Alert(
@@ -113,10 +145,15 @@ def health_alerts(ctx: Context) -> list[Alert]:
             expr="vector(1)\n",
             for_ms=None,
             severity="info",
-            summary="The alerting pipeline is alive (this alert always fires).",
-            description=(
+            summary=say(
+                "The alerting pipeline is alive (this alert always fires).",
+                "告警链路正常（本告警始终处于触发状态）。",
+            ),
+            description=say(
                 "Watchdog always fires. If the dead man's switch stops receiving it, Prometheus, "
-                "the rules or Alertmanager are broken and no other alert would reach on-call."
+                "the rules or Alertmanager are broken and no other alert would reach on-call.",
+                "Watchdog 始终触发。如果“死人开关”不再收到它，说明 Prometheus、告警规则或 "
+                "Alertmanager 出了故障，其他任何告警都无法送达值班人员。",
             ),
         ),
     ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from exporter.alerting.spec import AlertSpec
 from exporter.catalogue import METRICS_BY_NAME
+from exporter.language import check_language, localized_uid
 from exporter.timestamps import format_duration_ms
 
 #: A range window spans at least this many scrape intervals, a freshness threshold at least
@@ -40,6 +41,22 @@ def format_number(value: Decimal | int) -> str:
     """A number as PromQL text without float noise (Decimal 0.0050 → 0.005, 60 → 60)."""
     text = format(Decimal(value).normalize(), "f")
     return text
+
+
+#: The labels an alert is per, as a Chinese description names them.
+DIMENSION_ZH: dict[str, str] = {
+    "gateway": "短信网关",
+    "acquirer": "收单机构",
+    "carrier": "运营商",
+    "area": "地区",
+    "source": "数据源",
+}
+
+
+def runbook_path(alert: str, lang: str = "en") -> str:
+    """Where an alert's runbook lives under alerts/runbooks/: English at the top, every other
+    language in a folder named after it."""
+    return f"{alert}.md" if lang == "en" else f"{lang}/{alert}.md"
 
 
 def _labels(name: str) -> tuple[str, ...]:
@@ -89,10 +106,12 @@ class Context:
     spec: AlertSpec
     scale: int = 1
     scrape_ms: int | None = None  # the scrape interval in wall time (default: the spec's, scaled)
+    lang: str = "en"  # the language of summaries and descriptions, and of the runbooks linked
 
     def __post_init__(self) -> None:
         if self.scale < 1:
             raise ValueError(f"time scale must be >= 1: {self.scale}")
+        check_language(self.lang)
 
     @property
     def scrape_interval_ms(self) -> int:
@@ -182,10 +201,14 @@ class Context:
         )
 
     def runbook_url(self, alert: str) -> str:
-        return f"{self.spec.runbook_base_url}/{alert}.md"
+        """The alert's runbook in the rules' language: `<base>/<Alert>.md` in English,
+        `<base>/zh-CN/<Alert>.md` in Simplified Chinese."""
+        return f"{self.spec.runbook_base_url}/{runbook_path(alert, self.lang)}"
 
     def dashboard_url(self, key: str) -> str:
-        return f"{self.spec.dashboard_base_url}/{self.spec.dashboards[key]}"
+        """The dashboard in the rules' language (zh-CN dashboards have their own uids)."""
+        uid = localized_uid(self.spec.dashboards[key], self.lang)
+        return f"{self.spec.dashboard_base_url}/{uid}"
 
     def render_rule(self, rule: Alert | Recording) -> dict[str, Any]:
         """A rule as the mapping Prometheus reads."""

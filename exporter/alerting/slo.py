@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.alerting.promql import (
+    DIMENSION_ZH,
     Alert,
     Context,
     Group,
@@ -22,6 +23,7 @@ from exporter.alerting.promql import (
     format_number,
 )
 from exporter.alerting.spec import BurnPolicy, Objective
+from exporter.language import say
 
 #: How often the 30-day period ratios are evaluated (before scaling): rate() over 30 days of
 #: raw series is the heaviest query here and changes slowly.
@@ -43,6 +45,7 @@ class SLODefinition:
     alert: str
     dimension: str  # gateway | acquirer
     what: str  # human wording for summaries
+    what_zh: str  # the same in Simplified Chinese
     dashboard: str
 
     def rates(self, ctx: Context, window: str) -> tuple[str, str]:
@@ -71,13 +74,19 @@ class SLODefinition:
 
 SLOS: tuple[SLODefinition, ...] = (
     SLODefinition(
-        "sms-delivery", "SMSDeliveryErrorBudgetBurn", "gateway", "SMS delivery", "overview"
+        "sms-delivery",
+        "SMSDeliveryErrorBudgetBurn",
+        "gateway",
+        "SMS delivery",
+        "短信送达",
+        "overview",
     ),
     SLODefinition(
         "receipt-notification",
         "ReceiptNotificationErrorBudgetBurn",
         "acquirer",
         "receipt notification",
+        "签购单短信通知",
         "overview",
     ),
     SLODefinition(
@@ -85,6 +94,7 @@ SLOS: tuple[SLODefinition, ...] = (
         "ReceiptLatencyErrorBudgetBurn",
         "acquirer",
         "receipt notification latency",
+        "签购单短信通知时延",
         "overview",
     ),
 )
@@ -216,7 +226,7 @@ def _burn_expr(ctx: Context, slo: SLODefinition, policy: BurnPolicy) -> str:
 def _burn_alert(ctx: Context, slo: SLODefinition, policy: BurnPolicy) -> Alert:
     objective = ctx.spec.objectives[slo.name]
     dim = slo.dimension
-    rates = " or ".join(
+    rates = say(" or ", " 或 ").join(
         f"{format_number(p.burn_rate)}× "
         f"({format_duration(p.long_ms)}/{format_duration(p.short_ms)})"
         for p in policy.windows
@@ -224,7 +234,10 @@ def _burn_alert(ctx: Context, slo: SLODefinition, policy: BurnPolicy) -> Alert:
     period = format_duration(ctx.spec.period_ms)
     target = format_number(objective.objective_percent)
     if slo.name == "receipt-latency":
-        target += f" % of receipts notified within {objective.latency_seconds} s"
+        target += say(
+            f" % of receipts notified within {objective.latency_seconds} s",
+            f" % 的签购单在 {objective.latency_seconds} 秒内通知",
+        )
     else:
         target += " %"
     return Alert(
@@ -233,13 +246,20 @@ def _burn_alert(ctx: Context, slo: SLODefinition, policy: BurnPolicy) -> Alert:
         for_ms=policy.for_ms,
         severity=policy.severity,
         labels={"sloth_severity": policy.name},
-        summary=f"The {slo.what} error budget is burning too fast.",
-        description=(
+        summary=say(
+            f"The {slo.what} error budget is burning too fast.",
+            f"{slo.what_zh}的错误预算消耗过快。",
+        ),
+        description=say(
             f"{dim.capitalize()} {{{{ $labels.{dim} }}}} is burning its {period} {slo.what} "
             f"error budget (objective {target}) at {rates}: error ratio "
             f"{{{{ $value | humanizePercentage }}}} over the short window. "
             "The cause alerts of the same "
-            f"{dim} say why."
+            f"{dim} say why.",
+            f"{DIMENSION_ZH[dim]} {{{{ $labels.{dim} }}}} 正以 {rates} 的速率消耗其 {period} "
+            f"{slo.what_zh}错误预算（目标 {target}）：短窗口内错误率为 "
+            f"{{{{ $value | humanizePercentage }}}}。"
+            f"同一{DIMENSION_ZH[dim]}的原因类告警会说明原因。",
         ),
         dashboard=slo.dashboard,
     )

@@ -1,8 +1,9 @@
 """Grafana dashboards as code: the generator, its building blocks and the push to Grafana.
 
 The dashboards are built with grafana-foundation-sdk; `smswatch dashboards generate` writes them
-to `dashboards/*.json` (committed, checked for drift by a test) and `smswatch dashboards push`
-uploads them to a Grafana over its HTTP API.
+to `dashboards/*.json` and, in Simplified Chinese (`translation.py`, `zh-CN.yaml`), to
+`dashboards/zh-CN/*.json` (committed, checked for drift by a test), and `smswatch dashboards
+push` uploads them to a Grafana over its HTTP API.
 """
 
 from __future__ import annotations

@@ -17,21 +17,27 @@ TOKEN_ENV = "GRAFANA_TOKEN"
 
 
 def generate_command(args: argparse.Namespace) -> int:
-    """Write every dashboard to `--output-dir`, or with `--check` fail when they drifted."""
-    from exporter.dashboards.generate import BUILDERS, drifted, write
+    """Write every dashboard to `--output-dir` (English) and `--output-dir`/zh-CN (Simplified
+    Chinese), or only the `--lang` given; with `--check` fail when they drifted."""
+    from exporter.dashboards.generate import BUILDERS, drifted, subdirectory, write
+    from exporter.vocabulary import LANGUAGES
 
-    directory = Path(args.output_dir)
-    if args.check:
-        stale = drifted(directory)
-        if stale:
-            raise SmswatchError(
-                f"{directory}: out of date: {', '.join(stale)} "
-                "(run `smswatch dashboards generate` and commit the result)"
-            )
-        print(f"{directory}: {len(BUILDERS)} dashboards up to date")
-        return 0
-    for path in write(directory):
-        print(f"wrote {path}")
+    stale: list[str] = []
+    for lang in [args.lang] if args.lang else LANGUAGES:
+        directory = Path(args.output_dir) / subdirectory(lang)
+        if not args.check:
+            for path in write(directory, lang):
+                print(f"wrote {path}")
+            continue
+        found = drifted(directory, lang)
+        stale.extend(str(directory / name) for name in found)
+        if not found:
+            print(f"{directory}: {len(BUILDERS)} dashboards up to date")
+    if stale:
+        raise SmswatchError(
+            f"out of date: {', '.join(stale)} "
+            "(run `smswatch dashboards generate` and commit the result)"
+        )
     return 0
 
 
@@ -67,5 +73,5 @@ def push_command(args: argparse.Namespace) -> int:
         raise ConfigError("must be > 0", path="--grafana.timeout")
     token = read_token(args.grafana_token_file, os.environ)
     grafana = Grafana(args.grafana_url, token, timeout=timeout_ms / 1000)
-    push(grafana, dashboards(), prometheus_url=args.prometheus_url, force=args.force)
+    push(grafana, dashboards(args.lang), prometheus_url=args.prometheus_url, force=args.force)
     return 0

@@ -16,6 +16,7 @@ from grafana_foundation_sdk.models import dashboard as dashboard_model
 from exporter.dashboards import RUNBOOKS_URL, TAG
 from exporter.dashboards import panels as p
 from exporter.dashboards.queries import SMS_SUBMITTED, TRANSACTIONS
+from exporter.language import current_language, localized_uid
 
 #: The alerts shown as annotations: every firing alert but the always-firing Watchdog.
 FIRING_ALERTS = 'ALERTS{alertstate="firing", alertname!="Watchdog"}'
@@ -60,12 +61,14 @@ def new_dashboard(
     extra_variables: tuple[dashboard_builder.QueryVariable, ...] = (),
 ) -> dashboard_builder.Dashboard:
     """A dashboard with the smswatch tag, the datasource and label variables, the alert
-    annotations and links to the other smswatch dashboards and to the runbooks."""
+    annotations and links to the other smswatch dashboards and to the runbooks, in the language
+    being generated (its uid, language tag and runbooks follow it)."""
+    lang = current_language()
     dashboard = (
         dashboard_builder.Dashboard(title)
-        .uid(uid)
+        .uid(localized_uid(uid, lang))
         .description(description)
-        .tags([TAG, "sms", "pos"])
+        .tags([TAG, "sms", "pos", lang])
         .readonly()
         .timezone("browser")
         .time(time_from, "now")
@@ -78,7 +81,7 @@ def new_dashboard(
     dashboard.with_variable(
         p.constant_variable(
             "runbooks",
-            RUNBOOKS_URL,
+            RUNBOOKS_URL if lang == "en" else f"{RUNBOOKS_URL}/{lang}",
             "Base URL of the runbooks: an alert's runbook is ${runbooks}/<AlertName>.md.",
         )
     )

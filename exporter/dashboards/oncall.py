@@ -158,7 +158,7 @@ def _delivery() -> list[p.PanelBuilder]:
             ],
             stacked=True,
             min_value=0,
-        ),
+        ).transformations(p.cause_renames(": ", "")),
         p.timeseries(
             "SMS sent vs card payments",
             "SMS accepted by each gateway and approved card payments, per minute. Payments "
@@ -299,7 +299,7 @@ def _backlog() -> list[p.PanelBuilder]:
             stacked=True,
             min_value=0,
             span=8,
-        ),
+        ).transformations(p.cause_renames(" (", ")")),
     ]
 
 

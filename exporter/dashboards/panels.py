@@ -7,6 +7,7 @@ are easiest to keep when there is only one way to make a panel.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol, Self, TypeVar
 
@@ -28,8 +29,9 @@ from grafana_foundation_sdk.models import prometheus as prometheus_model
 from grafana_foundation_sdk.models import text as text_model
 
 from exporter.dashboards import TAG
-from exporter.dashboards.causes import CAUSE_TITLES, DELIVERED_TITLE
+from exporter.dashboards.causes import cause_titles, delivered_title
 from exporter.dashboards.objectives import warning_level
+from exporter.language import current_language
 
 Query = prometheus_builder.Dataquery
 PanelBuilder = cogbuilder.Builder[dashboard_model.Panel]
@@ -196,10 +198,31 @@ def _display_name(name: str, title: str) -> Override:
 
 
 def cause_overrides() -> list[Override]:
-    """Rename series whose legend is a cause label to the cause's plain-words title."""
-    renames = [_display_name(label, title) for label, title in CAUSE_TITLES.items()]
-    renames.append(_display_name("none", DELIVERED_TITLE))
+    """Rename series whose legend is a cause label to the cause's name in the vocabulary."""
+    renames = [_display_name(label, title) for label, title in cause_titles().items()]
+    renames.append(_display_name("none", delivered_title()))
     return list(renames)
+
+
+def _literal(text: str) -> str:
+    """`text` as a regular expression matching itself in Python and JavaScript alike."""
+    return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", text)
+
+
+def cause_renames(before: str, after: str) -> list[dashboard_model.DataTransformerConfig]:
+    """Grafana `renameByRegex` transformations that show, in series names where the cause label
+    sits between `before` and `after` (legend `{{status}}: {{cause}}` → `": "`, `""`), the
+    cause's name in the vocabulary instead of its label value."""
+    return [
+        dashboard_model.DataTransformerConfig(
+            id_val="renameByRegex",
+            options={
+                "regex": f"^(.*){_literal(before)}{label}{_literal(after)}$",
+                "renamePattern": f"$1{before}{title}{after}",
+            },
+        )
+        for label, title in cause_titles().items()
+    ]
 
 
 def runbook_link_override(field: str) -> Override:
@@ -496,11 +519,12 @@ class AlertsAnnotation(cogbuilder.Builder[dashboard_model.AnnotationQuery]):
 
 
 def dashboards_link() -> dashboard_builder.DashboardLink:
-    """A drop-down to the other smswatch dashboards, keeping time range and variables."""
+    """A drop-down to the other smswatch dashboards in the same language, keeping time range
+    and variables."""
     return (
         dashboard_builder.DashboardLink("SMS dashboards")
         .type(dashboard_model.DashboardLinkType.DASHBOARDS)
-        .tags([TAG])
+        .tags([TAG, current_language()])
         .as_dropdown(True)
         .keep_time(True)
         .include_vars(True)

@@ -8,9 +8,10 @@ from grafana_foundation_sdk.models import dashboard as dashboard_model
 
 from exporter.dashboards import panels as p
 from exporter.dashboards import queries as q
-from exporter.dashboards.causes import CAUSE_TITLES
+from exporter.dashboards.causes import cause_titles
 from exporter.dashboards.layout import finish, new_dashboard
 from exporter.dashboards.objectives import DELIVERY_OBJECTIVE
+from exporter.language import say
 
 UID = "smswatch-receipts"
 TITLE = "SMS notifications — receipts and terminals"
@@ -26,22 +27,40 @@ _NON_COMPLIANT = (
     f"{q.selector(TERMINALS, p.ACQUIRER_MATCHERS)} unless {q.selector(TERMINALS, _COMPLIANT)}"
 )
 
-_EXPLANATION = f"""\
+
+def _explanation() -> str:
+    """What a receipt without SMS means and its two causes, named as the vocabulary names them."""
+    titles = cause_titles()
+    terminal, integration = titles["terminal_config"], titles["integration"]
+    return say(
+        f"""\
 A receipt is **without SMS** when no SMS for it reached the SMS platform within the grace period
 after the payment. Two causes:
 
-- **{CAUSE_TITLES["terminal_config"]}** — the terminal that printed the receipt has its SMS
+- **{terminal}** — the terminal that printed the receipt has its SMS
   notice switched off, or runs software older than the supported version. The terminal
   inventory below lists them per acquirer. *Fix:* the acquirer changes the terminal's settings
   or updates its software; ask for the list of terminals out of compliance.
-- **{CAUSE_TITLES["integration"]}** — the terminal is fine, yet the transaction never reached
+- **{integration}** — the terminal is fine, yet the transaction never reached
   the SMS platform: an interface, data or authentication fault between the bank, the acquirer
   and the SMS platform. *Fix:* the integration team checks the interface logs and the
   synchronisation delay; the on-call dashboard shows whether SMS sending stopped altogether.
 
 Receipts whose SMS *was* sent but not delivered (wrong number, phone unreachable, …) are on
 the overview dashboard.
-"""
+""",
+        f"""\
+签购单**没有短信**，是指付款后在宽限期内没有任何一条对应的短信到达短信平台。原因有两种：
+
+- **{terminal}** —— 打印签购单的终端关闭了短信通知，或运行的软件低于支持的版本。下方的终端台账
+  按收单机构列出这些终端。*修复：* 由收单机构修改终端设置或升级软件；可索取不合规终端清单。
+- **{integration}** —— 终端正常，但交易始终没有到达短信平台：银行、收单机构与短信平台之间的
+  接口、数据或认证故障。*修复：* 由对接团队检查接口日志和同步延迟；值班仪表盘可以看出短信发送
+  是否已完全停止。
+
+短信*已发送*但未送达的签购单（手机号错误、手机无法触达……）见总览仪表盘。
+""",
+    )
 
 
 def _receipts_without_sms() -> list[p.PanelBuilder]:
@@ -88,7 +107,7 @@ def _receipts_without_sms() -> list[p.PanelBuilder]:
             "The share of receipts without SMS that came from terminals with SMS notice off or "
             "outdated software; the rest is put down to the bank-acquirer integration.",
             "percentunit",
-            [p.query(terminal_share, "Terminal setup", instant=True)],
+            [p.query(terminal_share, cause_titles()["terminal_config"], instant=True)],
             decimals=0,
             span=6,
         ),
@@ -243,7 +262,7 @@ def _terminals() -> list[p.PanelBuilder]:
         p.text(
             "Receipts without SMS: the two causes",
             "What a receipt without SMS means, its two causes, and who fixes each.",
-            _EXPLANATION,
+            _explanation(),
             span=12,
             height=10,
         ),

@@ -9,6 +9,7 @@ from importlib import resources
 import yaml
 
 from exporter.catalogue import CAUSES
+from exporter.vocabulary import cause_words
 
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 
@@ -42,8 +43,17 @@ def _document() -> dict[str, dict[str, dict[str, str]]]:
     return dict(raw["situations"])
 
 
+#: The lookup's language codes, as the vocabulary spells them.
+VOCABULARY_LANGUAGE: dict[str, str] = {"en": "en", "zh": "zh-CN"}
+
+
 def advice_for(situation: str, lang: str = "en") -> Advice:
-    """The wording of a situation in a language (English when the language is not there)."""
+    """The wording of a situation in a language (English when the language is not there); a
+    cause is titled with its name in the vocabulary."""
     entry = _document()[situation]
     words = entry.get(lang) or entry["en"]
-    return Advice(situation, words["title"], words["explanation"], words["advice"])
+    if situation in CAUSES:
+        title = cause_words(situation, VOCABULARY_LANGUAGE.get(lang, "en")).name
+    else:
+        title = words["title"]
+    return Advice(situation, title, words["explanation"], words["advice"])

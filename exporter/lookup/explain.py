@@ -13,11 +13,19 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from exporter.lookup.advice import SITUATIONS, SITUATIONS_BESIDE_CAUSES, Advice, advice_for
+from exporter.catalogue import CAUSES
+from exporter.lookup.advice import (
+    SITUATIONS,
+    SITUATIONS_BESIDE_CAUSES,
+    VOCABULARY_LANGUAGE,
+    Advice,
+    advice_for,
+)
 from exporter.lookup.alerts import FiringAlert
 from exporter.reconcile import parse_timeline
 from exporter.store import StoredMessage, StoredTransaction
 from exporter.timestamps import format_rfc3339_ms
+from exporter.vocabulary import cause_words
 
 FINAL = frozenset({"delivered", "undelivered", "expired", "rejected", "failed", "unknown"})
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"})
@@ -52,7 +60,8 @@ WORDS: dict[str, dict[str, str]] = {
         "reversed": "The payment was cancelled (reversed).",
         "alert_started": "Incident alert {alert} started: {title}.",
         "alert_ended": "Incident alert {alert} ended.",
-        "incident_item": "{alert} ({severity}), firing from {start}{earlier} {until}",
+        "incident_item": "{alert} ({severity}{cause}), firing from {start}{earlier} {until}",
+        "incident_cause": ", {name}",
         "until": "until {end}",
         "continues": "and still at {end}",
         "earlier": " or earlier",
@@ -104,7 +113,8 @@ WORDS: dict[str, dict[str, str]] = {
         "reversed": "该笔交易已撤销（冲正）。",
         "alert_started": "故障告警 {alert} 开始：{title}。",
         "alert_ended": "故障告警 {alert} 结束。",
-        "incident_item": "{alert}（{severity}），{start}{earlier} 开始告警，{until}",
+        "incident_item": "{alert}（{severity}{cause}），{start}{earlier} 开始告警，{until}",
+        "incident_cause": "，{name}",
         "until": "{end} 结束",
         "continues": "{end} 时仍在告警",
         "earlier": "或更早",
@@ -409,12 +419,19 @@ def explain(
 
 
 def incident_text(alert: FiringAlert, zone: ZoneInfo, lang: str = "en") -> str:
-    """`SMSGatewayErrors (critical), firing from 12:04:00 until 12:11:45`, in the zone."""
+    """`SMSGatewayErrors (critical, <cause name>), firing from 12:04:00 until 12:11:45`, in the
+    zone; the cause, when the alert names one, in the vocabulary's words."""
     words = WORDS[lang]
     end = local_time(alert.firing_until_ms, zone)
+    cause = alert.labels.get("cause", "")
+    named = ""
+    if cause in CAUSES:
+        name = cause_words(cause, VOCABULARY_LANGUAGE.get(lang, "en")).name
+        named = words["incident_cause"].format(name=name)
     return words["incident_item"].format(
         alert=alert.alertname,
         severity=alert.labels.get("severity", "?"),
+        cause=named,
         start=local_time(alert.firing_from_ms, zone),
         earlier=words["earlier"] if alert.started_earlier else "",
         until=(words["continues"] if alert.continues else words["until"]).format(end=end),

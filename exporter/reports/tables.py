@@ -308,7 +308,8 @@ def _causes(data: ReportData, t: Texts) -> Table:
     )
     rows = []
     for row in data.causes:
-        meaning = cause_words(row.cause, t.lang).meaning
+        words = cause_words(row.cause, t.lang)
+        meaning = f"{words.name} — {words.meaning}"
         rows.append(
             (
                 _key(row.cause),

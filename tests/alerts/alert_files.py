@@ -19,20 +19,34 @@ RULES = ALERTS / "rules"
 RULE_TESTS = ALERTS / "tests"
 RUNBOOKS = ALERTS / "runbooks"
 ALERTMANAGER_CONFIG = ALERTS / "alertmanager.yml"
+#: The languages of the rule sets, runbooks and their tests; English at the top of each folder.
+LANGS = ("en", "zh-CN")
 
 
-def rule_files() -> list[Path]:
-    return sorted(RULES.glob("*.yaml"))
+def _in(folder: Path, lang: str) -> Path:
+    return folder if lang == "en" else folder / lang
 
 
-def rule_test_files() -> list[Path]:
-    return sorted(RULE_TESTS.glob("*.yaml"))
+def rules_dir(lang: str = "en") -> Path:
+    return _in(RULES, lang)
 
 
-def alerting_rules() -> list[dict[str, Any]]:
+def runbooks_dir(lang: str = "en") -> Path:
+    return _in(RUNBOOKS, lang)
+
+
+def rule_files(lang: str = "en") -> list[Path]:
+    return sorted(rules_dir(lang).glob("*.yaml"))
+
+
+def rule_test_files(lang: str = "en") -> list[Path]:
+    return sorted(_in(RULE_TESTS, lang).glob("*.yaml"))
+
+
+def alerting_rules(lang: str = "en") -> list[dict[str, Any]]:
     """Every alerting rule of the committed rule files (page and ticket rules both)."""
     rules = []
-    for path in rule_files():
+    for path in rule_files(lang):
         for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
             rules.extend(rule for rule in group["rules"] if "alert" in rule)
     return rules
