@@ -15,7 +15,7 @@
           username: smswatch                    # optional
           password_env: SMSWATCH_SMTP_PASSWORD  # or password_file; never the password itself
           timeout: 30s                          # per SMTP step
-        retry: {attempts: 5, backoff: 1m, max_backoff: 30m}
+        retry: {attempts: 5, backoff: 1m, max_backoff: 30m}   # waits 1, 2, 4, 8 minutes
 
 The server's certificate is always verified (against `ca_file`, else the system's CAs) and its
 name checked; there is no switch to turn that off. `security: none` sends in clear text and is
@@ -257,7 +257,9 @@ def _retry(raw: object, path: str) -> RetryPolicy:
             f"must be from 1 to {MAX_ATTEMPTS}, got {attempts}", path=f"{path}.attempts"
         )
     backoff = duration_field(raw.get("backoff", "1m"), f"{path}.backoff")
-    ceiling = duration_field(raw.get("max_backoff", "30m"), f"{path}.max_backoff")
+    ceiling = max(backoff, RetryPolicy.max_backoff_seconds)
+    if raw.get("max_backoff") is not None:
+        ceiling = duration_field(raw["max_backoff"], f"{path}.max_backoff")
     if ceiling < backoff:
         raise ConfigError("must not be shorter than backoff", path=f"{path}.max_backoff")
     return RetryPolicy(attempts=attempts, backoff_seconds=backoff, max_backoff_seconds=ceiling)

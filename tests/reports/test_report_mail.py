@@ -19,13 +19,19 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from prometheus_client import generate_latest
+from report_harness import GENERATED_AT
 from test_web import make_cert
 
+from exporter.app import Exporter
+from exporter.config import parse_config, simulator_config_document
+from exporter.errors import ConfigError
 from exporter.logs import LogfmtFormatter
 from exporter.reports.delivery import Courier, Delivery
 from exporter.reports.mail import MailSettings, RetryPolicy, SmtpSettings
+from exporter.reports.schedule import parse_reports_section
 
-from harness import free_port
+from harness import free_port, wait_until
 
 PASSWORD = "hunter2-smtp-secret"
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.01, max_backoff_seconds=0.02)
@@ -315,3 +321,160 @@ def test_a_report_changed_on_disk_is_not_mailed(
     assert (outcome.result, outcome.attempts) == ("failed", 0)
     assert "changed since the report was written" in outcome.error
     assert server.mailbox.received == []
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def mail_section(**smtp: Any) -> dict[str, Any]:
+    return {
+        "prometheus_url": "http://prometheus:9090",
+        "out_dir": "reports",
+        "formats": ["pdf", "csv"],
+        "mail": {
+            "from": "smswatch <smswatch@bank.example>",
+            "to": ["compliance@bank.example"],
+            "attach": ["pdf", "csv"],
+            "smtp": {
+                "host": "smtp.bank.example",
+                "username": "smswatch",
+                "password_env": "SMTP_PASSWORD",
+                **smtp,
+            },
+            "retry": {"attempts": 4, "backoff": "30s", "max_backoff": "10m"},
+        },
+        "schedules": [
+            {"period": "daily", "at": "01:00"},
+            {"period": "daily", "at": "06:00", "name": "daily-audit", "mail_to": "a@bank.example"},
+            {"period": "weekly", "at": "02:00", "mail_to": []},
+        ],
+    }
+
+
+def test_a_mail_section() -> None:
+    config = parse_reports_section(mail_section(), env={"SMTP_PASSWORD": PASSWORD})
+    assert config.mail is not None
+    assert config.mail.smtp == SmtpSettings(
+        host="smtp.bank.example",
+        port=587,
+        security="starttls",
+        username="smswatch",
+        password=PASSWORD,
+        timeout_seconds=30.0,
+    )
+    assert PASSWORD not in repr(config)
+    assert config.mail.retry == RetryPolicy(4, 30.0, 600.0)
+    assert [config.recipients(s) for s in config.schedules] == [
+        ("compliance@bank.example",),
+        ("a@bank.example",),
+        (),
+    ]
+    assert config.mailed_schedules() == ("daily", "daily-audit")
+    tls = parse_reports_section(mail_section(security="tls"), env={"SMTP_PASSWORD": PASSWORD})
+    assert tls.mail is not None and tls.mail.smtp.port == 465
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        (lambda r: r["mail"]["smtp"].update(password="x"), "mail.smtp.password", "never written"),
+        (lambda r: r["mail"]["smtp"].update(security="none"), "mail.smtp.security", "loopback"),
+        (
+            lambda r: r["mail"]["smtp"].update(host="127.0.0.1", security="none"),
+            "mail.smtp.security",
+            "allow_plaintext: true",
+        ),
+        (
+            lambda r: r["mail"]["smtp"].update(password_env="UNSET"),
+            "mail.smtp.password_env",
+            "not set",
+        ),
+        (lambda r: r["mail"]["smtp"].update(port=0), "mail.smtp.port", "1..65535"),
+        (
+            lambda r: r["mail"]["smtp"].update(ca_file="/nonexistent.pem"),
+            "mail.smtp.ca_file",
+            "no such",
+        ),
+        (lambda r: r["mail"]["smtp"].update(verify=False), "mail.smtp.verify", "unknown key"),
+        (lambda r: r["mail"]["retry"].update(attempts=0), "mail.retry.attempts", "from 1 to 20"),
+        (lambda r: r["mail"].update(to=["ok@x.example", "not an address"]), "mail.to[1]", "e-mail"),
+        (lambda r: r.update(formats=["csv"]), "formats", "add pdf"),
+        (lambda r: r["schedules"][1].update(name="daily"), "schedules[1].name", "already named"),
+        (lambda r: r.pop("mail"), "schedules[1].mail_to", "needs reports.mail"),
+    ],
+)
+def test_mail_errors_name_the_field(change: Any, path: str, message: str) -> None:
+    raw = mail_section()
+    change(raw)
+    with pytest.raises(ConfigError) as caught:
+        parse_reports_section(raw, env={"SMTP_PASSWORD": PASSWORD})
+    assert caught.value.field_path == f"reports.{path}"
+    assert message in str(caught.value)
+
+
+# ------------------------------------------------------------------ inside `smswatch run`
+
+
+def test_scheduled_reports_are_mailed_in_the_background_and_counted(
+    reports: dict[str, Path], tmp_path: Path, smtp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduled job hands its report to the exporter's courier and returns while the
+    e-mail waits to be retried; stopping ends the wait, counts the delivery failed and keeps
+    the report. (The report itself is the session's: writing one is tested elsewhere and
+    costs seconds.)"""
+    server = smtp(Mailbox(rcpt_answers={"later@bank.example": ["451 4.2.0 try later"] * 5}))
+    out = tmp_path / "reports"
+
+    def written(request: Any, now: Any = None) -> Path:
+        return Path(shutil.copytree(reports["en"], out / f"{request.name}"))
+
+    monkeypatch.setattr("exporter.reports.schedule.generate_report", written)
+    document = simulator_config_document("http://127.0.0.1:1")
+    document["reports"] = {
+        "prometheus_url": "http://127.0.0.1:1",
+        "out_dir": str(out),
+        "timezone": "Asia/Shanghai",
+        "formats": ["pdf"],
+        "mail": {
+            "from": "smswatch@bank.example",
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": server.port,
+                "security": "none",
+                "allow_plaintext": True,
+            },
+            "retry": {"attempts": 5, "backoff": "1h"},
+        },
+        "schedules": [
+            {"period": "daily", "at": "01:00", "mail_to": ["ok@bank.example"]},
+            {"period": "weekly", "at": "02:00", "mail_to": ["later@bank.example"]},
+            {"period": "monthly", "at": "03:00"},  # not mailed: no series
+        ],
+    }
+    config = parse_config(document, state_path=str(tmp_path / "state.sqlite"))
+    assert config.reports is not None
+    app = Exporter(config, "127.0.0.1", 0)
+    app.start()  # its sources are unreachable: only the report jobs matter here
+    try:
+        jobs = {job.id: job for job in app.scheduler.get_jobs()}
+        assert {"report:0:daily", "report:1:weekly", "report:2:monthly"} <= set(jobs)
+        for job_id in ("report:0:daily", "report:1:weekly"):
+            job = jobs[job_id]
+            job.func(*job.args, **{**job.kwargs, "clock": lambda: GENERATED_AT})
+        wait_until(lambda: server.mailbox.received, 10, "the daily report's e-mail")
+        assert app.courier.in_flight() == 1  # the weekly one waits an hour, not in its job
+        app.courier.stop()
+        assert app.courier.in_flight() == 0
+        exposition = generate_latest(app.registry).decode()
+    finally:
+        app.stop()
+    series = [line for line in exposition.splitlines() if line.startswith("smswatch_report_")]
+    assert sorted(series) == [
+        'smswatch_report_deliveries_total{result="failed",schedule="daily"} 0.0',
+        'smswatch_report_deliveries_total{result="failed",schedule="weekly"} 1.0',
+        'smswatch_report_deliveries_total{result="sent",schedule="daily"} 1.0',
+        'smswatch_report_deliveries_total{result="sent",schedule="weekly"} 0.0',
+    ]
+    assert [to for to, _ in server.mailbox.received] == [["ok@bank.example"]]
+    kept = [p.name for p in out.glob("smswatch-weekly-*/*.pdf")]
+    assert kept == ["smswatch-daily-2026-03-10-en.pdf"]  # the session's report, copied
