@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from prometheus_client import generate_latest
@@ -24,6 +25,7 @@ from report_harness import GENERATED_AT
 from test_web import make_cert
 
 from exporter.app import Exporter
+from exporter.cli import main
 from exporter.config import parse_config, simulator_config_document
 from exporter.errors import ConfigError
 from exporter.logs import LogfmtFormatter
@@ -478,3 +480,77 @@ def test_scheduled_reports_are_mailed_in_the_background_and_counted(
     assert [to for to, _ in server.mailbox.received] == [["ok@bank.example"]]
     kept = [p.name for p in out.glob("smswatch-weekly-*/*.pdf")]
     assert kept == ["smswatch-daily-2026-03-10-en.pdf"]  # the session's report, copied
+
+
+# ------------------------------------------------------------------ on the command line
+
+
+def config_file(tmp_path: Path, port: int) -> Path:
+    document = simulator_config_document("http://127.0.0.1:1")
+    document["reports"] = {
+        "prometheus_url": "http://127.0.0.1:1",
+        "out_dir": "reports",
+        "mail": {
+            "from": "smswatch@bank.example",
+            "to": ["compliance@bank.example"],
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": port,
+                "security": "none",
+                "allow_plaintext": True,
+            },
+            "retry": {"attempts": 1},
+        },
+    }
+    path = tmp_path / "smswatch.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def test_send_a_written_report_now_from_the_command_line(
+    reports: dict[str, Path], smtp: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = smtp()
+    report = reports["zh-CN"]
+    args = ["report", "--config.file", str(config_file(tmp_path, server.port)), "--send"]
+    code = main([*args, str(report), "--mail-to", "a@bank.example,b@bank.example"])
+    captured = capsys.readouterr()
+    assert (code, captured.out.strip(), captured.err) == (0, str(report), "")
+    [(envelope_to, raw)] = server.mailbox.received
+    assert envelope_to == ["a@bank.example", "b@bank.example"]
+    assert parse(raw)["Subject"] == "银行卡交易短信通知合规报告 · 日报 2026-03-10"
+
+    # Down: the log line, then one error line naming who did not get it; exit 1.
+    down = config_file(tmp_path, free_port())
+    code = main(["report", "--config.file", str(down), "--send", str(report)])
+    captured = capsys.readouterr()
+    assert code == 1
+    *logged, last = captured.err.splitlines()
+    assert logged and all('msg="report not delivered"' in line for line in logged)
+    assert last.startswith(f"smswatch: error: the report is kept in {report} ")
+    assert "compliance@bank.example" in captured.err and "ConnectionRefusedError" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mail-to", "a@bank.example", "--out", "x", "--prometheus.url", "http://p:9090"],
+         "--mail-to: needs --config.file"),
+        (["--out", "x"], "--prometheus.url: is required (or --send DIR"),
+        (["--send", "/nonexistent", "--config.file", "CONFIG"], "is not a report directory"),
+        (["--send", "REPORT", "--config.file", "CONFIG", "--mail-to", "nobody"],
+         "--mail-to[0]: must be an e-mail address"),
+    ],
+)  # fmt: skip
+def test_mail_options_are_checked_before_anything_is_sent(
+    args: list[str],
+    message: str,
+    reports: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = str(config_file(tmp_path, free_port()))
+    values = {"CONFIG": config, "REPORT": str(reports["en"])}
+    code = main(["report", *(values.get(a, a) for a in args)])
+    assert code == 2
+    assert message in capsys.readouterr().err
