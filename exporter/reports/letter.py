@@ -81,8 +81,8 @@ def compose(
         t(
             "mail.attached",
             kind=kind,
-            start=period["start"],
-            end=period["end"],
+            start=_local(period["start"]),
+            end=_local(period["end"]),
             zone=period["timezone"],
         ),
         t("complete.yes") if manifest.get("data_complete") else t("complete.no"),
@@ -122,6 +122,14 @@ def _report_id(manifest: dict[str, Any]) -> str:
     """``2026-03-10``, ``2026-W11``, ``2026-03``: the report id without its period kind."""
     report_id = str(manifest.get("report_id") or manifest["report"])
     return report_id.removeprefix(f"{manifest['period']['kind']}-")
+
+
+def _local(moment: str) -> str:
+    """``2026-03-10T00:00:00+08:00`` → ``2026-03-10 00:00`` (the zone is named beside it)."""
+    try:
+        return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return moment
 
 
 def _read(path: Path) -> bytes:

@@ -190,8 +190,8 @@ EN: dict[str, str] = {
     "item.resolved": "Incidents resolved in the period",
     "mail.subject": "{title} · {kind} {report_id}",
     "mail.greeting": "Hello,",
-    "mail.attached": "attached: the smswatch {kind} for the period {start} to {end} ({zone}) "
-    "as a PDF, with manifest.json (every file of the report and its SHA-256).",
+    "mail.attached": "Attached: the smswatch compliance report ({kind}) for {start} to {end} "
+    "({zone}) as a PDF, with manifest.json (every file of the report and its SHA-256).",
     "mail.manifest_sha256": "SHA-256 of manifest.json (compare it with the one on record):",
     "mail.files": "SHA-256 of the attached files, as manifest.json records them:",
     "mail.check": "To check the attachments: sha256sum manifest.json and the files above, or "
