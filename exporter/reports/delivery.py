@@ -152,7 +152,7 @@ def deliver(delivery: Delivery, *, wait: Wait | None = None) -> DeliveryOutcome:
             error = ""
         except _RecipientsRefused as exc:
             refused = exc.refused
-            error = str(exc)
+            error = ""  # each recipient's answer says why
         except _Failure as exc:
             error = scrub(str(exc))
             if exc.permanent:
@@ -162,12 +162,10 @@ def deliver(delivery: Delivery, *, wait: Wait | None = None) -> DeliveryOutcome:
             refused = {r: (0, error.encode()) for r in pending}
         retry: list[str] = []
         for recipient, (code, answer) in refused.items():
-            text = scrub(f"{code} {answer.decode('utf-8', 'replace')}" if code else answer.decode())
-            if 500 <= code < 600:
-                undelivered[recipient] = text
-            else:
+            text = answer.decode("utf-8", "replace")
+            undelivered[recipient] = scrub(f"{code} {text}" if code else text)
+            if not 500 <= code < 600:  # 4xx or no answer at all: later
                 retry.append(recipient)
-                undelivered[recipient] = text
         for recipient in pending:
             if recipient not in refused:
                 undelivered.pop(recipient, None)
@@ -183,7 +181,7 @@ def deliver(delivery: Delivery, *, wait: Wait | None = None) -> DeliveryOutcome:
                     "attempts": policy.attempts,
                     "retry_in_s": delay,
                     "recipients": len(pending),
-                    "error": error or next(iter(undelivered.values()), ""),
+                    "error": error or _reasons(undelivered),
                 },
             )
             if pause(delay):
@@ -212,7 +210,7 @@ def _finish(
             },
         )
         return DeliveryOutcome(SENT, attempts)
-    reason = scrub(error or next(iter(undelivered.values())))
+    reason = scrub(error or _reasons(undelivered))
     log.error(
         "report not delivered",
         extra={
@@ -225,6 +223,11 @@ def _finish(
         },
     )
     return DeliveryOutcome(FAILED, attempts, undelivered, reason)
+
+
+def _reasons(undelivered: dict[str, str]) -> str:
+    """``a@x: 550 5.1.1 no such mailbox; b@y: 451 try later``."""
+    return "; ".join(f"{recipient}: {text}" for recipient, text in sorted(undelivered.items()))
 
 
 class Courier:

@@ -203,6 +203,7 @@ def test_recipients_are_retried_only_while_the_server_says_later(
     ]
     assert outcome.attempts == 2
     assert (outcome.result, list(outcome.undelivered)) == ("failed", ["gone@bank.example"])
+    assert outcome.error == "gone@bank.example: 550 5.1.1 no such mailbox"
     assert counts == [("weekly", "failed")]
 
 
