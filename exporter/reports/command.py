@@ -109,7 +109,10 @@ def run_report(args: argparse.Namespace) -> int:
         if not (path / MANIFEST).is_file():
             raise ConfigError(f"{path} is not a report directory (no {MANIFEST})", path="--send")
     else:
-        path = generate_report(request_from_args(args, now=datetime.now(UTC)))
+        request = request_from_args(args, now=datetime.now(UTC))
+        if mail is not None and "pdf" not in request.formats:
+            raise ConfigError("a mailed report needs its PDF: add pdf", path="--format")
+        path = generate_report(request)
     print(path, flush=True)
     if mail is not None:
         settings, recipients = mail

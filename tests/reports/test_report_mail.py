@@ -544,6 +544,8 @@ def test_send_a_written_report_now_from_the_command_line(
         (["--mail-to", "a@bank.example", "--out", "x", "--prometheus.url", "http://p:9090"],
          "--mail-to: needs --config.file"),
         (["--out", "x"], "--prometheus.url: is required (or --send DIR"),
+        (["--mail-to", "a@bank.example", "--config.file", "CONFIG", "--format", "csv",
+          "--out", "x", "--prometheus.url", "http://p:9090"], "--format: a mailed report needs"),
         (["--send", "/nonexistent", "--config.file", "CONFIG"], "is not a report directory"),
         (["--send", "REPORT", "--config.file", "CONFIG", "--mail-to", "nobody"],
          "--mail-to[0]: must be an e-mail address"),
