@@ -6,6 +6,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from exporter.overruns import OverrunCounter, poll_job_id
 from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.push import PushReceiver
 from exporter.readiness import Readiness, Watched, liveness
+from exporter.reports.delivery import Courier
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
 from exporter.store import Store
@@ -110,6 +112,7 @@ class Exporter:
                 self.web.routes[source.push.path] = receiver
                 self.web.admission[source.push.path] = receiver.admit
                 self.web.open_paths.add(source.push.path)
+        self.courier = Courier(count=self._count_delivery)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
             timezone="UTC",
@@ -152,6 +155,7 @@ class Exporter:
                 self.scheduler,
                 self.config.reports,
                 objectives=report_objectives(self.config.objectives),
+                courier=self.courier,
             )
         self.scheduler.start()
         log.info(
@@ -168,10 +172,16 @@ class Exporter:
         self._stop.set()
         with contextlib.suppress(Exception):  # not started
             self.scheduler.shutdown(wait=True)
+        self.courier.stop()  # reports being mailed: waiting ends, attempts in flight finish
         self.web.stop()
         for poller in self.pollers.values():
             poller.client.close()
         self.store.close()
+
+    def _count_delivery(self, schedule: str, result: str) -> None:
+        self.store.add_counters(
+            Counter({("smswatch_report_deliveries_total", (schedule, result)): 1})
+        )
 
     def _prune(self) -> None:
         watermark = self.store.watermark(self.pipeline.source_names, self.pipeline.with_terminals)

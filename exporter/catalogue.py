@@ -57,6 +57,9 @@ RECORD_RESULTS: tuple[str, ...] = ("accepted", "duplicate", "conflict", "invalid
 #: Results of a push to a receiver (`result` label of smswatch_push_requests_total).
 PUSH_RESULTS: tuple[str, ...] = ("accepted", "unauthorized", "too_large", "bad_payload")
 
+#: Outcomes of a scheduled report's e-mail (`result` label of smswatch_report_deliveries_total).
+REPORT_DELIVERY_RESULTS: tuple[str, ...] = ("sent", "failed")
+
 #: Label value used when a value falls outside the configured, bounded set.
 OTHER = "other"
 
@@ -269,6 +272,14 @@ METRICS: tuple[MetricSpec, ...] = (
         "Receipts whose SMS was delivered before the transaction time (clock skew between the "
         "acquirer and the SMS platform): their notify latency counts as 0 in "
         "smswatch_receipt_notify_seconds. " + POLLED,
+    ),
+    MetricSpec(
+        "smswatch_report_deliveries_total",
+        "counter",
+        ("schedule", "result"),
+        "E-mail deliveries of scheduled compliance reports by outcome, once per report after "
+        "its retries (sent: every recipient accepted it; failed: some recipient did not get "
+        "it, the report file is kept). Exported for every schedule that has recipients.",
     ),
     MetricSpec(
         "smswatch_build_info",

@@ -165,8 +165,8 @@ def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     report.add_argument(
         "--prometheus.url",
         dest="prometheus_url",
-        required=True,
-        help="Prometheus base URL, e.g. http://prometheus:9090",
+        default=None,
+        help="Prometheus base URL, e.g. http://prometheus:9090 (required unless --send)",
     )
     report.add_argument(
         "--period",
@@ -194,7 +194,9 @@ def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     report.add_argument(
         "--lang", default="en", choices=["en", "zh-CN"], help="report language (default en)"
     )
-    report.add_argument("--out", required=True, help="directory to write the report into")
+    report.add_argument(
+        "--out", default=None, help="directory to write the report into (required unless --send)"
+    )
     report.add_argument(
         "--format",
         dest="formats",
@@ -243,6 +245,28 @@ def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         dest="timeout",
         default="2m",
         help="timeout of each Prometheus request (default 2m)",
+    )
+    report.add_argument(
+        "--mail-to",
+        dest="mail_to",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="e-mail the report to this address (repeatable, or comma-separated; default: "
+        "reports.mail.to of --config.file), through the SMTP server of --config.file",
+    )
+    report.add_argument(
+        "--send",
+        default=None,
+        metavar="DIR",
+        help="mail the report already written in DIR (nothing is generated)",
+    )
+    report.add_argument(
+        "--config.file",
+        dest="config_file",
+        default=None,
+        help="the exporter's config file, whose reports.mail block (sender, SMTP server, "
+        "retries) mails the report",
     )
     _add_log_level(report, "warning")
 

@@ -28,6 +28,7 @@ from exporter.catalogue import (
     POLL_BUCKETS_SECONDS,
     PUSH_RESULTS,
     RECORD_RESULTS,
+    REPORT_DELIVERY_RESULTS,
     SOURCE_ERRORS,
     TRANSACTION_RESULTS,
 )
@@ -208,6 +209,10 @@ class SmswatchCollector(Collector):
         )
         yield self._counter(
             "smswatch_receipt_notify_clamped_total", counters, ((a,) for a in cfg.acquirers)
+        )
+        mailed = cfg.reports.mailed_schedules() if cfg.reports is not None else ()
+        yield self._counter(
+            "smswatch_report_deliveries_total", counters, product(mailed, REPORT_DELIVERY_RESULTS)
         )
         info = _family("smswatch_build_info", ("version",))
         assert isinstance(info, GaugeMetricFamily)

@@ -933,7 +933,7 @@ def parse_config(
             raise ConfigError("at least one source of kind acquirer is required", path="sources")
         reports_raw = top.get("reports")
         reports = (
-            parse_reports_section(reports_raw, "reports", base=base)
+            parse_reports_section(reports_raw, "reports", base=base, env=env)
             if reports_raw is not None
             else None
         )

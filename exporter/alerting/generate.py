@@ -16,6 +16,7 @@ from exporter.alerting.causes import cause_groups
 from exporter.alerting.health import health_groups
 from exporter.alerting.promql import Alert, Context, Group
 from exporter.alerting.quality import quality_groups
+from exporter.alerting.reports import report_groups
 from exporter.alerting.slo import SLOS, slo_groups
 from exporter.alerting.spec import AlertSpec
 from exporter.language import speaking
@@ -57,6 +58,7 @@ def rule_groups(
         files["causes.yaml"] = [baseline_group(ctx), *cause_groups(ctx)]
         files["health.yaml"] = health_groups(ctx)
         files["quality.yaml"] = quality_groups(ctx)
+        files["reports.yaml"] = report_groups(ctx)
     return files
 
 

@@ -50,6 +50,7 @@ ALERT_KEYS: dict[str, tuple[str, ...]] = {
     "SmswatchInvalidRecords": ("window", "ratio", "min_events"),
     "POSApprovalsStopped": ("window", "min_expected"),
     "SMSUnlistedCodes": ("window", "ratio", "min_events"),
+    "ComplianceReportUndelivered": ("window",),
 }
 
 DASHBOARD_KEYS: tuple[str, ...] = ("overview", "oncall", "receipts")

@@ -12,14 +12,20 @@ The section (all keys but `prometheus_url` and `out_dir` optional)::
       matchers: 'job="smswatch"'               # extra PromQL matchers for smswatch series
       alert_matchers: ''                       # extra matchers for the ALERTS series
       timeout: 2m                              # per Prometheus request
+      mail: {from: ..., to: [...], smtp: {...}}  # e-mail the reports (see reports/mail.py)
       schedules:
         - {period: daily, at: "01:00"}                 # every day, the day before
         - {period: weekly, at: "02:00", day: mon}      # the ISO week before; day: mon..sun
         - {period: monthly, at: "03:00", day: 1, lang: en, formats: [pdf]}  # day: 1..28
+        - {period: daily, at: "06:00", name: daily-audit, mail_to: [audit@bank.example]}
+
+A schedule is mailed when it has recipients (its `mail_to`, else `mail.to`); `name` (default:
+the period) is the `schedule` label of smswatch_report_deliveries_total and must be unique.
 
 Each schedule runs at `at` (local time in `timezone`) and reports on the last full period before
 that moment; then reports older than `keep` are deleted. A failed run logs one error line and
-leaves no partial report; the next run is unaffected.
+leaves no partial report; the next run is unaffected. A written report is handed to the
+delivery `Courier`, which mails it from its own thread: the job does not wait for the mail.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from exporter.errors import ConfigError, SmswatchError
+from exporter.reports.delivery import Courier, Delivery
+from exporter.reports.fields import duration_field, refuse_unknown_keys, string_field
+from exporter.reports.mail import MailSettings, parse_mail_section, parse_recipients
 from exporter.reports.objectives import DEFAULT_OBJECTIVES, Objectives
 from exporter.reports.outputs import prune_reports
 from exporter.reports.periods import load_zone, resolve_period
@@ -44,7 +53,6 @@ from exporter.reports.report import (
     generate_report,
     parse_formats,
 )
-from exporter.timestamps import parse_duration_ms
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +73,10 @@ _SECTION_KEYS = {
     "alert_matchers",
     "timeout",
     "schedules",
+    "mail",
 }
-_SCHEDULE_KEYS = {"period", "at", "day", "lang", "formats"}
+_SCHEDULE_KEYS = {"period", "at", "day", "lang", "formats", "name", "mail_to"}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 Clock = Callable[[], datetime]
@@ -82,6 +92,13 @@ class ReportSchedule:
     day: str | int | None = None  # weekly: mon..sun (default mon); monthly: 1..28 (default 1)
     lang: str | None = None
     formats: tuple[str, ...] | None = None
+    name: str = ""  # the `schedule` label; "" means the period
+    mail_to: tuple[str, ...] | None = None  # None: the section's mail.to
+
+    @property
+    def label(self) -> str:
+        """The schedule's name in metrics and logs."""
+        return self.name or self.period
 
 
 @dataclass(frozen=True)
@@ -98,32 +115,48 @@ class ReportsConfig:
     alert_matchers: str = ""
     timeout_seconds: float = 120.0
     schedules: tuple[ReportSchedule, ...] = ()
+    mail: MailSettings | None = None
+
+    def recipients(self, schedule: ReportSchedule) -> tuple[str, ...]:
+        """Who gets `schedule`'s reports by e-mail (none: not mailed)."""
+        if self.mail is None:
+            return ()
+        return self.mail.recipients if schedule.mail_to is None else schedule.mail_to
+
+    def mailed_schedules(self) -> tuple[str, ...]:
+        """The labels of the schedules whose reports are mailed."""
+        return tuple(s.label for s in self.schedules if self.recipients(s))
 
 
 def parse_reports_section(
-    raw: Mapping[str, Any] | None, path: str = "reports", *, base: Path | None = None
+    raw: Mapping[str, Any] | None,
+    path: str = "reports",
+    *,
+    base: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ReportsConfig:
     """Validate the parsed YAML of the `reports:` section; errors name the field path, e.g.
-    ``reports.schedules[1].at``. Relative `out_dir` paths are taken from `base`."""
+    ``reports.schedules[1].at``. Relative `out_dir` paths are taken from `base`; `env` is
+    where `mail.smtp.password_env` is looked up (default: the process's environment)."""
     if not isinstance(raw, Mapping):
         raise ConfigError("must be a mapping", path=path)
-    _refuse_unknown_keys(raw, _SECTION_KEYS, path)
-    url = _string(raw, "prometheus_url", path, required=True)
+    refuse_unknown_keys(raw, _SECTION_KEYS, path)
+    url = string_field(raw, "prometheus_url", path, required=True)
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ConfigError(f"must be an http(s) URL, got {url!r}", path=f"{path}.prometheus_url")
-    out_text = _string(raw, "out_dir", path, required=True)
+    out_text = string_field(raw, "out_dir", path, required=True)
     out_dir = Path(out_text)
     if not out_dir.is_absolute() and base is not None:
         out_dir = base / out_dir
-    timezone = _string(raw, "timezone", path, default="UTC")
+    timezone = string_field(raw, "timezone", path, default="UTC")
     load_zone(timezone, path=f"{path}.timezone")
-    lang = check_lang(_string(raw, "lang", path, default="en"), path=f"{path}.lang")
+    lang = check_lang(string_field(raw, "lang", path, default="en"), path=f"{path}.lang")
     formats = _formats(raw, path) or FORMATS
     keep = _keep(raw.get("keep"), f"{path}.keep")
-    timeout = _duration(raw.get("timeout", "2m"), f"{path}.timeout")
-    matchers = _string(raw, "matchers", path, default="")
-    alert_matchers = _string(raw, "alert_matchers", path, default="")
+    timeout = duration_field(raw.get("timeout", "2m"), f"{path}.timeout")
+    matchers = string_field(raw, "matchers", path, default="")
+    alert_matchers = string_field(raw, "alert_matchers", path, default="")
     schedules_raw = raw.get("schedules", [])
     if schedules_raw is None:
         schedules_raw = []
@@ -132,6 +165,12 @@ def parse_reports_section(
     schedules = tuple(
         _schedule(item, f"{path}.schedules[{index}]") for index, item in enumerate(schedules_raw)
     )
+    mail = (
+        parse_mail_section(raw["mail"], f"{path}.mail", base=base, env=env)
+        if raw.get("mail") is not None
+        else None
+    )
+    _check_mailing(schedules, mail, formats, path)
     return ReportsConfig(
         prometheus_url=url.rstrip("/"),
         out_dir=out_dir,
@@ -143,35 +182,42 @@ def parse_reports_section(
         alert_matchers=alert_matchers,
         timeout_seconds=timeout,
         schedules=schedules,
+        mail=mail,
     )
 
 
-def _refuse_unknown_keys(raw: Mapping[str, Any], known: set[str], path: str) -> None:
-    """ConfigError at the first unknown key (in sorted order), listing the known ones."""
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})",
-            path=f"{path}.{unknown[0]}",
-        )
-
-
-def _string(
-    raw: Mapping[str, Any],
-    key: str,
+def _check_mailing(
+    schedules: tuple[ReportSchedule, ...],
+    mail: MailSettings | None,
+    formats: tuple[str, ...],
     path: str,
-    *,
-    default: str | None = None,
-    required: bool = False,
-) -> str:
-    value = raw.get(key)
-    if value is None:
-        if required:
-            raise ConfigError("is required", path=f"{path}.{key}")
-        return default or ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ConfigError(f"must be a non-empty string, got {value!r}", path=f"{path}.{key}")
-    return value.strip()
+) -> None:
+    """Unique schedule names; a mailed schedule writes what is attached."""
+    seen: dict[str, int] = {}
+    for index, item in enumerate(schedules):
+        here = f"{path}.schedules[{index}]"
+        if item.label in seen:
+            raise ConfigError(
+                f"schedules[{seen[item.label]}] is already named {item.label!r}: give each "
+                "schedule of the same period a distinct name",
+                path=f"{here}.name",
+            )
+        seen[item.label] = index
+        if item.mail_to and mail is None:
+            raise ConfigError(
+                f"needs {path}.mail (the sender and the SMTP server)", path=f"{here}.mail_to"
+            )
+        recipients = mail.recipients if mail is not None and item.mail_to is None else item.mail_to
+        if not recipients or mail is None:
+            continue
+        written = item.formats or formats
+        wanted = ("pdf", "csv") if mail.attach_csv else ("pdf",)
+        for kind in wanted:
+            if kind not in written:
+                raise ConfigError(
+                    f"this schedule is mailed with its {kind.upper()}: add {kind} to formats",
+                    path=f"{here}.formats" if item.formats else f"{path}.formats",
+                )
 
 
 def _formats(raw: Mapping[str, Any], path: str) -> tuple[str, ...] | None:
@@ -183,30 +229,18 @@ def _formats(raw: Mapping[str, Any], path: str) -> tuple[str, ...] | None:
     return parse_formats(value, path=f"{path}.formats")
 
 
-def _duration(value: object, path: str) -> float:
-    try:
-        if not isinstance(value, str | int | float):
-            raise ValueError(value)
-        millis = parse_duration_ms(value)
-    except ValueError as exc:
-        raise ConfigError(f"not a duration (use e.g. 90d, 12h): {value!r}", path=path) from exc
-    if millis <= 0:
-        raise ConfigError("must be more than zero", path=path)
-    return millis / 1000
-
-
 def _keep(value: object, path: str) -> float | None:
     if value is None:
         return DEFAULT_KEEP_SECONDS
     if value == "forever":
         return None
-    return _duration(value, path)
+    return duration_field(value, path)
 
 
 def _schedule(raw: object, path: str) -> ReportSchedule:
     if not isinstance(raw, Mapping):
         raise ConfigError('must be a mapping such as {period: daily, at: "01:00"}', path=path)
-    _refuse_unknown_keys(raw, _SCHEDULE_KEYS, path)
+    refuse_unknown_keys(raw, _SCHEDULE_KEYS, path)
     period = raw.get("period")
     if period not in SCHEDULED_PERIODS:
         raise ConfigError(
@@ -234,6 +268,13 @@ def _schedule(raw: object, path: str) -> ReportSchedule:
     lang = raw.get("lang")
     if lang is not None:
         check_lang(str(lang), path=f"{path}.lang")
+    name = raw.get("name")
+    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+        raise ConfigError(
+            f"must be lower-case letters, digits, - or _ (at most 41), got {name!r}",
+            path=f"{path}.name",
+        )
+    mail_to = raw.get("mail_to")
     return ReportSchedule(
         period=str(period),
         hour=int(match.group(1)),
@@ -241,6 +282,8 @@ def _schedule(raw: object, path: str) -> ReportSchedule:
         day=day,
         lang=str(lang) if lang is not None else None,
         formats=_formats(raw, path),
+        name=name or "",
+        mail_to=None if mail_to is None else parse_recipients(mail_to, f"{path}.mail_to"),
     )
 
 
@@ -250,10 +293,11 @@ def schedule_reports(
     *,
     objectives: Objectives = DEFAULT_OBJECTIVES,
     clock: Clock | None = None,
+    courier: Courier | None = None,
 ) -> list[str]:
     """Add one APScheduler 3 cron job per schedule of `config` to `scheduler` (started or not);
     return the job ids. `clock` (aware datetimes) decides the reported period and retention;
-    it defaults to the wall clock."""
+    it defaults to the wall clock. Mailed reports go to `courier` (see `run_scheduled_report`)."""
     from apscheduler.triggers.cron import CronTrigger
 
     zone = load_zone(config.timezone, path="reports.timezone")
@@ -269,7 +313,7 @@ def schedule_reports(
             run_scheduled_report,
             CronTrigger(timezone=zone, **fields),
             args=[config, item],
-            kwargs={"objectives": objectives, "clock": clock},
+            kwargs={"objectives": objectives, "clock": clock, "courier": courier},
             id=job_id,
             name=f"{item.period} report at {item.hour:02d}:{item.minute:02d} {config.timezone}",
             replace_existing=True,
@@ -287,9 +331,12 @@ def run_scheduled_report(
     *,
     objectives: Objectives = DEFAULT_OBJECTIVES,
     clock: Clock | None = None,
+    courier: Courier | None = None,
 ) -> Path | None:
-    """One scheduled run: the report on the last full period before now, then retention.
-    Errors are logged (one line), never raised into the scheduler."""
+    """One scheduled run: the report on the last full period before now, retention, then the
+    report's e-mail when the schedule has recipients. The e-mail is dispatched to `courier`, which
+    sends it in the background; without one it is sent before returning. Errors are logged
+    (one line), never raised into the scheduler."""
     now = clock or (lambda: datetime.now(UTC))
     zone = load_zone(config.timezone, path="reports.timezone")
     moment = now()
@@ -316,4 +363,11 @@ def run_scheduled_report(
                 prune_reports(config.out_dir, config.keep_seconds, now=now)
             except OSError as exc:
                 log.error("report retention failed", extra={"error": str(exc)})
+    recipients = config.recipients(schedule)
+    if written is not None and recipients and config.mail is not None:
+        delivery = Delivery(schedule.label, written, recipients, config.mail)
+        if courier is None:
+            Courier().deliver(delivery)
+        else:
+            courier.dispatch(delivery)
     return written

@@ -188,6 +188,14 @@ EN: dict[str, str] = {
     "item.firing": "Firing time inside the period",
     "item.mttr": "MTTR (mean time to resolve)",
     "item.resolved": "Incidents resolved in the period",
+    "mail.subject": "{title} · {kind} {report_id}",
+    "mail.greeting": "Hello,",
+    "mail.attached": "Attached: the smswatch compliance report ({kind}) for {start} to {end} "
+    "({zone}) as a PDF, with manifest.json (every file of the report and its SHA-256).",
+    "mail.manifest_sha256": "SHA-256 of manifest.json (compare it with the one on record):",
+    "mail.files": "SHA-256 of the attached files, as manifest.json records them:",
+    "mail.check": "To check the attachments: sha256sum manifest.json and the files above, or "
+    "sha256sum -c SHA256SUMS in the report directory on the smswatch server.",
     "footer": "smswatch compliance report",
 }
 
@@ -358,6 +366,14 @@ ZH: dict[str, str] = {
     "item.firing": "期间内告警触发时长",
     "item.mttr": "MTTR（平均恢复时长）",
     "item.resolved": "期间内已恢复的事件",
+    "mail.subject": "{title} · {kind} {report_id}",
+    "mail.greeting": "您好：",
+    "mail.attached": "附件为 smswatch {kind}，统计期间 {start} 至 {end}（{zone}），PDF 格式；"
+    "另附 manifest.json，列出本报告的全部文件及其 SHA-256。",
+    "mail.manifest_sha256": "manifest.json 的 SHA-256（请与存档记录核对）：",
+    "mail.files": "附件的 SHA-256（与 manifest.json 所记一致）：",
+    "mail.check": "校验附件：对 manifest.json 及上列文件计算 sha256sum；或在 smswatch 服务器的"
+    "报告目录中执行 sha256sum -c SHA256SUMS。",
     "footer": "smswatch 合规报告",
 }
 
