@@ -37,6 +37,7 @@ UNTRANSLATED = {
     "POS",
     "Prometheus",
     "SLO",
+    "SMTP",
     "Watchdog",
     "exporter",
     "job",
