@@ -116,8 +116,9 @@ def test_the_page_fits_a_phone_screen(run: Run, browser: object, tmp_path: Path)
     card = page.locator(f"article.card[data-rrn='{t.rrn}']")
     card.wait_for()
     assert "No SMS sent" in card.locator(".badge").inner_text()
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, "no sideways scrolling on a narrow screen"
+    # a mobile browser widens its layout viewport to the content: compare with 360 px itself
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"no sideways scrolling on a narrow screen: {width} px wide"
     shot = page.screenshot(full_page=True)
     (tmp_path / "lookup-phone.png").write_bytes(shot)
     width, height = png_size(shot)
