@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
+from exporter.accounts.checker import AccountChecker
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
 from exporter.config import Objectives as ConfigObjectives
@@ -81,10 +82,18 @@ class Exporter:
         self.pipeline = Pipeline(config, self.store, clock)
         self._stop = threading.Event()
         self.pollers = {s.name: Poller(s, self.pipeline, self._stop, clock) for s in config.sources}
+        #: Provider account checks (balance, approvals), by gateway: on their own schedule.
+        self.accounts = {
+            s.gateway: AccountChecker(s, self._stop) for s in config.sources if s.account
+        }
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(
             SmswatchCollector(
-                config, self.store, {n: p.health for n, p in self.pollers.items()}, clock
+                config,
+                self.store,
+                {n: p.health for n, p in self.pollers.items()},
+                clock,
+                accounts={g: checker.health for g, checker in self.accounts.items()},
             )
         )
         try:
@@ -109,7 +118,9 @@ class Exporter:
                 self.web.admission[source.push.path] = receiver.admit
                 self.web.open_paths.add(source.push.path)
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
+            executors={
+                "default": ThreadPoolExecutor(max(2, len(self.pollers) + len(self.accounts)))
+            },
             timezone="UTC",
         )
 
@@ -125,14 +136,20 @@ class Exporter:
                 self.store.open_push_gap(source.name)
         self.web.start()
         now = time.time()
-        for name, poller in self.pollers.items():
-            interval_ms = poller.source.poll_interval_ms
+        jobs = [
+            (poller.poll, poller.source.poll_interval_ms, f"poll:{name}", f"poll {name}")
+            for name, poller in self.pollers.items()
+        ] + [  # provider account checks, on their own slow schedule
+            (checker.check, checker.settings.interval_ms, f"account:{g}", f"account {g}")
+            for g, checker in self.accounts.items()
+        ]
+        for job, interval_ms, job_id, job_name in jobs:
             self.scheduler.add_job(
-                poller.poll,
+                job,
                 "interval",
                 seconds=interval_ms / 1000,
-                id=f"poll:{name}",
-                name=f"poll {name}",
+                id=job_id,
+                name=job_name,
                 replace_existing=True,
                 next_run_time=_datetime(now),
                 **job_options(interval_ms),
@@ -168,6 +185,8 @@ class Exporter:
         self.web.stop()
         for poller in self.pollers.values():
             poller.client.close()
+        for checker in self.accounts.values():
+            checker.close()
         self.store.close()
 
     def _prune(self) -> None:

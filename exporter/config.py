@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import yaml
 
 from exporter import objectives as defaults
+from exporter.accounts.settings import AccountSettings, parse_account
 from exporter.errors import ConfigError
 from exporter.lookup.settings import LookupSettings, parse_lookup
 from exporter.reports.schedule import ReportsConfig, parse_reports_section
@@ -155,6 +156,8 @@ class SourceConfig:
     #: How far ahead of the exporter's clock a watermark (page, `Date` header, push report)
     #: may be before it is capped at our clock + this much (`max_clock_skew`).
     max_clock_skew_ms: int = 60_000
+    #: sms_gateway: the provider account checks (balance, approvals), if configured.
+    account: AccountSettings | None = None
 
     @property
     def push_only(self) -> bool:
@@ -462,6 +465,7 @@ _SOURCE_KEYS = {
     "pull",
     "push",
     "max_clock_skew",
+    "account",
 }
 
 #: Provider-specific keys: name → (kind of value, default). Kinds: str, duration, int, regex,
@@ -746,14 +750,27 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
         gateway = reader.string(data, "gateway", path, name)
         if not _NAME.match(gateway):
             raise ConfigError(f"{gateway!r} is not a valid label value", path=f"{path}.gateway")
+        account = None
+        if "account" in data:
+            pulled_from = base_url if pull_raw or "base_url" in data else ""
+            account = parse_account(
+                data["account"],
+                f"{path}.account",
+                provider,
+                pulled_from or PROVIDER_ENDPOINTS.get(provider, ("",))[0],
+                lambda text, here: expand_env(text, here, reader.env),
+            )
+            _check_provider_auth(common["auth"], provider, True, f"{path}.auth")
         return SourceConfig(
             **common,
             gateway=gateway,
+            account=account,
             fields=_fields(reader, data.get("fields"), f"{path}.fields", SMS_FIELDS),
             feed=_feed(reader, data.get("feed"), f"{path}.feed", "messages"),
         )
-    if "gateway" in data:
-        raise ConfigError("only for kind sms_gateway", path=f"{path}.gateway")
+    for key in ("gateway", "account"):
+        if key in data:
+            raise ConfigError("only for kind sms_gateway", path=f"{path}.{key}")
     acquirers = reader.names(data, "acquirers", path) or (name,)
     default_terminals = (
         "/v1/terminal/readers" if provider == "stripe" and options["terminals"] == "true" else ""
