@@ -50,6 +50,10 @@ ALERT_KEYS: dict[str, tuple[str, ...]] = {
     "SmswatchInvalidRecords": ("window", "ratio", "min_events"),
     "POSApprovalsStopped": ("window", "min_expected"),
     "SMSUnlistedCodes": ("window", "ratio", "min_events"),
+    "SMSAccountCreditRunningOut": ("window", "threshold"),
+    "SMSAccountQuotaLow": ("ratio",),
+    "SMSSenderNotApproved": (),
+    "SmswatchAccountCheckFailing": (),
 }
 
 DASHBOARD_KEYS: tuple[str, ...] = ("overview", "oncall", "receipts")
