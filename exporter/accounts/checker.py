@@ -84,8 +84,16 @@ class AccountChecker:
     ) -> None:
         if source.account is None:
             raise ValueError(f"source {source.name} has no account section")
+        settings: AccountSettings = source.account
+        # Whose account: the source's provider and keys, or the section's own.
+        source = replace(
+            source,
+            provider=settings.provider or source.provider,
+            auth=settings.auth or source.auth,
+            options=settings.options or source.options,
+        )
         self.source = source
-        self.settings: AccountSettings = source.account
+        self.settings = settings
         self.gateway = source.gateway
         self.clock = clock
         self.account = provider_account(source, clock)

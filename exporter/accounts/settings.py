@@ -25,12 +25,15 @@ The account API is called with the source's own `auth` (and Tencent's `region`, 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from exporter.errors import ConfigError
 from exporter.timestamps import parse_duration_ms
+
+if TYPE_CHECKING:
+    from exporter.config import Auth
 
 #: Providers with an account API smswatch reads, and which parts each one has.
 ACCOUNT_PARTS: dict[str, tuple[str, ...]] = {
@@ -38,6 +41,12 @@ ACCOUNT_PARTS: dict[str, tuple[str, ...]] = {
     "vonage": ("balance",),
     "aliyun": ("balance", "approvals"),
     "tencent": ("balance", "approvals"),
+}
+
+#: Provider options an account needs, beyond its auth (`account.provider` sets them itself).
+ACCOUNT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "twilio": ("account_sid",),
+    "tencent": ("sms_sdk_app_id", "region"),
 }
 
 #: Default account API base URL per provider ("" = the source's own base_url).
@@ -77,6 +86,11 @@ class AccountSettings:
     package_lookback_ms: int = 400 * DAY_MS  # tencent
     currency: str = "EUR"  # vonage
     balance_url: str = ALIYUN_BALANCE_URL  # aliyun
+    #: Whose account, and how to sign in: the source's provider, auth and options, or the
+    #: section's own (`account.provider`, `account.auth`); set by the config's reader.
+    provider: str = ""
+    auth: Auth | None = field(default=None, repr=False)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_account(

@@ -281,6 +281,24 @@ def test_aliyun_balance_error_leaves_the_approvals_exported(tmp_path: Path) -> N
     assert series[(*approved, "name=某银行")] == 1
 
 
+BANK_PLATFORM = {"base_url": "https://sms-gw.bank.internal"}  # the generic feed
+TENCENT_ACCOUNT = {
+    "provider": "tencent",
+    "sms_sdk_app_id": "1400006666",
+    "auth": {"type": "tc3", "secret_id": "AKIDEXAMPLE", "secret_key": "${SECRET}"},
+}
+
+
+@responses.activate
+def test_a_bank_platform_in_front_of_tencent_checks_the_tencent_account(tmp_path: Path) -> None:
+    tencent_answers()
+    config = source_config(BANK_PLATFORM, TENCENT_ACCOUNT)
+    assert config.sources[0].provider == "generic"
+    _, series = checked(config, tmp_path)
+    assert series[("smswatch_account_quota_remaining", "gateway=bank-sms")] == 4250
+    assert {c.request.url for c in responses.calls} == {TENCENT_API}
+
+
 @pytest.mark.parametrize(
     ("provider", "account", "path", "message"),
     [
@@ -293,6 +311,20 @@ def test_aliyun_balance_error_leaves_the_approvals_exported(tmp_path: Path) -> N
             {},
             "sources[0].account",
             "no account API",
+        ),
+        (BANK_PLATFORM, {}, "sources[0].account", "no account API"),
+        (BANK_PLATFORM, {"provider": "tencent"}, "sources[0].account.auth", "required"),
+        (
+            BANK_PLATFORM,
+            {**TENCENT_ACCOUNT, "sms_sdk_app_id": ""},
+            "sources[0].account.sms_sdk_app_id",
+            "required",
+        ),
+        (
+            BANK_PLATFORM,
+            {**TENCENT_ACCOUNT, "auth": {"type": "basic", "username": "u", "password": "${KEY}"}},
+            "sources[0].account.auth.type",
+            "tc3",
         ),
     ],
 )
