@@ -8,7 +8,10 @@ tencentcloud/sms/v20210111/models.py and sms_client.py):
   (`SmsPackagesStatisticsRequest`). Each `SmsPackagesStatisticsSet[]` item has
   `PackageAmount` and `CurrentUsage` (条, messages), `PackageEffectiveTime` and
   `PackageExpiredTime` (Unix s) (`SmsPackagesStatistics`). Remaining quota = Σ(amount − usage)
-  over the packages in effect now. [R] the zone of `yyyymmddhh`: taken as Beijing time.
+  over the packages in effect now. The same parameters, 10 requests/s, and an answer with
+  Unix-second times: [V] cloud.tencent.com/document/api/382/55964. [R] the zone of
+  `yyyymmddhh`: taken as Beijing time. The international site (sms.intl) has no such action
+  (tencentcloud.com/document/product/382/40470, release 2 deleted it).
 - [V] `DescribeSmsSignList` takes `International` (0/1), `Limit` (at most 100) and `Offset`
   (used when `SignIdSet` is empty) and answers `DescribeSignListStatusSet[]{SignId, SignName,
   StatusCode, ReviewReply}`; domestic `StatusCode` 0 usable, 1 in review, 2 approved and not
