@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import requests
 
@@ -40,6 +40,7 @@ class ProviderAccount(Protocol):
     ) -> Balance | Quota: ...
 
 
+@runtime_checkable
 class ApprovalsAccount(ProviderAccount, Protocol):
     """A provider that also tells the review state of signatures and templates."""
 
@@ -146,10 +147,9 @@ class AccountChecker:
                     quota = amount
                 else:
                     balance = amount
-        if settings.approvals and hasattr(self.account, "read_senders"):
-            account: ApprovalsAccount = self.account  # type: ignore[assignment]
+        if settings.approvals and isinstance(self.account, ApprovalsAccount):
             try:
-                listed = account.read_senders(self.client, settings, deadline)
+                listed = self.account.read_senders(self.client, settings, deadline)
             except SourceError as exc:
                 failed.append(self._failed("approvals", exc))
             else:
