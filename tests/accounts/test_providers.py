@@ -335,3 +335,28 @@ def test_account_config_errors_name_the_field(
         source_config(provider, account)
     assert raised.value.field_path == path
     assert message in str(raised.value)
+
+
+@responses.activate
+def test_aliyun_lists_are_read_page_by_page_to_their_total_count(tmp_path: Path) -> None:
+    signs = fixture("aliyun", "account_sign_list.json")
+    first = {**signs, "TotalCount": 51, "SmsSignList": [
+        {"SignName": f"签名{i}", "AuditStatus": "AUDIT_STATE_PASS"} for i in range(50)
+    ]}  # fmt: skip
+    last = {**signs, "TotalCount": 51, "SmsSignList": signs["SmsSignList"][1:]}
+    pages = iter([first, last])
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        action = parse_qs(urlsplit(request.url).query)["Action"][0]
+        if action == "QuerySmsSignList":
+            return 200, {}, json.dumps(next(pages))
+        return 200, {}, json.dumps(fixture("aliyun", "account_template_list.json"))
+
+    responses.add_callback(responses.GET, ALIYUN_API, callback=answer)
+    _, series = checked(source_config(ALIYUN, {"balance": False}), tmp_path)
+    signatures = [
+        k for k in series if k[0] == "smswatch_sms_sender_approved" and "kind=signature" in k
+    ]
+    assert len(signatures) == 51
+    indexes = [parse_qs(urlsplit(c.request.url).query).get("PageIndex") for c in responses.calls]
+    assert indexes[:2] == [["1"], ["2"]]
