@@ -4,6 +4,7 @@ approved senders."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,36 @@ def test_the_exporter_schedules_account_checks_and_serves_them_on_metrics(
     assert balances == [
         ("smswatch_account_balance", frozenset({("currency", "USD"), ("gateway", "bank-sms")}))
     ]
+
+
+def test_account_check_command_prints_each_gateway_and_exits_by_health(
+    simulator: SimulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from exporter.cli import main
+
+    doc = simulator_config_document(simulator.url)
+    doc["sources"][0]["account"] = {
+        "provider": "tencent",
+        "base_url": simulator.url,
+        "sms_sdk_app_id": "1400006666",
+        "templates": ["1110", "9999"],  # 9999 is not listed: absent
+        "auth": {"type": "tc3", "secret_id": "AKIDEXAMPLE", "secret_key": "${SECRET}"},
+    }
+    path = tmp_path / "smswatch.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    argv = ["account", "check", "--config.file", str(path), "--output", "json"]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SECRET", "s3cret")
+        code = main(argv)
+    result = json.loads(capsys.readouterr().out)["accounts"][0]
+    assert code == 1  # a watched template is not approved
+    assert result["gateway"] == "bank-sms" and result["provider"] == "tencent"
+    assert result["quota"]["limit"] == account.PACKAGE_MESSAGES
+    assert result["senders"] == [
+        {"kind": "signature", "name": account.SIGNATURE, "state": "approved"},
+        {"kind": "template", "name": "1110", "state": "approved"},
+        {"kind": "template", "name": "9999", "state": "absent"},
+    ]
+    assert main(["account", "check", "--config.file", str(path), "--gateway", "nope"]) == 2
