@@ -1,5 +1,6 @@
 """The provider account the simulator serves beside its SMS feeds: a balance that burns down as
-messages are sent, a package quota that is used up the same way, and approved senders.
+messages are sent, a package quota that is used up the same way, and approved senders (a
+`sender_revoked` fault lists one rejected while it lasts).
 
 Every run answers the account calls of all four provider shapes (API.md, "Provider accounts"),
 whatever `--sms-api` says, so `account:` can be tried against any of them. The messages sent
@@ -70,8 +71,11 @@ def vonage_balance(sent: int) -> dict[str, Any]:
     return {"value": CREDITS["vonage"].left(sent), "autoReload": False}
 
 
-def aliyun_answer(action: str, sent: int, request_id: str) -> dict[str, Any]:
-    """QuerySmsSignList, QuerySmsTemplateList (Dysmsapi) or QueryAccountBalance (BSS)."""
+def aliyun_answer(
+    action: str, sent: int, request_id: str, revoked: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """QuerySmsSignList, QuerySmsTemplateList (Dysmsapi) or QueryAccountBalance (BSS);
+    `revoked` holds the senders (`signature`, `template`) a fault has revoked."""
     if action == "QueryAccountBalance":
         amount = f"{CREDITS['aliyun'].left(sent):,.6f}"
         return {
@@ -81,20 +85,28 @@ def aliyun_answer(action: str, sent: int, request_id: str) -> dict[str, Any]:
             "Success": True,
             "Data": {"AvailableAmount": amount, "AvailableCashAmount": amount, "Currency": "CNY"},
         }
-    if action == "QuerySmsSignList":
-        key, item = "SmsSignList", {"SignName": SIGNATURE, "AuditStatus": "AUDIT_STATE_PASS"}
+    kind = "signature" if action == "QuerySmsSignList" else "template"
+    state = "AUDIT_STATE_NOT_PASS" if kind in revoked else "AUDIT_STATE_PASS"
+    item: dict[str, Any]
+    if kind == "signature":
+        key, item = "SmsSignList", {"SignName": SIGNATURE, "AuditStatus": state}
     else:
         key = "SmsTemplateList"
-        item = {
-            "TemplateCode": TEMPLATE_CODE,
-            "TemplateName": "交易提醒",
-            "AuditStatus": "AUDIT_STATE_PASS",
-        }
+        item = {"TemplateCode": TEMPLATE_CODE, "TemplateName": "交易提醒", "AuditStatus": state}
+    if kind in revoked:
+        item["Reason"] = {"RejectInfo": "资质已过期", "RejectSubInfo": "请重新提交资质"}
     return {"Code": "OK", "Message": "OK", "RequestId": request_id, "TotalCount": 1, key: [item]}
 
 
-def tencent_answer(action: str, sent: int, start_s: int, request_id: str) -> dict[str, Any]:
-    """SmsPackagesStatistics, DescribeSmsSignList or DescribeSmsTemplateList (`Response`)."""
+def tencent_answer(
+    action: str,
+    sent: int,
+    start_s: int,
+    request_id: str,
+    revoked: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """SmsPackagesStatistics, DescribeSmsSignList or DescribeSmsTemplateList (`Response`);
+    a revoked sender has `StatusCode` -1 (not approved, unusable)."""
     if action == "SmsPackagesStatistics":
         created = start_s - 30 * DAY_S
         body: dict[str, Any] = {
@@ -111,13 +123,14 @@ def tencent_answer(action: str, sent: int, start_s: int, request_id: str) -> dic
             ]
         }
     elif action == "DescribeSmsSignList":
-        sign = {"SignId": 1211, "International": 0, "StatusCode": 0, "SignName": SIGNATURE}
+        code = -1 if "signature" in revoked else 0
+        sign = {"SignId": 1211, "International": 0, "StatusCode": code, "SignName": SIGNATURE}
         body = {"DescribeSignListStatusSet": [sign]}
     else:
         template = {
             "TemplateId": TEMPLATE_ID,
             "International": 0,
-            "StatusCode": 0,
+            "StatusCode": -1 if "template" in revoked else 0,
             "TemplateName": "交易提醒",
         }
         body = {"DescribeTemplateStatusSet": [template]}

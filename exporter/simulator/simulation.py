@@ -504,7 +504,7 @@ class Simulation:
                     feed: {"invalid": count} for feed, count in self.truth.poisoned.items()
                 },
                 **({"push": self._push_document()} if self.push_log is not None else {}),
-                "account": self._account_document(),
+                "account": self._account_document(now),
             }
 
     def account_answer(self, shape: str, action: str, account_sid: str = "") -> bytes:
@@ -514,25 +514,37 @@ class Simulation:
             now = self._advance(None)
             sent = self.truth.submitted(self.settings.gateway)
             request_id = f"sim-{now}"
+            revoked = self._revoked(now)
             document: dict[str, Any]
             if shape == "twilio":
                 document = account.twilio_balance(account_sid, sent)
             elif shape == "vonage":
                 document = account.vonage_balance(sent)
             elif shape == "aliyun":
-                document = account.aliyun_answer(action, sent, request_id)
+                document = account.aliyun_answer(action, sent, request_id, revoked)
             else:
                 start_s = self.settings.start_ms // 1000
-                document = account.tencent_answer(action, sent, start_s, request_id)
+                document = account.tencent_answer(action, sent, start_s, request_id, revoked)
             return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
-    def _account_document(self) -> dict[str, Any]:
+    def _revoked(self, now: int) -> frozenset[str]:
+        """The senders an active `sender_revoked` fault revokes now (caller holds the lock)."""
+        return frozenset(
+            f.sender for f in self._faults if f.kind == "sender_revoked" and f.active(now)
+        )
+
+    def _account_document(self, now: int) -> dict[str, Any]:
         """The truth of the simulated provider account (caller holds the lock)."""
         sent = self.truth.submitted(self.settings.gateway)
+        revoked = self._revoked(now)
         return {
             "messages_sent": sent,
             "balances": account.balances(sent),
             "quota_remaining": account.quota_left(sent),
+            "senders": {
+                kind: "rejected" if kind in revoked else "approved"
+                for kind in ("signature", "template")
+            },
         }
 
     def _push_document(self) -> dict[str, Any]:

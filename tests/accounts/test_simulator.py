@@ -148,3 +148,27 @@ def test_account_check_command_prints_each_gateway_and_exits_by_health(
         {"kind": "template", "name": "9999", "state": "absent"},
     ]
     assert main(["account", "check", "--config.file", str(path), "--gateway", "nope"]) == 2
+
+
+# Last in the module: the revocation stays in force on the module's simulator.
+def test_a_revoked_signature_is_exported_rejected_as_the_truth_says(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    fault = {"kind": "sender_revoked", "duration": "1000h", "sender": "signature"}
+    request = urllib.request.Request(
+        f"{simulator.url}/sim/v1/faults", data=json.dumps(fault).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 201
+    truth = finished_truth(simulator.url)["account"]["senders"]
+    assert truth == {"signature": "rejected", "template": "approved"}
+    for provider in (ALIYUN, TENCENT):
+        config = source_config(
+            {**provider, "base_url": simulator.url}, account_of(provider, simulator)
+        )
+        _, series = checked(config, tmp_path)
+        key = ("gateway=bank-sms", "kind=signature", f"name={account.SIGNATURE}")
+        assert series[("smswatch_sms_sender_approved", *key)] == 0
+        assert series[("smswatch_sms_sender_state", *key, "state=rejected")] == 1
