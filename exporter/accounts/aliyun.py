@@ -44,7 +44,9 @@ BSS_VERSION = "2017-12-14"
 PAGE_SIZE = 50  # [V] 1 to 50
 MAX_PAGES = 100
 
-#: AuditStatus → state [V] (see the module docstring).
+#: AuditStatus → state [V] aliyun/alibabacloud-python-sdk dysmsapi-20170525/
+#: alibabacloud_dysmsapi20170525/models/_query_sms_sign_list_response_body.py and
+#: _query_sms_template_list_response_body.py (`audit_status`).
 STATES: dict[str, str] = {
     "AUDIT_STATE_INIT": "pending",
     "AUDIT_STATE_PASS": "approved",

@@ -48,7 +48,10 @@ PACKAGES_LIMIT = 500  # [V] Limit 默认最大值为500
 LIST_LIMIT = 100  # [V] 最多100
 MAX_PAGES = 100
 
-#: StatusCode → state, the same for signatures and templates [V] (see the module docstring).
+#: StatusCode → state, the same for signatures and templates [V] TencentCloud/
+#: tencentcloud-sdk-python tencentcloud/sms/v20210111/models.py `DescribeSignListStatus`,
+#: `DescribeTemplateListStatus`: 0 usable (approved and in effect), 1 in review, 2 approved
+#: and not in effect yet, -1 not approved, failed or unusable.
 STATES: dict[int, str] = {0: "approved", 1: "pending", 2: "pending", -1: "rejected"}
 
 
