@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from exporter.accounts.checker import AccountChecker
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
 from exporter.config import Objectives as ConfigObjectives
@@ -83,9 +84,21 @@ class Exporter:
         self.pipeline = Pipeline(config, self.store, clock)
         self._stop = threading.Event()
         self.pollers = {s.name: Poller(s, self.pipeline, self._stop, clock) for s in config.sources}
+        #: Provider account checks (balance, approvals), by gateway: on their own schedule.
+        self.accounts = {
+            s.gateway: AccountChecker(s, self._stop) for s in config.sources if s.account
+        }
         self.registry = CollectorRegistry(auto_describe=True)
         health = {n: p.health for n, p in self.pollers.items()}
-        self.registry.register(SmswatchCollector(config, self.store, health, clock))
+        self.registry.register(
+            SmswatchCollector(
+                config,
+                self.store,
+                health,
+                clock,
+                accounts={g: checker.health for g, checker in self.accounts.items()},
+            )
+        )
         try:
             self.lookup = build_lookup(config.lookup, self.store)
             self.web = WebServer(host, port, web_config_file, web_limits)
@@ -114,7 +127,9 @@ class Exporter:
                 self.web.open_paths.add(source.push.path)
         self.courier = Courier(count=self._count_delivery)
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
+            executors={
+                "default": ThreadPoolExecutor(max(2, len(self.pollers) + len(self.accounts)))
+            },
             timezone="UTC",
         )
         OverrunCounter(self.pollers).attach(self.scheduler)
@@ -131,14 +146,20 @@ class Exporter:
                 self.store.open_push_gap(source.name)
         self.web.start()
         now = time.time()
-        for name, poller in self.pollers.items():
-            interval_ms = poller.source.poll_interval_ms
+        jobs = [
+            (poller.poll, poller.source.poll_interval_ms, poll_job_id(name), f"poll {name}")
+            for name, poller in self.pollers.items()
+        ] + [  # provider account checks, on their own slow schedule
+            (checker.check, checker.settings.interval_ms, f"account:{g}", f"account {g}")
+            for g, checker in self.accounts.items()
+        ]
+        for job, interval_ms, job_id, job_name in jobs:
             self.scheduler.add_job(
-                poller.poll,
+                job,
                 "interval",
                 seconds=interval_ms / 1000,
-                id=poll_job_id(name),
-                name=f"poll {name}",
+                id=job_id,
+                name=job_name,
                 replace_existing=True,
                 next_run_time=_datetime(now),
                 **job_options(interval_ms),
@@ -176,6 +197,8 @@ class Exporter:
         self.web.stop()
         for poller in self.pollers.values():
             poller.client.close()
+        for checker in self.accounts.values():
+            checker.close()
         self.store.close()
 
     def _count_delivery(self, schedule: str, result: str) -> None:

@@ -282,6 +282,66 @@ METRICS: tuple[MetricSpec, ...] = (
         "it, the report file is kept). Exported for every schedule that has recipients.",
     ),
     MetricSpec(
+        "smswatch_account_balance",
+        "gauge",
+        ("gateway", "currency"),
+        "Credit left on the SMS provider account, in the currency the provider names (Twilio "
+        "Balance, Vonage get-balance, Alibaba QueryAccountBalance AvailableAmount). Read every "
+        "account.interval; absent until a check reads it or while the last one failed. Burn "
+        "rate: -deriv(smswatch_account_balance[1h]).",
+    ),
+    MetricSpec(
+        "smswatch_account_quota_remaining",
+        "gauge",
+        ("gateway",),
+        "Messages left in the provider's SMS packages in effect now (Tencent "
+        "SmsPackagesStatistics: package amount minus usage). Read every account.interval; "
+        "absent until a check reads it or while the last one failed.",
+    ),
+    MetricSpec(
+        "smswatch_account_quota_limit",
+        "gauge",
+        ("gateway",),
+        "Messages the provider's SMS packages in effect now hold in all (their amount), the "
+        "denominator of the quota left. Read every account.interval.",
+    ),
+    MetricSpec(
+        "smswatch_sms_sender_approved",
+        "gauge",
+        ("gateway", "kind", "name"),
+        "1 when the sender signature (kind=signature) or message template (kind=template) is "
+        "approved and usable at the provider, else 0 (in review, rejected, cancelled, deleted). "
+        "Polled every account.interval; absent while the last check failed.",
+    ),
+    MetricSpec(
+        "smswatch_sms_sender_state",
+        "gauge",
+        ("gateway", "kind", "name", "state"),
+        "The provider's review state of a sender signature or template: 1 for its current "
+        "state (approved, pending, rejected, cancelled, absent: no longer listed, unknown), 0 "
+        "for the others. Polled every account.interval.",
+    ),
+    MetricSpec(
+        "smswatch_account_up",
+        "gauge",
+        ("gateway",),
+        "1 when every part of the last check of the gateway's provider account (balance or "
+        "quota, approvals) was read, else 0.",
+    ),
+    MetricSpec(
+        "smswatch_account_check_errors_total",
+        "counter",
+        ("gateway", "error"),
+        "Failed requests to the gateway's provider account API by kind (timeout, connection, "
+        "http_4xx, http_5xx, throttled, bad_payload: also an error answer in an HTTP 200).",
+    ),
+    MetricSpec(
+        "smswatch_account_last_success_timestamp_seconds",
+        "gauge",
+        ("gateway",),
+        "Unix time of the last account check of the gateway that read every part.",
+    ),
+    MetricSpec(
         "smswatch_build_info",
         "gauge",
         ("version",),

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from exporter import __version__, logs
+from exporter.accounts.commands import add_account_commands
 from exporter.errors import ConfigError, SmswatchError
 from exporter.lookup.commands import add_commands as add_lookup_commands
 from exporter.vocabulary import LANGUAGES
@@ -364,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backtest_command(sub)
     add_lookup_commands(sub)
     _add_kubernetes_commands(sub)
+    add_account_commands(sub)
     return parser
 
 

@@ -21,6 +21,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
+from exporter.accounts.checker import AccountHealth
+from exporter.accounts.readings import SENDER_STATES
 from exporter.catalogue import (
     BUCKETS_SECONDS,
     METRICS,
@@ -74,11 +76,14 @@ class SmswatchCollector(Collector):
         store: Store,
         health: Mapping[str, PollHealth],
         clock: Callable[[], float] = time.time,
+        accounts: Mapping[str, Callable[[], AccountHealth]] | None = None,
     ) -> None:
+        """`accounts`: gateway → the latest health of its provider account check."""
         self.config = config
         self.store = store
         self.health = health
         self.clock = clock
+        self.accounts = accounts or {}
 
     def describe(self) -> Iterator[Metric]:
         """Metric families without samples: registering never touches the store or an API."""
@@ -214,6 +219,7 @@ class SmswatchCollector(Collector):
         yield self._counter(
             "smswatch_report_deliveries_total", counters, product(mailed, REPORT_DELIVERY_RESULTS)
         )
+        yield from self._account_metrics()
         info = _family("smswatch_build_info", ("version",))
         assert isinstance(info, GaugeMetricFamily)
         info.add_metric([__version__], 1.0)
@@ -259,6 +265,50 @@ class SmswatchCollector(Collector):
             assert isinstance(lag, GaugeMetricFamily)
             lag.add_metric([], now - decision / 1000)
         yield lag
+
+    def _account_metrics(self) -> Iterator[Metric]:
+        """Provider account health: the latest check of each gateway with `account:`."""
+        names = (
+            "smswatch_account_balance",
+            "smswatch_account_quota_remaining",
+            "smswatch_account_quota_limit",
+            "smswatch_sms_sender_approved",
+            "smswatch_sms_sender_state",
+            "smswatch_account_up",
+            "smswatch_account_last_success_timestamp_seconds",
+        )
+        gauges: dict[str, dict[Labels, float]] = {name: {} for name in names}
+        errors: dict[Labels, float] = {}
+        for gateway in sorted(self.accounts):
+            health = self.accounts[gateway]()
+            gauges["smswatch_account_up"][(gateway,)] = 1.0 if health.up else 0.0
+            if health.last_success_s is not None:
+                last = gauges["smswatch_account_last_success_timestamp_seconds"]
+                last[(gateway,)] = health.last_success_s
+            for kind, count in health.errors.items():
+                errors[(gateway, kind)] = float(count)
+            reading = health.reading
+            if reading.balance is not None:
+                balance = gauges["smswatch_account_balance"]
+                balance[(gateway, reading.balance.currency)] = reading.balance.amount
+            if reading.quota is not None:
+                gauges["smswatch_account_quota_remaining"][(gateway,)] = reading.quota.remaining
+                gauges["smswatch_account_quota_limit"][(gateway,)] = reading.quota.total
+            for sender in reading.senders or ():
+                key = (gateway, sender.kind, sender.name)
+                gauges["smswatch_sms_sender_approved"][key] = 1.0 if sender.approved else 0.0
+                for state in SENDER_STATES:
+                    on = 1.0 if state == sender.state else 0.0
+                    gauges["smswatch_sms_sender_state"][(*key, state)] = on
+        for name in names[:5]:
+            yield self._gauge(name, gauges, ())
+        yield self._gauge("smswatch_account_up", gauges, ())
+        yield self._counter(
+            "smswatch_account_check_errors_total",
+            {"smswatch_account_check_errors_total": errors},
+            product(sorted(self.accounts), SOURCE_ERRORS),
+        )
+        yield self._gauge("smswatch_account_last_success_timestamp_seconds", gauges, ())
 
     # ------------------------------------------------------------------ builders
 

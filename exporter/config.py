@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,12 @@ from urllib.parse import urlparse
 import yaml
 
 from exporter import objectives as defaults
+from exporter.accounts.settings import (
+    ACCOUNT_OPTIONS,
+    ACCOUNT_PARTS,
+    AccountSettings,
+    parse_account,
+)
 from exporter.errors import ConfigError
 from exporter.lookup.settings import LookupSettings, parse_lookup
 from exporter.reports.schedule import ReportsConfig, parse_reports_section
@@ -155,6 +161,8 @@ class SourceConfig:
     #: How far ahead of the exporter's clock a watermark (page, `Date` header, push report)
     #: may be before it is capped at our clock + this much (`max_clock_skew`).
     max_clock_skew_ms: int = 60_000
+    #: sms_gateway: the provider account checks (balance, approvals), if configured.
+    account: AccountSettings | None = None
 
     @property
     def push_only(self) -> bool:
@@ -462,6 +470,7 @@ _SOURCE_KEYS = {
     "pull",
     "push",
     "max_clock_skew",
+    "account",
 }
 
 #: Provider-specific keys: name → (kind of value, default). Kinds: str, duration, int, regex,
@@ -746,14 +755,19 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
         gateway = reader.string(data, "gateway", path, name)
         if not _NAME.match(gateway):
             raise ConfigError(f"{gateway!r} is not a valid label value", path=f"{path}.gateway")
+        account = None
+        if "account" in data:
+            account = _account(reader, data, path, common, base)
         return SourceConfig(
             **common,
             gateway=gateway,
+            account=account,
             fields=_fields(reader, data.get("fields"), f"{path}.fields", SMS_FIELDS),
             feed=_feed(reader, data.get("feed"), f"{path}.feed", "messages"),
         )
-    if "gateway" in data:
-        raise ConfigError("only for kind sms_gateway", path=f"{path}.gateway")
+    for key in ("gateway", "account"):
+        if key in data:
+            raise ConfigError("only for kind sms_gateway", path=f"{path}.{key}")
     acquirers = reader.names(data, "acquirers", path) or (name,)
     default_terminals = (
         "/v1/terminal/readers" if provider == "stripe" and options["terminals"] == "true" else ""
@@ -774,6 +788,52 @@ def _source(reader: _Reader, raw: Any, path: str, base: Path) -> SourceConfig:
             reader, data.get("terminals_feed"), f"{path}.terminals_feed", "terminals"
         ),
     )
+
+
+def _account(
+    reader: _Reader, data: Mapping[str, Any], path: str, common: dict[str, Any], base: Path
+) -> AccountSettings:
+    """The `account:` of an SMS gateway source. It speaks to the source's own provider with
+    the source's auth and options, or (`account.provider`, for a bank platform in front of a
+    provider) to another one with an `auth` and provider options of its own."""
+    here = f"{path}.account"
+    raw = reader.mapping(data["account"], here)
+    provider = common["provider"]
+    auth, options = common["auth"], common["options"]
+    base_url = common["base_url"] if common["pull"] or "base_url" in data else ""
+    own = "provider" in raw or "auth" in raw
+    if own:
+        provider = reader.string(raw, "provider", here, provider)
+        if provider not in ACCOUNT_PARTS:
+            supported = ", ".join(sorted(ACCOUNT_PARTS))
+            raise ConfigError(
+                f"provider {provider} has no account API smswatch reads (one of: {supported})",
+                path=f"{here}.provider",
+            )
+        if "auth" not in raw:
+            raise ConfigError("is required with account.provider", path=f"{here}.auth")
+        auth = _auth(reader, raw["auth"], f"{here}.auth", base)
+        options = _provider_options(reader, raw, here, provider, base)
+        for key in ACCOUNT_OPTIONS.get(provider, ()):
+            if not options.get(key):
+                raise ConfigError(
+                    f"is required to check a {provider} account", path=f"{here}.{key}"
+                )
+        base_url = ""
+    settings_raw = {
+        k: v
+        for k, v in raw.items()
+        if not own or k not in {"provider", "auth", *ACCOUNT_OPTIONS.get(provider, ())}
+    }
+    settings = parse_account(
+        settings_raw,
+        here,
+        provider,
+        base_url or PROVIDER_ENDPOINTS.get(provider, ("",))[0],
+        lambda text, at: expand_env(text, at, reader.env),
+    )
+    _check_provider_auth(auth, provider, True, f"{here}.auth" if own else f"{path}.auth")
+    return replace(settings, provider=provider, auth=auth, options=options)
 
 
 #: The auth type each provider's API needs when it is pulled.
@@ -1036,6 +1096,19 @@ def demo_config(
     raw["reconcile"] = {
         "missing_after": f"{missing_after_ms}ms",
         "give_up_after": f"{give_up_after_ms}ms",
+    }
+    # The simulated bank platform sends through an Alibaba-shaped account the simulator also
+    # serves: its balance burns down with the messages, its signature and template are approved.
+    raw["sources"][0]["account"] = {
+        "provider": "aliyun",
+        "interval": "1m",
+        "base_url": simulator_url,
+        "balance_url": simulator_url,
+        "auth": {
+            "type": "aliyun",
+            "access_key_id": "demo",
+            "access_key_secret": "${SMSWATCH_DEMO_ACCESS_KEY_SECRET:-demo}",
+        },
     }
     if state_path is None:
         import tempfile

@@ -60,6 +60,11 @@ def test_demo_prints_its_urls_serves_metrics_and_stops_on_ctrl_c(tmp_path: Path)
             return sum(v for (n, _), v in metrics.items() if n == "smswatch_receipts_total") > 0
 
         wait_until(receipts_flow, 60, "decided receipts in the demo's /metrics")
+        metrics = parse_exposition(http_get(f"http://127.0.0.1:{port}/metrics")[1])
+        balance = {k: v for k, v in metrics.items() if k[0] == "smswatch_account_balance"}
+        assert [dict(labels)["currency"] for _, labels in balance] == ["CNY"]
+        approved = [v for (n, _), v in metrics.items() if n == "smswatch_sms_sender_approved"]
+        assert approved == [1.0, 1.0]  # the simulated signature and template
         assert http_get(f"http://127.0.0.1:{port}/ready")[0] == 200
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0

@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_reconcile import feed_sms, feed_terminals, feed_txns, sms, terminal, txn
 
 from exporter import __version__
+from exporter.accounts.checker import AccountHealth
+from exporter.accounts.readings import AccountReading, Balance, Quota, Sender
 from exporter.catalogue import METRICS
 from exporter.collector import SmswatchCollector
 from exporter.config import parse_config, simulator_config_document
@@ -50,7 +52,27 @@ def exposition(tmp_path: Path) -> str:
     health["sms"].up = True
     health["sms"].observe(0.3)
     registry = CollectorRegistry()
-    collector = SmswatchCollector(config, pipeline.store, health, clock=lambda: 1_800_000_300.0)
+    account = AccountHealth(
+        up=True,
+        checks=2,
+        last_success_s=1_800_000_000.0,
+        reading=AccountReading(
+            balance=Balance(1234.56, "CNY"),
+            quota=Quota(remaining=4250, total=101_000),
+            senders=(
+                Sender("signature", "BankNotice", "approved"),
+                Sender("template", "1111", "rejected"),
+            ),
+        ),
+    )
+    account.errors["timeout"] += 1
+    collector = SmswatchCollector(
+        config,
+        pipeline.store,
+        health,
+        clock=lambda: 1_800_000_300.0,
+        accounts={"bank-sms": lambda: account},
+    )
     registry.register(collector)
     return generate_latest(registry).decode()
 

@@ -126,3 +126,9 @@ def test_the_providers_example_validates() -> None:
     assert [s.push.path for s in config.sources if s.push] == [
         "/push/aliyun", "/push/tencent", "/push/vonage", "/push/kannel", "/push/jasmin"
     ]  # fmt: skip
+    accounts = {s.name: s.account for s in config.sources if s.account}
+    assert {name: a.interval_ms for name, a in accounts.items()} == {
+        "twilio": 600_000, "aliyun-canary": 600_000, "tencent": 1_800_000, "vonage": 600_000
+    }  # fmt: skip
+    assert accounts["vonage"].base_url == "https://rest.nexmo.com"
+    assert accounts["aliyun-canary"].signatures == ("某银行",)

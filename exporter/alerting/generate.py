@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from exporter.alerting.accounts import account_groups
 from exporter.alerting.baseline import baseline_group
 from exporter.alerting.causes import cause_groups
 from exporter.alerting.health import health_groups
@@ -59,6 +60,7 @@ def rule_groups(
         files["health.yaml"] = health_groups(ctx)
         files["quality.yaml"] = quality_groups(ctx)
         files["reports.yaml"] = report_groups(ctx)
+        files["accounts.yaml"] = account_groups(ctx)
     return files
 
 

@@ -51,6 +51,10 @@ ALERT_KEYS: dict[str, tuple[str, ...]] = {
     "POSApprovalsStopped": ("window", "min_expected"),
     "SMSUnlistedCodes": ("window", "ratio", "min_events"),
     "ComplianceReportUndelivered": ("window",),
+    "SMSAccountCreditRunningOut": ("window", "threshold"),
+    "SMSAccountQuotaLow": ("ratio",),
+    "SMSSenderNotApproved": (),
+    "SmswatchAccountCheckFailing": (),
 }
 
 DASHBOARD_KEYS: tuple[str, ...] = ("overview", "oncall", "receipts")

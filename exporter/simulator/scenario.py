@@ -57,6 +57,9 @@ One example per kind::
       # older (`reuse`: of any acquirer, the same one or another one), each RRN reused once.
       # Its own SMS still carries it: the truth is each transaction's own messages.
       - {kind: rrn_reuse, start: 0m, duration: 60m, share: 0.2, min_age: 10m, reuse: any}
+      # The provider revokes the sender signature (or the template): the simulated account
+      # lists it rejected while the fault lasts (messages are unaffected).
+      - {kind: sender_revoked, start: 0m, duration: 2h, sender: signature}
 
 `POST /sim/v1/faults` takes one such fault as a JSON object; its `start` is ignored and the
 fault starts at the current simulated time (its next millisecond). Faults are judged on event
@@ -114,6 +117,7 @@ FIELDS: dict[str, dict[str, Any]] = {
     "cursor_reset": {"target": "both", "share": 1.0},
     "id_collision": {"target": "both", "acquirer": None, "share": 0.5},
     "rrn_reuse": {"acquirer": None, "share": 0.2, "min_age": "10m", "reuse": "any"},
+    "sender_revoked": {"sender": "signature"},
 }
 #: `rrn_reuse`: whose RRN a hit transaction takes (an earlier transaction of any acquirer, of
 #: the same acquirer, or of another one).
@@ -123,6 +127,12 @@ KINDS: tuple[str, ...] = tuple(FIELDS)
 #: with those feeds configured, so the built-in scenario (for the built-in config) leaves
 #: them out.
 SECOND_SOURCE_KINDS: tuple[str, ...] = ("id_collision",)
+#: Kinds that change only what the simulated provider account answers (account.py): an
+#: exporter sees them with an `account:` section, so the built-in scenario leaves them out
+#: and they are started at run time (`POST /sim/v1/faults`).
+ACCOUNT_KINDS: tuple[str, ...] = ("sender_revoked",)
+#: `sender_revoked`: which sender the provider revokes.
+SENDERS: tuple[str, ...] = ("signature", "template")
 #: Duration fields of the format and the `Fault` attribute (ms) each one sets.
 DURATION_FIELDS: dict[str, str] = {
     "delay": "delay_ms",
@@ -158,6 +168,7 @@ class Fault:
     offset_ms: int = 0  # clock_skew: how far the upstream's clock is ahead (< 0: behind)
     min_age_ms: int = 0
     reuse: str = "any"
+    sender: str = "signature"  # sender_revoked: the signature or the template
 
     @property
     def end_ms(self) -> int:
@@ -289,11 +300,12 @@ def parse_fault(
         "area": AREAS,
         "target": API_TARGETS,
         "reuse": REUSE_FROM,
+        "sender": SENDERS,
     }
     for name, value in values.items():
         where = f"{path}.{name}"
         if name in vocabularies:
-            if value is not None or name in ("target", "reuse"):
+            if value is not None or name in ("target", "reuse", "sender"):
                 params[name] = _choice(value, vocabularies[name], where, source)
         elif name == "share":
             share = _number(value, where, source)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from exporter.errors import ConfigError
+from exporter.simulator.account import ALIYUN_ACTIONS, TENCENT_ACTIONS
 from exporter.simulator.feeds import FeedRequestError, parse_limit
 from exporter.simulator.settings import SimulatorSettings
 from exporter.simulator.simulation import ApiFaultHit, Simulation
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 VONAGE_RECORDS = "/v2/reports/records"
 #: The Twilio-shaped Messages list (`--sms-api twilio`), for any account sid.
 TWILIO_LIST = re.compile(r"^/2010-04-01/Accounts/[A-Za-z0-9]+/Messages\.json$")
+
+#: The provider account calls (account.py), served whatever `--sms-api` says.
+TWILIO_BALANCE = re.compile(r"^/2010-04-01/Accounts/([A-Za-z0-9]+)/Balance\.json$")
+VONAGE_BALANCE = "/account/get-balance"
 
 #: Path → (feed name, `api_errors` target).
 FEEDS: dict[str, tuple[str, str]] = {
@@ -177,6 +182,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._twilio(url.query)
         elif url.path == VONAGE_RECORDS and simulation.settings.sms_api == "vonage":
             self._vonage(url.query)
+        elif match := TWILIO_BALANCE.match(url.path):
+            self._account("twilio", "Balance", basic=True, account_sid=match.group(1))
+        elif url.path == VONAGE_BALANCE:
+            self._account("vonage", "get-balance", basic=True)
+        elif url.path == "/" and (action := _query_value(url.query, "Action")) in ALIYUN_ACTIONS:
+            self._aliyun_account(url.query, action)
         elif url.path == "/sim/v1/truth":
             self._json(200, simulation.truth_document())
         elif url.path == "/sim/v1/faults":
@@ -199,6 +210,9 @@ class _Handler(BaseHTTPRequestHandler):
             and self.server.simulation.settings.sms_api == "tencent"
         ):
             self._tencent()
+            return
+        if url.path == "/" and self.headers.get("X-TC-Action") in TENCENT_ACTIONS:
+            self._tencent_account(self.headers["X-TC-Action"])
             return
         if url.path != "/sim/v1/faults":
             self._method_not_allowed(url.path)
@@ -297,6 +311,35 @@ class _Handler(BaseHTTPRequestHandler):
         payload, now_ms = self.server.simulation.pull_reports(limit)
         self._page(payload, mode, now_ms)  # truncated: consumed all the same, as upstream
 
+    # -- provider accounts ------------------------------------------------------------------
+
+    def _account(self, shape: str, action: str, *, basic: bool, account_sid: str = "") -> None:
+        """A Twilio or Vonage account call: HTTP Basic auth, else 401 as the providers answer."""
+        if basic and not self.headers.get("Authorization", "").startswith("Basic "):
+            self._json(401, {"status": 401, "message": "Authenticate", "code": 20003})
+            return
+        body = self.server.simulation.account_answer(shape, action, account_sid)
+        self._send(200, body)
+
+    def _aliyun_account(self, query: str, action: str) -> None:
+        if not _query_value(query, "Signature"):
+            self._json(400, {"Code": "MissingSignature", "Message": "Signature is mandatory"})
+            return
+        self._send(200, self.server.simulation.account_answer("aliyun", action))
+
+    def _tencent_account(self, action: str) -> None:
+        length_text = self.headers.get("Content-Length", "0")
+        if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._error(400, "bad Content-Length")
+            return
+        self.rfile.read(int(length_text))
+        if not self.headers.get("Authorization", "").startswith("TC3-HMAC-SHA256 "):
+            error = {"Code": "AuthFailure.SignatureFailure", "Message": "bad signature"}
+            self._json(200, {"Response": {"Error": error}})
+            return
+        self._send(200, self.server.simulation.account_answer("tencent", action))
+
     def _vonage(self, query: str) -> None:
         try:
             window = _vonage_query(query)
@@ -330,6 +373,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, str(exc))
             return
         self._page(body, mode, now_ms)
+
+
+def _query_value(query: str, name: str) -> str:
+    """The last value of a query parameter, "" when absent."""
+    return parse_qs(query, keep_blank_values=True).get(name, [""])[-1]
 
 
 def _vonage_query(query: str) -> dict[str, int]:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from exporter.simulator import account
 from exporter.simulator.feeds import (
     Cursors,
     FeedRequestError,
@@ -503,7 +504,48 @@ class Simulation:
                     feed: {"invalid": count} for feed, count in self.truth.poisoned.items()
                 },
                 **({"push": self._push_document()} if self.push_log is not None else {}),
+                "account": self._account_document(now),
             }
+
+    def account_answer(self, shape: str, action: str, account_sid: str = "") -> bytes:
+        """The simulated provider account's answer to one call (account.py): balances burn
+        down with the messages the run has submitted by now."""
+        with self._lock:
+            now = self._advance(None)
+            sent = self.truth.submitted(self.settings.gateway)
+            request_id = f"sim-{now}"
+            revoked = self._revoked(now)
+            document: dict[str, Any]
+            if shape == "twilio":
+                document = account.twilio_balance(account_sid, sent)
+            elif shape == "vonage":
+                document = account.vonage_balance(sent)
+            elif shape == "aliyun":
+                document = account.aliyun_answer(action, sent, request_id, revoked)
+            else:
+                start_s = self.settings.start_ms // 1000
+                document = account.tencent_answer(action, sent, start_s, request_id, revoked)
+            return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def _revoked(self, now: int) -> frozenset[str]:
+        """The senders an active `sender_revoked` fault revokes now (caller holds the lock)."""
+        return frozenset(
+            f.sender for f in self._faults if f.kind == "sender_revoked" and f.active(now)
+        )
+
+    def _account_document(self, now: int) -> dict[str, Any]:
+        """The truth of the simulated provider account (caller holds the lock)."""
+        sent = self.truth.submitted(self.settings.gateway)
+        revoked = self._revoked(now)
+        return {
+            "messages_sent": sent,
+            "balances": account.balances(sent),
+            "quota_remaining": account.quota_left(sent),
+            "senders": {
+                kind: "rejected" if kind in revoked else "approved"
+                for kind in ("signature", "template")
+            },
+        }
 
     def _push_document(self) -> dict[str, Any]:
         """What the receiver of a pushing shape could observe (API.md, pushing shapes)."""

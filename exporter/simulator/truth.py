@@ -234,6 +234,14 @@ class TruthLedger:
         """Deltas not yet due."""
         return len(self._pending)
 
+    def submitted(self, gateway: str) -> int:
+        """Messages of `gateway` submitted so far (what a provider account charges for)."""
+        return sum(
+            value
+            for (metric, labels), value in self._counters.items()
+            if metric == SUBMITTED and labels[0] == gateway
+        )
+
     def metrics(self) -> dict[str, list[dict[str, Any]]]:
         """Non-zero series in the exporter's names; histograms as cumulative `_bucket` series."""
         out: dict[str, list[dict[str, Any]]] = {}

@@ -83,11 +83,13 @@ def signed_params(
     now: float,
     nonce: str,
     method: str = "GET",
+    version: str = API_VERSION,
 ) -> dict[str, str]:
-    """The full query of a signed RPC request (common parameters + `Signature`)."""
+    """The full query of a signed RPC request (common parameters + `Signature`); `version`
+    is the API's (Dysmsapi's by default)."""
     query = {
         "Action": action,
-        "Version": API_VERSION,
+        "Version": version,
         "Format": "JSON",
         "AccessKeyId": access_key_id,
         "SignatureMethod": "HMAC-SHA1",

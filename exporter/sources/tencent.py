@@ -112,6 +112,32 @@ def tc3_authorization(
     )
 
 
+def api_host(base_url: str) -> str:
+    """The host (and port) of a base URL: what the signature's `host` header names."""
+    return base_url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def tc3_headers(source: SourceConfig, action: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """The headers of one signed SMS API 3.0 call of `action` (JSON body) to the source's
+    host, with its SecretId/SecretKey and `region` option."""
+    auth = source.auth
+    return {
+        "Content-Type": CONTENT_TYPE,
+        "X-TC-Action": action,
+        "X-TC-Version": VERSION,
+        "X-TC-Timestamp": str(timestamp),
+        "X-TC-Region": str(source.options["region"]),
+        "Authorization": tc3_authorization(
+            auth.username,
+            auth.secret,
+            host=api_host(source.base_url),
+            service=SERVICE,
+            payload=body,
+            timestamp=timestamp,
+        ),
+    }
+
+
 class ApiError(BadPayload):
     """`Response.Error` in an HTTP 200 answer."""
 
@@ -177,7 +203,6 @@ class TencentPuller:
         self.source = source
         self.clock = UpstreamClock(clock)
         self.lag_ms: int = source.options["report_lag"]
-        self.host = source.base_url.split("://", 1)[-1].split("/", 1)[0]
         self.pulled: OrderedDict[tuple[str, str], None] = OrderedDict()  # recent reports
 
     def repeated(self, events: list[SmsEvent]) -> int:
@@ -197,23 +222,7 @@ class TencentPuller:
     def _sign(
         self, method: str, params: dict[str, str | int], body: bytes
     ) -> tuple[dict[str, str | int], dict[str, str]]:
-        timestamp = int(self.clock.local())
-        auth = self.source.auth
-        return params, {
-            "Content-Type": CONTENT_TYPE,
-            "X-TC-Action": ACTION,
-            "X-TC-Version": VERSION,
-            "X-TC-Timestamp": str(timestamp),
-            "X-TC-Region": str(self.source.options["region"]),
-            "Authorization": tc3_authorization(
-                auth.username,
-                auth.secret,
-                host=self.host,
-                service=SERVICE,
-                payload=body,
-                timestamp=timestamp,
-            ),
-        }
+        return params, tc3_headers(self.source, ACTION, body, int(self.clock.local()))
 
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
