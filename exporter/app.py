@@ -21,6 +21,7 @@ from exporter.config import Objectives as ConfigObjectives
 from exporter.errors import ConfigError
 from exporter.lookup.routes import build_lookup
 from exporter.poller import Pipeline, Poller, is_push_only
+from exporter.probes.prober import Prober
 from exporter.push import PushReceiver
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
@@ -108,8 +109,10 @@ class Exporter:
                 self.web.routes[source.push.path] = receiver
                 self.web.admission[source.push.path] = receiver.admit
                 self.web.open_paths.add(source.push.path)
+        self.prober = Prober(config.probes, self.store, clock) if config.probes else None
+        probe_jobs = 1 + len(config.probes.gateways) if config.probes else 0
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max(2, len(self.pollers)))},
+            executors={"default": ThreadPoolExecutor(max(2, len(self.pollers) + probe_jobs))},
             timezone="UTC",
         )
 
@@ -144,6 +147,8 @@ class Exporter:
             id="prune",
             **job_options(60_000),
         )
+        if self.prober is not None:
+            self._schedule_probes(self.prober, now)
         if self.config.reports is not None:
             schedule_reports(
                 self.scheduler,
@@ -158,6 +163,27 @@ class Exporter:
                 "sources": ",".join(self.pollers),
                 "state": self.config.state_path,
             },
+        )
+
+    def _schedule_probes(self, prober: Prober, now: float) -> None:
+        """Canary rounds per gateway (the first one now) and the inbox check."""
+        settings = prober.settings
+        for probe in settings.gateways:
+            self.scheduler.add_job(
+                prober.send_round,
+                "interval",
+                args=(probe.gateway,),
+                seconds=probe.interval_ms / 1000,
+                id=f"probe:{probe.gateway}",
+                next_run_time=_datetime(now),
+                **job_options(probe.interval_ms),
+            )
+        self.scheduler.add_job(
+            prober.check,
+            "interval",
+            seconds=settings.check_interval_ms / 1000,
+            id="probe-check",
+            **job_options(settings.check_interval_ms),
         )
 
     def stop(self) -> None:

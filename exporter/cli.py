@@ -19,6 +19,7 @@ from exporter import __version__, logs
 from exporter.errors import ConfigError, SmswatchError
 from exporter.lookup.commands import add_commands as add_lookup_commands
 from exporter.lookup.commands import demo_access as demo_lookup_access
+from exporter.probes.command import add_command as add_probe_command
 
 if TYPE_CHECKING:
     from exporter.simulator.settings import SimulatorSettings
@@ -318,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules_commands(sub)
     _add_backtest_command(sub)
     add_lookup_commands(sub)
+    add_probe_command(sub)
     return parser
 
 
