@@ -107,5 +107,5 @@ def test_inbox_reads_each_message_once_parts_joined(tmp_path: Path) -> None:
 
 def test_masked_name_hides_the_sender() -> None:
     assert masked_name("IN20021130_021531_00_+45409000931640979_00.txt") == (
-        "IN20021130_021531_00_****************0979_00.txt"
+        "IN20021130_021531_00_**************0979_00.txt"
     )
