@@ -57,6 +57,11 @@ One example per kind::
       # older (`reuse`: of any acquirer, the same one or another one), each RRN reused once.
       # Its own SMS still carries it: the truth is each transaction's own messages.
       - {kind: rrn_reuse, start: 0m, duration: 60m, share: 0.2, min_age: 10m, reuse: any}
+      # a grey route: DELIVRD reported for a share of messages that never reach the handset
+      # (the truth counts them delivered, as any consumer must; `fake_delivery_reports` in
+      # the truth document says how many; canaries sent to /sms/v1/send miss the handset)
+      - {kind: fake_delivery_reports, start: 0m, duration: 60m, carrier: china-mobile,
+         share: 0.3}
 
 `POST /sim/v1/faults` takes one such fault as a JSON object; its `start` is ignored and the
 fault starts at the current simulated time (its next millisecond). Faults are judged on event
@@ -114,6 +119,7 @@ FIELDS: dict[str, dict[str, Any]] = {
     "cursor_reset": {"target": "both", "share": 1.0},
     "id_collision": {"target": "both", "acquirer": None, "share": 0.5},
     "rrn_reuse": {"acquirer": None, "share": 0.2, "min_age": "10m", "reuse": "any"},
+    "fake_delivery_reports": {"acquirer": None, "carrier": None, "area": None, "share": 0.3},
 }
 #: `rrn_reuse`: whose RRN a hit transaction takes (an earlier transaction of any acquirer, of
 #: the same acquirer, or of another one).
@@ -123,6 +129,9 @@ KINDS: tuple[str, ...] = tuple(FIELDS)
 #: with those feeds configured, so the built-in scenario (for the built-in config) leaves
 #: them out.
 SECOND_SOURCE_KINDS: tuple[str, ...] = ("id_collision",)
+#: Kinds only canary probes can see (the bank's own traffic cannot tell a fake DELIVRD from a
+#: real one): the built-in scenario leaves them out too.
+CANARY_KINDS: tuple[str, ...] = ("fake_delivery_reports",)
 #: Duration fields of the format and the `Fault` attribute (ms) each one sets.
 DURATION_FIELDS: dict[str, str] = {
     "delay": "delay_ms",
