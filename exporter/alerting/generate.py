@@ -14,6 +14,7 @@ import yaml
 from exporter.alerting.baseline import baseline_group
 from exporter.alerting.causes import cause_groups
 from exporter.alerting.health import health_groups
+from exporter.alerting.probes import probe_groups
 from exporter.alerting.promql import Alert, Context, Group
 from exporter.alerting.quality import quality_groups
 from exporter.alerting.slo import SLOS, slo_groups
@@ -48,6 +49,7 @@ def rule_groups(
     files["causes.yaml"] = [baseline_group(ctx), *cause_groups(ctx)]
     files["health.yaml"] = health_groups(ctx)
     files["quality.yaml"] = quality_groups(ctx)
+    files["probes.yaml"] = probe_groups(ctx)
     return files
 
 

@@ -50,6 +50,9 @@ ALERT_KEYS: dict[str, tuple[str, ...]] = {
     "SmswatchInvalidRecords": ("window", "ratio", "min_events"),
     "POSApprovalsStopped": ("window", "min_expected"),
     "SMSUnlistedCodes": ("window", "ratio", "min_events"),
+    "SMSProbeFailing": ("window", "min_events"),
+    "SMSFakeDeliveryReports": ("window", "min_events"),
+    "SMSProbesNotRunning": ("threshold",),
 }
 
 DASHBOARD_KEYS: tuple[str, ...] = ("overview", "oncall", "receipts")
