@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
+from test_exporter_end_to_end import COMPARED, wait_for_exact_agreement
 
 from exporter.app import Exporter
 from exporter.config import parse_config, simulator_config_document
@@ -16,16 +16,7 @@ from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import settings_from_options
 from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 
-from harness import diff, exported_like, finished_truth, get_json, scrape, truth_series, wait_until
-
-COMPARED = (
-    "smswatch_sms_submitted_total",
-    "smswatch_sms_messages_total",
-    "smswatch_pos_transactions_total",
-    "smswatch_receipts_total",
-    "smswatch_sms_delivery_seconds_bucket",
-    "smswatch_receipt_notify_seconds_bucket",
-)
+from harness import diff, exported_like, get_json, scrape, truth_series, wait_until
 
 
 def test_probes_beside_cardholder_traffic_with_fake_delivery_reports(tmp_path: Path) -> None:
@@ -78,19 +69,8 @@ def test_probes_beside_cardholder_traffic_with_fake_delivery_reports(tmp_path: P
     app.start()
     try:
         metrics_url = f"http://127.0.0.1:{app.port}/metrics"
-        truth = finished_truth(sim.url)
+        truth = wait_for_exact_agreement(sim, metrics_url)
         expected = truth_series(truth)
-        last: list[str] = []
-
-        def agrees() -> bool:
-            nonlocal last
-            last = diff(expected, exported_like(scrape(metrics_url), COMPARED))
-            return not last
-
-        try:
-            wait_until(agrees, 60, "the exporter to agree with the truth", interval=0.3)
-        except AssertionError:
-            pytest.fail("cardholder counters differ from the truth:\n" + "\n".join(last[:30]))
         assert truth["fake_delivery_reports"] > 0  # the grey route hit cardholder traffic too
 
         def probes() -> dict[tuple[str, str], float]:
