@@ -1,16 +1,20 @@
 """A canary SMS end to end on loopback with a real Kannel: `smswatch probe` sends it through
 Kannel's `sendsms`, Kannel's fake SMSC delivers it and calls the exporter's `dlr-url`
 receiver (the normal push path), and what the fake SMSC received plays the test handset by
-writing a gammu-smsd files-backend inbox file (`IN<date>_<time>_<serial>_<sender>_<part>.txt`,
-UTF-16 as gammu-smsd's default InboxFormat=unicode). A cardholder message through the same
-Kannel is counted exactly as before; the canary only in the probe metrics."""
+putting it into the inbox folder of Gammu's dummy phone, from which a real gammu-smsd (files
+backend) receives it and writes `IN<date>_<time>_<serial>_<sender>_<part>.txt` (UTF-16,
+InboxFormat=unicode) into the inbox directory the probe reads. A cardholder message through
+the same Kannel is counted exactly as before; the canary only in the probe metrics."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,46 +25,112 @@ from exporter.app import Exporter
 from exporter.cli import main
 from exporter.config import load_config, simulator_config_document
 
-from harness import http_get, scrape, wait_until
+from harness import http_get, scrape, stop_processes, wait_until
 
 SECRET = "dlr-secret"
 GOT = re.compile(rb"Got message \d+: <(\S+) (\S+) text (.*)>")
 
 
-class FakeSmscHandset:
-    """Reads what Kannel's fake SMSC received and writes each message, as gammu-smsd's files
-    backend would, into an inbox directory: the test handset."""
+SMSDRC = """[gammu]
+device = {device}
+model = dummy
+connection = none
 
-    def __init__(self, log: Path, inbox: Path) -> None:
+[smsd]
+service = files
+inboxpath = {inbox}/
+outboxpath = {spool}/outbox/
+sentsmspath = {spool}/sent/
+errorsmspath = {spool}/error/
+inboxformat = unicode
+logfile = {spool}/smsd.log
+commtimeout = 1
+receivefrequency = 1
+statusfrequency = 0
+checksecurity = 0
+checkbattery = 0
+checksignal = 0
+checknetwork = 0
+"""
+
+
+def sms_backup(sender: str, text: str, sent: time.struct_time) -> str:
+    """One received SMS in Gammu's SMS backup format: what the dummy phone's inbox holds."""
+
+    def ucs2(value: str) -> str:
+        return value.encode("utf-16-be").hex().upper()
+
+    return (
+        "[SMSBackup000]\n"
+        f'Number = "{sender}"\nNumberUnicode = {ucs2(sender)}\n'
+        f"Sent = {time.strftime('%Y%m%dT%H%M%S', sent)}\nState = UnRead\n"
+        f"Text00 = {ucs2(text)}\nCoding = Default\nFolder = 1\nLength = {len(text)}\n"
+        "Class = -1\n"
+    )
+
+
+@pytest.fixture
+def gammu_smsd(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A real gammu-smsd (Debian package, files backend) on Gammu's dummy phone: an SMS put in
+    the phone's inbox folder comes out as an `IN…` file in the inbox directory."""
+    assert shutil.which("gammu-smsd"), "Debian package gammu-smsd is needed (see .ci/run)"
+    spool, device, inbox = tmp_path / "gammu", tmp_path / "phone", tmp_path / "inbox"
+    for folder in ("outbox", "sent", "error"):
+        (spool / folder).mkdir(parents=True)
+    (device / "sms" / "1").mkdir(parents=True)
+    inbox.mkdir()
+    rc = spool / "smsdrc"
+    rc.write_text(SMSDRC.format(device=device, inbox=inbox, spool=spool))
+    process = subprocess.Popen(
+        ["gammu-smsd", "-c", str(rc)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_until(
+            lambda: "Starting phone communication" in _read(spool / "smsd.log"), 20, "gammu-smsd"
+        )
+        yield device / "sms" / "1", inbox
+    finally:
+        stop_processes(process)  # only what this fixture started, by pid
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+class FakeSmscHandset:
+    """Reads what Kannel's fake SMSC received and puts each message into the dummy phone's
+    inbox folder, where gammu-smsd receives it: the test handset."""
+
+    def __init__(self, log: Path, phone_inbox: Path) -> None:
         self.log = log
-        self.inbox = inbox
+        self.phone_inbox = phone_inbox
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         done = 0
-        serial = 0
+        count = 0
         while not self.stop.wait(0.05):
             lines = self.log.read_bytes().splitlines() if self.log.exists() else []
             for line in lines[done:]:
                 match = GOT.search(line)
                 if match:
                     sender, text = match.group(1).decode(), match.group(3).decode("latin-1")
-                    stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
-                    name = f"IN{stamp}_{serial:02d}_{sender}_00.txt"
-                    serial += 1
-                    (self.inbox / name).write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+                    count += 1
+                    staged = self.phone_inbox.parent / f"staged-{count}"
+                    staged.write_text(sms_backup(sender, text, time.localtime()))
+                    staged.rename(self.phone_inbox / str(count))  # whole, never half written
             done = len(lines)
 
 
 def test_canary_through_kannel_is_proved_twice_and_kept_apart(
     tmp_path: Path,
     kannel: int,  # noqa: F811
+    gammu_smsd: tuple[Path, Path],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
+    phone_inbox, inbox = gammu_smsd
     doc = simulator_config_document("http://127.0.0.1:9")
     doc["state"]["path"] = str(tmp_path / "state.sqlite")
     doc["sources"][0] = {
@@ -71,7 +141,7 @@ def test_canary_through_kannel_is_proved_twice_and_kept_apart(
     }
     monkeypatch.setenv("SECRET", SECRET)
     monkeypatch.setenv("SENDSMS_PASSWORD", "sendsms-secret")
-    handset = FakeSmscHandset(tmp_path / "fakesmsc.log", inbox)
+    handset = FakeSmscHandset(tmp_path / "fakesmsc.log", phone_inbox)
     handset.thread.start()
     config_file = tmp_path / "smswatch.yml"
 
@@ -135,6 +205,7 @@ def test_canary_through_kannel_is_proved_twice_and_kept_apart(
             ]
         )
         printed = capsys.readouterr().out
+        print(printed)  # the timeline, shown with `pytest -rP`
         assert code == 0, printed
         assert "result: delivered, both proofs in" in printed
         for step in ("sent", "accepted", "report", "handset", "verdict"):

@@ -140,7 +140,11 @@ def _conclude(canary: CanaryRow, out: TextIO) -> int:
     if _both_proofs(canary):
         assert canary.handset_ms is not None and canary.report_ms is not None
         seconds = (canary.handset_ms - canary.sent_ms) / 1000
-        print(f"result: delivered, both proofs in (handset after {seconds:.1f} s)", file=out)
+        print(
+            f"result: delivered, both proofs in (on the handset {seconds:.0f} s after sending, "
+            "to the second its inbox tells)",
+            file=out,
+        )
         return 0
     if canary.verdict == "fake_report":
         print("result: FAKE DELIVERY REPORT: delivered reported, handset never got it", file=out)

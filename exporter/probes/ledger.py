@@ -26,6 +26,7 @@ from exporter.classify import FINAL
 from exporter.reconcile import Changes, LabelKey
 from exporter.records import SmsEvent
 from exporter.store import CanaryRow, Store
+from exporter.timestamps import format_rfc3339_ms
 
 SENT = "smswatch_probe_sent_total"
 DELIVERED = "smswatch_probe_delivered_total"
@@ -77,9 +78,11 @@ def divert_reports(store: Store, gateway: str, events: Sequence[SmsEvent]) -> li
     return rest
 
 
-def note_handset(store: Store, received: Sequence[tuple[str, int, str]]) -> int:
-    """Record nonces seen on the handset: (nonce, received ms, inbox file). Inside a
-    transaction; returns how many canaries this proved received."""
+def note_handset(
+    store: Store, received: Sequence[tuple[str, int, str]], seen_ms: int | None = None
+) -> int:
+    """Record nonces seen on the handset: (nonce, received ms, inbox file), read from the inbox
+    at `seen_ms`. Inside a transaction; returns how many canaries this proved received."""
     by_nonce = store.canaries_by_nonce([nonce for nonce, _, _ in received])
     changes = Changes()
     proved = 0
@@ -90,7 +93,14 @@ def note_handset(store: Store, received: Sequence[tuple[str, int, str]]) -> int:
         # The inbox tells whole seconds: a nonce received in the second it was sent is
         # taken as received at the send (never before it).
         canary.handset_ms = max(at_ms, canary.sent_ms)
-        canary.timeline.append([canary.handset_ms, "handset", f"nonce received ({name})"])
+        received_at = format_rfc3339_ms(at_ms)[11:19]
+        canary.timeline.append(
+            [
+                canary.handset_ms if seen_ms is None else max(seen_ms, canary.handset_ms),
+                "handset",
+                f"nonce in the inbox, received {received_at} UTC ({name})",
+            ]
+        )
         changes.counters[(RECEIVED, labels(canary))] += 1
         changes.observe(END_TO_END, labels(canary), canary.handset_ms - canary.sent_ms)
         store.update_canary(canary)

@@ -135,7 +135,7 @@ class Prober:
                     )
             with self.store.transaction():
                 if received:
-                    ledger.note_handset(self.store, received)
+                    ledger.note_handset(self.store, received, self._now_ms())
                 return ledger.judge_open(
                     self.store,
                     self._now_ms(),
