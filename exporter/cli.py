@@ -145,6 +145,13 @@ def _add_simulator(parser: argparse.ArgumentParser, speed: float) -> None:
         help="time after submit when a message without final status is unknown "
         f"(default {give_up_after})",
     )
+    group.add_argument(
+        "--handset-dir",
+        dest="handset_dir",
+        default=None,
+        help="a canary test handset: canaries sent to POST /sms/v1/send that are delivered "
+        "land here as gammu-smsd inbox files (default: no handset)",
+    )
 
 
 def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -686,6 +693,7 @@ def _simulator_settings(args: argparse.Namespace) -> SimulatorSettings:
         give_up_after_ms=give_up_after_ms,
         sms_api=args.sms_api,
         push_url=args.sms_push_url,
+        handset_dir=getattr(args, "handset_dir", None),
     )
 
 

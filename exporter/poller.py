@@ -270,7 +270,9 @@ class Pipeline:
     ) -> Callable[[Sequence[SmsEvent]], reconcile.Changes]:
         def ingest(events: Sequence[SmsEvent]) -> reconcile.Changes:
             if self.canaries:  # canary reports go to their probe, never to cardholder counters
-                events = divert_reports(self.store, source.gateway, events)
+                events = divert_reports(
+                    self.store, source.gateway, events, int(self.clock() * 1000)
+                )
             changes = reconcile.ingest_sms(
                 list(events),
                 source.gateway,

@@ -42,6 +42,13 @@ def add_command(sub: Any) -> None:
         help="how long to wait for both proofs (default report_timeout + handset_timeout)",
     )
     probe.add_argument("--state.path", dest="state_path", default=None, help="state file")
+    probe.add_argument(
+        "--log.level",
+        dest="log_level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default warning: the timeline is the output)",
+    )
     probe.set_defaults(func=probe_command)
 
 

@@ -45,8 +45,14 @@ def labels(canary: CanaryRow) -> tuple[str, str, str]:
     return (canary.gateway, canary.carrier, canary.area)
 
 
-def divert_reports(store: Store, gateway: str, events: Sequence[SmsEvent]) -> list[SmsEvent]:
-    """Record the events of canaries (inside the caller's transaction); return the others."""
+def divert_reports(
+    store: Store, gateway: str, events: Sequence[SmsEvent], now_ms: int
+) -> list[SmsEvent]:
+    """Record the events of canaries (inside the caller's transaction); return the others.
+
+    A canary's report is timed when smswatch learned it (`now_ms`): the probe judges its
+    deadlines on its own clock, whatever the provider's clock says (its time is kept in the
+    timeline's detail when they differ by more than a second)."""
     if not events:
         return list(events)
     known = store.canaries_among(
@@ -66,10 +72,12 @@ def divert_reports(store: Store, gateway: str, events: Sequence[SmsEvent]) -> li
         if not canary.message_id:
             canary.message_id = event.message_id
         detail = event.status + (f" ({event.error_code})" if event.error_code else "")
-        canary.timeline.append([event.status_ms, "report", detail])
+        if abs(event.status_ms - now_ms) > 1000:
+            detail += f", provider time {format_rfc3339_ms(event.status_ms)}"
+        canary.timeline.append([now_ms, "report", detail])
         if canary.report_status is None and event.status in FINAL:
             canary.report_status = event.status
-            canary.report_ms = event.status_ms
+            canary.report_ms = now_ms
             if event.status == "delivered":
                 counters[(DELIVERED, labels(canary))] += 1
     for canary in touched.values():
