@@ -203,6 +203,8 @@ class Exporter:
             if removed:
                 log.info("pruned retained records", extra={"rows": removed})
         self.store.prune_audit(int(time.time() * 1000) - self.config.lookup.audit_retention_ms)
+        if self.prober is not None:  # decided canaries are kept as long as transactions
+            self.store.prune_canaries(int(self.pipeline.clock() * 1000) - self.config.retention_ms)
 
     # ------------------------------------------------------------------ routes
 
