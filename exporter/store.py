@@ -1296,12 +1296,14 @@ class Store:
         whichever of the two matched (both keys present when both did)."""
         found: dict[str, CanaryRow] = {}
         ids = sorted({m for m in message_ids if m})
-        for row in self._rows_in(
-            f"SELECT {_CANARY_COLUMNS} FROM canaries WHERE message_id IN ({{marks}})", ids
+        for row in self._scoped_rows(
+            f"SELECT {_CANARY_COLUMNS} FROM canaries WHERE gateway = ? "
+            "AND message_id IN ({marks})",
+            gateway,
+            ids,
         ):
             canary = _canary(row)
-            if canary.gateway == gateway:
-                found[canary.message_id] = canary
+            found[canary.message_id] = canary
         for row in self._rows_in(
             f"SELECT {_CANARY_COLUMNS} FROM canaries WHERE canary_id IN ({{marks}})",
             sorted({r for r in refs if r}),

@@ -34,6 +34,13 @@ def new_nonce() -> str:
     return "SW" + base64.b32encode(secrets.token_bytes(10)).decode()[:10]
 
 
+def ours(probe: GatewayProbe) -> bool:
+    """True when the canary's message id is ours, known before the send: Kannel's `dlr-url`
+    carries it, and a bank API without a `message_id` answer field is given it in the body."""
+    send = probe.send
+    return send.kind == "kannel" or (send.kind == "http" and not send.options.get("message_id"))
+
+
 class Prober:
     """Canary sends and checks for every probed gateway, over one state store."""
 
@@ -76,7 +83,7 @@ class Prober:
         row = CanaryRow(
             canary_id=canary_id,
             gateway=probe.gateway,
-            message_id=canary_id if probe.send.kind in ("kannel", "http") else "",
+            message_id=canary_id if ours(probe) else "",
             carrier=number.carrier,
             area=number.area,
             phone=mask_phone(number.number),
@@ -107,7 +114,8 @@ class Prober:
                     extra={"gateway": probe.gateway, "reason": refused},
                 )
             else:
-                stored.message_id = stored.message_id or message_id
+                if not stored.message_id or stored.message_id == canary_id:
+                    stored.message_id = message_id  # the provider's id (ours for Kannel)
                 stored.timeline.append([answered_ms, "accepted", f"message id {message_id}"])
             self.store.update_canary(stored)
             if refused:

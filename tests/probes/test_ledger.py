@@ -201,3 +201,27 @@ def test_the_handset_inbox_proves_receipt(tmp_path: Path) -> None:
     assert counters(store, "smswatch_probe_received_total") == {
         ("smswatch_probe_received_total", ("bank-sms", "china-mobile", "north")): 1
     }
+
+
+@responses.activate
+def test_the_providers_id_from_the_answer_keys_its_reports(tmp_path: Path) -> None:
+    responses.post("https://sms-gw.bank/sms/v1/send", json={"data": {"id": "gw-77"}})
+    send = {
+        "kind": "http",
+        "url": "https://sms-gw.bank/sms/v1/send",
+        "body": '{"to": "{to}", "text": "{text}"}',
+        "message_id": "data.id",
+    }
+    config = parse_config(config_document(tmp_path, send))
+    assert config.probes is not None
+    pipeline = Pipeline(config, Store(config.state_path), clock=lambda: T0 / 1000 + 3600)
+    [sent] = Prober(config.probes, pipeline.store, clock=lambda: T0 / 1000).send_round("bank-sms")
+    assert sent.message_id == "gw-77"
+    pipeline.commit_sms(
+        config.sources[0],
+        Page([event("gw-77", "", "delivered", 1)], 0, "c1", False, T0 + 10_000),
+    )  # a report that carries only the gateway's id
+    assert counters(pipeline.store, "smswatch_sms_") == {}
+    assert counters(pipeline.store, "smswatch_probe_delivered_total") == {
+        ("smswatch_probe_delivered_total", ("bank-sms", "china-mobile", "north")): 1
+    }
