@@ -22,6 +22,7 @@ from exporter.errors import ConfigError
 from exporter.lookup.routes import build_lookup
 from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.probes.prober import Prober
+from exporter.probes.webhook import HandsetWebhookRoute
 from exporter.push import PushReceiver
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
@@ -111,6 +112,12 @@ class Exporter:
                 self.web.open_paths.add(source.push.path)
         self.prober = Prober(config.probes, self.store, clock) if config.probes else None
         probe_jobs = 1 + len(config.probes.gateways) if config.probes else 0
+        webhook = config.probes.webhook if config.probes else None
+        if self.prober is not None and webhook is not None:  # the handset's inbound webhook
+            route = HandsetWebhookRoute(webhook, self.prober.take_webhook)
+            self.web.routes[webhook.path] = route
+            self.web.admission[webhook.path] = route.admit
+            self.web.open_paths.add(webhook.path)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(2, len(self.pollers) + probe_jobs))},
             timezone="UTC",

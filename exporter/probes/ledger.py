@@ -106,7 +106,7 @@ def note_handset(
             [
                 canary.handset_ms if seen_ms is None else max(seen_ms, canary.handset_ms),
                 "handset",
-                f"nonce in the inbox, received {received_at} UTC ({name})",
+                f"nonce on the handset, received {received_at} UTC ({name})",
             ]
         )
         changes.counters[(RECEIVED, labels(canary))] += 1

@@ -131,6 +131,15 @@ class Prober:
         )
         return self.store.canary(canary_id) or stored
 
+    def take_webhook(self, nonces: list[str]) -> int:
+        """Nonces a provider's inbound-message webhook brought, received now; returns how
+        many canaries they proved received."""
+        now_ms = self._now_ms()
+        with self.store.transaction():
+            return ledger.note_handset(
+                self.store, [(nonce, now_ms, "inbound webhook") for nonce in nonces], now_ms
+            )
+
     def check(self) -> int:
         """Read the handset's inbox, then judge open canaries; returns verdicts given."""
         with self._check_lock:

@@ -8,6 +8,9 @@ probes:
   inbox:
     gammu_dir: /var/spool/gammu/inbox   # gammu-smsd files backend (InboxPath)
     timezone: Asia/Shanghai             # the zone of its file names (default: this machine's)
+    webhook:                            # and/or a provider's inbound-message webhook
+      path: /probe/inbox
+      secret: ${PROBE_INBOX_SECRET}     # or secret_file; and/or allow_from: [203.0.113.0/24]
   gateways:
     - gateway: kannel          # the `gateway` label of an sms_gateway source
       interval: 15m            # one canary to every number each interval
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -128,6 +132,17 @@ class GatewayProbe:
 
 
 @dataclass(frozen=True)
+class HandsetWebhook:
+    """A provider's inbound-message webhook as the test handset's inbox (a virtual number)."""
+
+    path: str = "/probe/inbox"
+    secret: str = field(default="", repr=False)
+    allow_from: tuple[IPv4Network | IPv6Network, ...] = ()
+    insecure: bool = False
+    max_body_bytes: int = 65_536
+
+
+@dataclass(frozen=True)
 class ProbeSettings:
     """The whole `probes:` section."""
 
@@ -137,6 +152,7 @@ class ProbeSettings:
     check_interval_ms: int = 10_000
     inbox_dir: str = ""
     inbox_timezone: str = ""  # "" = this machine's local time, as gammu-smsd writes it
+    webhook: HandsetWebhook | None = None
 
     def gateway(self, name: str) -> GatewayProbe | None:
         """The probe settings of one gateway, if it has any."""
@@ -156,7 +172,7 @@ def parse_probes(
     top = reader.mapping(raw, "probes")
     reader.known(top, _TOP, "probes")
     inbox = reader.mapping(top.get("inbox"), "probes.inbox")
-    reader.known(inbox, {"gammu_dir", "timezone"}, "probes.inbox")
+    reader.known(inbox, {"gammu_dir", "timezone", "webhook"}, "probes.inbox")
     zone = reader.string(inbox, "timezone", "probes.inbox", "")
     if zone:
         try:
@@ -184,7 +200,44 @@ def parse_probes(
         check_interval_ms=reader.duration(top, "check_interval", "probes", 10_000),
         inbox_dir=inbox_dir,
         inbox_timezone=zone,
+        webhook=_webhook(reader, inbox.get("webhook"), "probes.inbox.webhook", base),
     )
+
+
+def _webhook(reader: FieldReader, raw: Any, path: str, base: Path) -> HandsetWebhook | None:
+    """The handset's webhook: guarded like a push receiver (secret and/or allow_from)."""
+    if raw is None:
+        return None
+    data = reader.mapping(raw, path)
+    reader.known(data, {"path", "secret", "secret_file", "allow_from", "insecure"}, path)
+    route = reader.string(data, "path", path, "/probe/inbox")
+    if not route.startswith("/") or route.startswith("/push/"):
+        raise ConfigError("must start with / and not with /push/", path=f"{path}.path")
+    secret = (
+        reader.secret(data, "secret", path, base)
+        if "secret" in data or "secret_file" in data
+        else ""
+    )
+    allowed = data.get("allow_from") or []
+    if not isinstance(allowed, list):
+        raise ConfigError("must be a list of addresses or networks", path=f"{path}.allow_from")
+    networks = []
+    for i, item in enumerate(allowed):
+        try:
+            networks.append(ip_network(str(item), strict=False))
+        except ValueError as exc:
+            raise ConfigError(
+                f"not an address or network: {item!r}", path=f"{path}.allow_from[{i}]"
+            ) from exc
+    insecure = data.get("insecure", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError("must be true or false", path=f"{path}.insecure")
+    if not (secret or networks or insecure):
+        raise ConfigError(
+            "needs secret (or secret_file) and/or allow_from; insecure: true to go without",
+            path=path,
+        )
+    return HandsetWebhook(route, secret, tuple(networks), insecure)
 
 
 def _gateway(
