@@ -777,7 +777,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
     config = load_config(args.file)
     names = ", ".join(source.name for source in config.sources)
-    print(f"{args.file}: ok ({len(config.sources)} sources: {names})")
+    probed = ""
+    if config.probes is not None:
+        probed = "; canary probes: " + ", ".join(g.gateway for g in config.probes.gateways)
+    print(f"{args.file}: ok ({len(config.sources)} sources: {names}{probed})")
     return 0
 
 

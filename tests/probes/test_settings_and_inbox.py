@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from exporter.config import parse_config, simulator_config_document
 from exporter.errors import ConfigError
@@ -109,3 +110,25 @@ def test_masked_name_hides_the_sender() -> None:
     assert masked_name("IN20021130_021531_00_+45409000931640979_00.txt") == (
         "IN20021130_021531_00_**************0979_00.txt"
     )
+
+
+def test_the_shipped_example_is_valid() -> None:
+    example = Path(__file__).parents[2] / "examples" / "probes.yaml"
+    env = {
+        name: "13800138000" if name.startswith("CANARY") else f"{name.lower()}-value"
+        for name in (
+            "KANNEL_DLR_SECRET",
+            "KANNEL_SENDSMS_PASSWORD",
+            "TENCENT_SECRET_ID",
+            "TENCENT_SECRET_KEY",
+            "CANARY_CMCC_NORTH",
+            "CANARY_CUCC_SOUTH",
+            "CANARY_CTCC_EAST",
+        )
+    }
+    config = parse_config(yaml.safe_load(example.read_text()), env=env)
+    assert config.probes is not None
+    assert [(g.gateway, g.send.kind, len(g.numbers)) for g in config.probes.gateways] == [
+        ("kannel", "kannel", 2),
+        ("tencent", "tencent", 1),
+    ]
