@@ -201,6 +201,8 @@ class Exporter:
         self.web.stop()
         for poller in self.pollers.values():
             poller.client.close()
+        if self.prober is not None:
+            self.prober.session.close()
         self.store.close()
 
     def _prune(self) -> None:
