@@ -72,6 +72,10 @@ def divert_reports(
         if not canary.message_id:
             canary.message_id = event.message_id
         detail = event.status + (f" ({event.error_code})" if event.error_code else "")
+        if any(
+            what == "report" and seen.split(",")[0] == detail for _, what, seen in canary.timeline
+        ):
+            continue  # a report read again (a list re-read, a provider's retry): once
         if abs(event.status_ms - now_ms) > 1000:
             detail += f", provider time {format_rfc3339_ms(event.status_ms)}"
         canary.timeline.append([now_ms, "report", detail])
