@@ -72,14 +72,23 @@ class GammuInbox:
         self.directory = Path(directory)
         self.zone = zone
         self._seen: set[str] = set()
+        self._failing = False
 
     def read_new(self) -> list[InboxMessage]:
         """Messages not handed back before, their parts joined in order."""
         try:
             names = sorted(os.listdir(self.directory))
         except OSError as exc:
-            log.warning("canary inbox cannot be read", extra={"error": exc.strerror or str(exc)})
+            if not self._failing:  # once until it can be read again, not every check
+                log.warning(
+                    "canary inbox cannot be read: no handset proof until it can",
+                    extra={"inbox": str(self.directory), "error": exc.strerror or str(exc)},
+                )
+            self._failing = True
             return []
+        if self._failing:
+            log.info("canary inbox readable again", extra={"inbox": str(self.directory)})
+            self._failing = False
         groups: dict[tuple[str, str, str, str], list[tuple[int, str]]] = {}
         for name in names:
             match = INBOX_FILE.match(name)
