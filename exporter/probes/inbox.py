@@ -89,6 +89,7 @@ class GammuInbox:
         if self._failing:
             log.info("canary inbox readable again", extra={"inbox": str(self.directory)})
             self._failing = False
+        self._seen &= set(names)  # files removed from the inbox are forgotten
         groups: dict[tuple[str, str, str, str], list[tuple[int, str]]] = {}
         for name in names:
             match = INBOX_FILE.match(name)
