@@ -23,6 +23,8 @@ from exporter.landing import LandingPage
 from exporter.lookup.routes import build_lookup
 from exporter.overruns import OverrunCounter, poll_job_id
 from exporter.poller import Pipeline, Poller, is_push_only
+from exporter.probes.prober import Prober
+from exporter.probes.webhook import HandsetWebhookRoute
 from exporter.push import PushReceiver
 from exporter.readiness import Readiness, Watched, liveness
 from exporter.reports.delivery import Courier
@@ -126,9 +128,19 @@ class Exporter:
                 self.web.admission[source.push.path] = receiver.admit
                 self.web.open_paths.add(source.push.path)
         self.courier = Courier(count=self._count_delivery)
+        self.prober = Prober(config.probes, self.store, clock) if config.probes else None
+        probe_jobs = 1 + len(config.probes.gateways) if config.probes else 0
+        webhook = config.probes.webhook if config.probes else None
+        if self.prober is not None and webhook is not None:  # the handset's inbound webhook
+            route = HandsetWebhookRoute(webhook, self.prober.take_webhook)
+            self.web.routes[webhook.path] = route
+            self.web.admission[webhook.path] = route.admit
+            self.web.open_paths.add(webhook.path)
         self.scheduler = BackgroundScheduler(
             executors={
-                "default": ThreadPoolExecutor(max(2, len(self.pollers) + len(self.accounts)))
+                "default": ThreadPoolExecutor(
+                    max(2, len(self.pollers) + len(self.accounts) + probe_jobs)
+                )
             },
             timezone="UTC",
         )
@@ -171,6 +183,8 @@ class Exporter:
             id="prune",
             **job_options(60_000),
         )
+        if self.prober is not None:
+            self._schedule_probes(self.prober, now)
         if self.config.reports is not None:
             schedule_reports(
                 self.scheduler,
@@ -188,6 +202,27 @@ class Exporter:
             },
         )
 
+    def _schedule_probes(self, prober: Prober, now: float) -> None:
+        """Canary rounds per gateway (the first one now) and the inbox check."""
+        settings = prober.settings
+        for probe in settings.gateways:
+            self.scheduler.add_job(
+                prober.send_round,
+                "interval",
+                args=(probe.gateway,),
+                seconds=probe.interval_ms / 1000,
+                id=f"probe:{probe.gateway}",
+                next_run_time=_datetime(now),
+                **job_options(probe.interval_ms),
+            )
+        self.scheduler.add_job(
+            prober.check,
+            "interval",
+            seconds=settings.check_interval_ms / 1000,
+            id="probe-check",
+            **job_options(settings.check_interval_ms),
+        )
+
     def stop(self) -> None:
         """Stop polling (waiting for polls in flight) and serving; close the store."""
         self._stop.set()
@@ -199,6 +234,8 @@ class Exporter:
             poller.client.close()
         for checker in self.accounts.values():
             checker.close()
+        if self.prober is not None:
+            self.prober.session.close()
         self.store.close()
 
     def _count_delivery(self, schedule: str, result: str) -> None:
@@ -213,6 +250,8 @@ class Exporter:
             if removed:
                 log.info("pruned retained records", extra={"rows": removed})
         self.store.prune_audit(int(time.time() * 1000) - self.config.lookup.audit_retention_ms)
+        if self.prober is not None:  # decided canaries are kept as long as transactions
+            self.store.prune_canaries(int(self.pipeline.clock() * 1000) - self.config.retention_ms)
 
     # ------------------------------------------------------------------ routes
 

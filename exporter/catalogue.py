@@ -347,7 +347,66 @@ METRICS: tuple[MetricSpec, ...] = (
         ("version",),
         "Build information of the running smswatch exporter; the value is always 1.",
     ),
+    MetricSpec(
+        "smswatch_probe_sent_total",
+        "counter",
+        ("gateway", "carrier", "area"),
+        "Canary SMS sent (attempted) through the gateway's own send API to a test handset of "
+        "this carrier and area. Canary traffic is never counted in the smswatch_sms_* or "
+        "smswatch_receipt* metrics.",
+    ),
+    MetricSpec(
+        "smswatch_probe_delivered_total",
+        "counter",
+        ("gateway", "carrier", "area"),
+        "Canary SMS whose first final delivery report, through the normal report path (pull or "
+        "push), said delivered.",
+    ),
+    MetricSpec(
+        "smswatch_probe_received_total",
+        "counter",
+        ("gateway", "carrier", "area"),
+        "Canary SMS whose nonce the test handset's inbox received (gammu-smsd inbox).",
+    ),
+    MetricSpec(
+        "smswatch_probe_end_to_end_seconds",
+        "histogram",
+        ("gateway", "carrier", "area"),
+        "Canary sent to its nonce received by the test handset, in seconds (the handset's "
+        "inbox time has whole-second precision).",
+    ),
+    MetricSpec(
+        "smswatch_probe_fake_reports_total",
+        "counter",
+        ("gateway", "carrier", "area"),
+        "Canary SMS reported delivered whose nonce never reached the test handset within "
+        "probes.handset_timeout: fake delivery reports (a grey route's DELIVRD).",
+    ),
+    MetricSpec(
+        "smswatch_probe_failures_total",
+        "counter",
+        ("gateway", "carrier", "area", "cause"),
+        "Canary SMS that failed: cause gateway (send refused, no final report within "
+        "probes.report_timeout, or a rejected/failed report) or unreachable (undelivered or "
+        "expired report).",
+    ),
+    MetricSpec(
+        "smswatch_probe_last_sent_timestamp_seconds",
+        "gauge",
+        ("gateway",),
+        "Unix time of the last canary sent through the gateway (absent before the first).",
+    ),
+    MetricSpec(
+        "smswatch_probe_interval_seconds",
+        "gauge",
+        ("gateway",),
+        "The configured interval between canary rounds of the gateway "
+        "(probes.gateways[].interval).",
+    ),
 )
+
+#: Causes a canary probe's failure is given (`cause` of smswatch_probe_failures_total).
+PROBE_FAILURE_CAUSES: tuple[str, ...] = ("gateway", "unreachable")
 
 METRICS_BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
 

@@ -19,6 +19,7 @@ from exporter import __version__, logs
 from exporter.accounts.commands import add_account_commands
 from exporter.errors import ConfigError, SmswatchError
 from exporter.lookup.commands import add_commands as add_lookup_commands
+from exporter.probes.command import add_command as add_probe_command
 from exporter.vocabulary import LANGUAGES
 
 if TYPE_CHECKING:
@@ -146,6 +147,13 @@ def _add_simulator(parser: argparse.ArgumentParser, speed: float) -> None:
         default=give_up_after,
         help="time after submit when a message without final status is unknown "
         f"(default {give_up_after})",
+    )
+    group.add_argument(
+        "--handset-dir",
+        dest="handset_dir",
+        default=None,
+        help="a canary test handset: canaries sent to POST /sms/v1/send that are delivered "
+        "land here as gammu-smsd inbox files (default: no handset)",
     )
 
 
@@ -366,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lookup_commands(sub)
     _add_kubernetes_commands(sub)
     add_account_commands(sub)
+    add_probe_command(sub)
     return parser
 
 
@@ -814,6 +823,7 @@ def _simulator_settings(args: argparse.Namespace) -> SimulatorSettings:
         give_up_after_ms=give_up_after_ms,
         sms_api=args.sms_api,
         push_url=args.sms_push_url,
+        handset_dir=getattr(args, "handset_dir", None),
     )
 
 
@@ -865,7 +875,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
     config = load_config(args.file)
     names = ", ".join(source.name for source in config.sources)
-    print(f"{args.file}: ok ({len(config.sources)} sources: {names})")
+    probed = ""
+    if config.probes is not None:
+        probed = "; canary probes: " + ", ".join(g.gateway for g in config.probes.gateways)
+    print(f"{args.file}: ok ({len(config.sources)} sources: {names}{probed})")
     return 0
 
 

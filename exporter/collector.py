@@ -28,6 +28,7 @@ from exporter.catalogue import (
     METRICS,
     METRICS_BY_NAME,
     POLL_BUCKETS_SECONDS,
+    PROBE_FAILURE_CAUSES,
     PUSH_RESULTS,
     RECORD_RESULTS,
     REPORT_DELIVERY_RESULTS,
@@ -224,6 +225,37 @@ class SmswatchCollector(Collector):
         assert isinstance(info, GaugeMetricFamily)
         info.add_metric([__version__], 1.0)
         yield info
+        yield from self._probe_metrics(counters, gauges)
+
+    def _probe_metrics(
+        self, counters: dict[str, dict[Labels, float]], gauges: dict[str, dict[Labels, float]]
+    ) -> Iterator[Metric]:
+        """Canary probes: every configured gateway × test handset's carrier and area with zeros."""
+        probes = self.config.probes
+        series = sorted(
+            {(p.gateway, n.carrier, n.area) for p in probes.gateways for n in p.numbers}
+            if probes is not None
+            else set()
+        )
+        for name in (
+            "smswatch_probe_sent_total",
+            "smswatch_probe_delivered_total",
+            "smswatch_probe_received_total",
+        ):
+            yield self._counter(name, counters, series)
+        yield self._histogram("smswatch_probe_end_to_end_seconds", counters, series)
+        yield self._counter("smswatch_probe_fake_reports_total", counters, series)
+        yield self._counter(
+            "smswatch_probe_failures_total",
+            counters,
+            ((*s, cause) for s in series for cause in PROBE_FAILURE_CAUSES),
+        )
+        yield self._gauge("smswatch_probe_last_sent_timestamp_seconds", gauges, ())
+        interval = _family("smswatch_probe_interval_seconds", ("gateway",))
+        assert isinstance(interval, GaugeMetricFamily)
+        for probe in probes.gateways if probes is not None else ():
+            interval.add_metric([probe.gateway], probe.interval_ms / 1000)
+        yield interval
 
     def _time_metrics(
         self,

@@ -27,6 +27,7 @@ from exporter.accounts.settings import (
 )
 from exporter.errors import ConfigError
 from exporter.lookup.settings import LookupSettings, parse_lookup
+from exporter.probes.settings import ProbeSettings, parse_probes
 from exporter.reports.schedule import ReportsConfig, parse_reports_section
 from exporter.timestamps import format_duration_ms, parse_duration_ms
 
@@ -228,6 +229,8 @@ class Config:
     reports: ReportsConfig | None = None
     lookup: LookupSettings = field(default_factory=LookupSettings)
     source_file: str = ""
+    #: Canary SMS probes (`probes:`), None when not configured.
+    probes: ProbeSettings | None = None
 
     @property
     def gateways(self) -> tuple[str, ...]:
@@ -864,6 +867,7 @@ _TOP_KEYS = {
     "sources",
     "reports",
     "lookup",
+    "probes",
 }
 
 
@@ -1021,6 +1025,7 @@ def parse_config(
                 top.get("lookup"), base, lambda text, here: expand_env(text, here, env)
             ),
             source_file=source_file,
+            probes=parse_probes(top.get("probes"), reader, base, tuple(gateways)),
         )
     except ConfigError as exc:
         if source_file and not exc.source_file:

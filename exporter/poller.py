@@ -22,6 +22,7 @@ from exporter.catalogue import POLL_BUCKETS_SECONDS
 from exporter.classify import TABLES, UNLISTED_CODES, CodeTable
 from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
 from exporter.errors import SourceError
+from exporter.probes.ledger import divert_reports
 from exporter.quarantine import quarantined
 from exporter.reconcile import LabelBounds, Settings
 from exporter.records import (
@@ -143,6 +144,8 @@ class Pipeline:
             if any(is_push_only(s) and s.provider in OUTCOME_ONLY_PROVIDERS for s in config.sources)
             else 0
         )
+        #: Canary probes are configured: SMS events of canaries are taken out before ingest.
+        self.canaries = config.probes is not None
         #: What was logged once already: acquirers without join keys, (source, unlisted code).
         self._warned: set[tuple[str, ...]] = set()
         self._announced: set[tuple[str, str]] = set()
@@ -270,6 +273,10 @@ class Pipeline:
         self, source: SourceConfig
     ) -> Callable[[Sequence[SmsEvent]], reconcile.Changes]:
         def ingest(events: Sequence[SmsEvent]) -> reconcile.Changes:
+            if self.canaries:  # canary reports go to their probe, never to cardholder counters
+                events = divert_reports(
+                    self.store, source.gateway, events, int(self.clock() * 1000)
+                )
             changes = reconcile.ingest_sms(
                 list(events),
                 source.gateway,

@@ -64,6 +64,22 @@ def _address_in(remote: str, networks: tuple[IPv4Network | IPv6Network, ...]) ->
     return any(address in network for network in networks)
 
 
+def refusal(
+    request: Request, secret: str, allow_from: tuple[IPv4Network | IPv6Network, ...]
+) -> str:
+    """Why a request to an open path (a push receiver, the canary handset's webhook) is refused:
+    its peer is not in `allow_from`, or it lacks the shared `secret` (`?secret=` or the
+    `X-Smswatch-Secret` header, compared in constant time); "" when it may come in."""
+    if allow_from and not _address_in(request.remote, allow_from):
+        return "address not in allow_from"
+    if not secret:
+        return ""
+    given = request.headers.get("x-smswatch-secret") or (request.query.get("secret") or [""])[-1]
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        return "wrong secret" if given else "no secret"
+    return ""
+
+
 def _single(event: SmsEvent | None) -> Parsed:
     return ([event], 0) if event is not None else ([], 1)
 
@@ -159,16 +175,7 @@ class PushReceiver:
 
     def _refusal(self, request: Request) -> str:
         """Why a request may not push ("" when it may)."""
-        if self.push.allow_from and not _address_in(request.remote, self.push.allow_from):
-            return "address not in allow_from"
-        if not self.push.secret:
-            return ""
-        given = (
-            request.headers.get("x-smswatch-secret") or (request.query.get("secret") or [""])[-1]
-        )
-        if not hmac.compare_digest(given.encode(), self.push.secret.encode()):
-            return "wrong secret" if given else "no secret"
-        return ""
+        return refusal(request, self.push.secret, self.push.allow_from)
 
     def admit(self, request: Request) -> Response | None:
         """Check a push's head before its body is read: method, sender, announced size."""

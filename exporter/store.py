@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -178,6 +178,28 @@ CREATE TABLE IF NOT EXISTS outcome_counts (
     labels TEXT NOT NULL, value REAL NOT NULL,
     PRIMARY KEY (span_ms, start_ms, metric, labels)
 ) WITHOUT ROWID;
+
+-- canary SMS (exporter/probes/): their reports never reach the cardholder tables or counters
+CREATE TABLE IF NOT EXISTS canaries (
+    canary_id TEXT PRIMARY KEY,     -- also the reference sent with it (txn_ref of its reports)
+    gateway TEXT NOT NULL,
+    message_id TEXT NOT NULL,       -- the provider's id ('' until the send answered)
+    carrier TEXT NOT NULL,
+    area TEXT NOT NULL,
+    phone TEXT NOT NULL,            -- masked
+    nonce TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    send_error TEXT NOT NULL DEFAULT '',
+    report_status TEXT,             -- first final status reported through the normal path
+    report_ms INTEGER,
+    handset_ms INTEGER,             -- when the handset's inbox showed the nonce
+    verdict TEXT,                   -- NULL while open: delivered | fake_report | failed
+    cause TEXT,
+    timeline TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS canaries_by_message ON canaries (gateway, message_id);
+CREATE INDEX IF NOT EXISTS canaries_by_nonce ON canaries (nonce);
+CREATE INDEX IF NOT EXISTS canaries_open ON canaries (sent_ms) WHERE verdict IS NULL;
 """
 
 #: Counters also kept per span of time (`outcome_counts`), with the positions of the labels
@@ -1364,3 +1386,129 @@ class Store:
                 (before_ms,),
             )
             return removed + cur.rowcount + removed_extra
+
+    # ------------------------------------------------------------------ canary probes
+
+    def add_canary(self, canary: CanaryRow) -> None:
+        """Record a canary before it is sent, so that its reports are known as canary ones."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO canaries (canary_id, gateway, message_id, carrier, area, phone, "
+                "nonce, sent_ms, timeline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    canary.canary_id,
+                    canary.gateway,
+                    canary.message_id,
+                    canary.carrier,
+                    canary.area,
+                    canary.phone,
+                    canary.nonce,
+                    canary.sent_ms,
+                    json.dumps(canary.timeline),
+                ),
+            )
+
+    def canaries_among(
+        self, gateway: str, message_ids: Sequence[str], refs: Sequence[str]
+    ) -> dict[str, CanaryRow]:
+        """The canaries of a gateway known by one of these message ids or references, by
+        whichever of the two matched (both keys present when both did)."""
+        found: dict[str, CanaryRow] = {}
+        ids = sorted({m for m in message_ids if m})
+        for row in self._scoped_rows(
+            f"SELECT {_CANARY_COLUMNS} FROM canaries WHERE gateway = ? "
+            "AND message_id IN ({marks})",
+            gateway,
+            ids,
+        ):
+            canary = _canary(row)
+            found[canary.message_id] = canary
+        for row in self._rows_in(
+            f"SELECT {_CANARY_COLUMNS} FROM canaries WHERE canary_id IN ({{marks}})",
+            sorted({r for r in refs if r}),
+        ):
+            canary = _canary(row)
+            if canary.gateway == gateway:
+                found[canary.canary_id] = canary
+        return found
+
+    def canary(self, canary_id: str) -> CanaryRow | None:
+        """One canary as committed (read connection: what another process wrote shows too)."""
+        rows = self._reader_rows(
+            f"SELECT {_CANARY_COLUMNS} FROM canaries WHERE canary_id = ?", (canary_id,)
+        )
+        return _canary(rows[0]) if rows else None
+
+    def open_canaries(self) -> list[CanaryRow]:
+        """Canaries without a verdict, oldest first."""
+        rows = self._db.execute(
+            f"SELECT {_CANARY_COLUMNS} FROM canaries WHERE verdict IS NULL ORDER BY sent_ms"
+        ).fetchall()
+        return [_canary(row) for row in rows]
+
+    def update_canary(self, canary: CanaryRow) -> None:
+        """Write a canary's progress (inside a transaction)."""
+        self._db.execute(
+            "UPDATE canaries SET message_id = ?, send_error = ?, report_status = ?, "
+            "report_ms = ?, handset_ms = ?, verdict = ?, cause = ?, timeline = ? "
+            "WHERE canary_id = ?",
+            (
+                canary.message_id,
+                canary.send_error,
+                canary.report_status,
+                canary.report_ms,
+                canary.handset_ms,
+                canary.verdict,
+                canary.cause,
+                json.dumps(canary.timeline),
+                canary.canary_id,
+            ),
+        )
+
+    def canaries_by_nonce(self, nonces: Sequence[str]) -> dict[str, CanaryRow]:
+        """Canaries by the nonce their body carried."""
+        sql = f"SELECT {_CANARY_COLUMNS} FROM canaries WHERE nonce IN ({{marks}})"
+        return {c.nonce: c for c in (_canary(row) for row in self._rows_in(sql, list(nonces)))}
+
+    def prune_canaries(self, before_ms: int) -> int:
+        """Forget decided canaries sent before `before_ms`."""
+        with self.transaction():
+            return self._db.execute(
+                "DELETE FROM canaries WHERE sent_ms < ? AND verdict IS NOT NULL", (before_ms,)
+            ).rowcount
+
+
+_CANARY_COLUMNS = (
+    "canary_id, gateway, message_id, carrier, area, phone, nonce, sent_ms, send_error, "
+    "report_status, report_ms, handset_ms, verdict, cause, timeline"
+)
+
+
+@dataclass
+class CanaryRow:
+    """One canary SMS and what is known of its two proofs of delivery."""
+
+    canary_id: str
+    gateway: str
+    message_id: str
+    carrier: str
+    area: str
+    phone: str  # masked
+    nonce: str
+    sent_ms: int
+    send_error: str = ""
+    report_status: str | None = None
+    report_ms: int | None = None
+    handset_ms: int | None = None
+    verdict: str | None = None
+    cause: str | None = None
+    #: (at_ms, what, detail) in the order they were learned.
+    timeline: list[list[Any]] = field(default_factory=list)
+
+
+def _canary(row: Sequence[Any]) -> CanaryRow:
+    values = list(row)
+    timeline = values.pop()
+    canary = CanaryRow(*values)
+    canary.timeline = json.loads(timeline) if timeline else []
+    return canary

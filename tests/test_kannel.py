@@ -10,6 +10,7 @@ import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -69,10 +70,11 @@ def kannel(tmp_path: Path) -> Iterator[int]:
     conf = tmp_path / "kannel.conf"
     conf.write_text(kannel_conf(admin, smsbox, smsc, sendsms))
     log = open(tmp_path / "kannel.log", "ab")  # noqa: SIM115 - closed below
+    handset = open(tmp_path / "fakesmsc.log", "ab")  # noqa: SIM115 - closed below
     started: list[subprocess.Popen[bytes]] = []
 
-    def run(*args: str) -> None:
-        started.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
+    def run(*args: str, out: IO[bytes] = log) -> None:
+        started.append(subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT))
 
     try:
         run("bearerbox", "-v", "1", str(conf))
@@ -94,6 +96,7 @@ def kannel(tmp_path: Path) -> Iterator[int]:
             "-m",
             "0",
             "1 2 text nop",
+            out=handset,  # what the fake SMSC received: a canary test plays the handset from it
         )
         run("smsbox", "-v", "1", str(conf))
         wait_until(
@@ -105,6 +108,7 @@ def kannel(tmp_path: Path) -> Iterator[int]:
     finally:
         stop_processes(*reversed(started))  # only what this fixture started, by pid
         log.close()
+        handset.close()
 
 
 def test_kannel_dlr_url_callbacks_are_counted(tmp_path: Path, kannel: int) -> None:

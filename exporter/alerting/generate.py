@@ -15,6 +15,7 @@ from exporter.alerting.accounts import account_groups
 from exporter.alerting.baseline import baseline_group
 from exporter.alerting.causes import cause_groups
 from exporter.alerting.health import health_groups
+from exporter.alerting.probes import probe_groups
 from exporter.alerting.promql import Alert, Context, Group
 from exporter.alerting.quality import quality_groups
 from exporter.alerting.reports import report_groups
@@ -61,6 +62,7 @@ def rule_groups(
         files["quality.yaml"] = quality_groups(ctx)
         files["reports.yaml"] = report_groups(ctx)
         files["accounts.yaml"] = account_groups(ctx)
+        files["probes.yaml"] = probe_groups(ctx)
     return files
 
 

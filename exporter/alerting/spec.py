@@ -55,6 +55,9 @@ ALERT_KEYS: dict[str, tuple[str, ...]] = {
     "SMSAccountQuotaLow": ("ratio",),
     "SMSSenderNotApproved": (),
     "SmswatchAccountCheckFailing": (),
+    "SMSProbeFailing": ("window", "min_events"),
+    "SMSFakeDeliveryReports": ("window", "min_events"),
+    "SMSProbesNotRunning": ("threshold",),
 }
 
 DASHBOARD_KEYS: tuple[str, ...] = ("overview", "oncall", "receipts")

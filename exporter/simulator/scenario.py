@@ -60,6 +60,11 @@ One example per kind::
       # The provider revokes the sender signature (or the template): the simulated account
       # lists it rejected while the fault lasts (messages are unaffected).
       - {kind: sender_revoked, start: 0m, duration: 2h, sender: signature}
+      # a grey route: DELIVRD reported for a share of messages that never reach the handset
+      # (the truth counts them delivered, as any consumer must; `fake_delivery_reports` in
+      # the truth document says how many; canaries sent to /sms/v1/send miss the handset)
+      - {kind: fake_delivery_reports, start: 0m, duration: 60m, carrier: china-mobile,
+         share: 0.3}
 
 `POST /sim/v1/faults` takes one such fault as a JSON object; its `start` is ignored and the
 fault starts at the current simulated time (its next millisecond). Faults are judged on event
@@ -118,6 +123,7 @@ FIELDS: dict[str, dict[str, Any]] = {
     "id_collision": {"target": "both", "acquirer": None, "share": 0.5},
     "rrn_reuse": {"acquirer": None, "share": 0.2, "min_age": "10m", "reuse": "any"},
     "sender_revoked": {"sender": "signature"},
+    "fake_delivery_reports": {"acquirer": None, "carrier": None, "area": None, "share": 0.3},
 }
 #: `rrn_reuse`: whose RRN a hit transaction takes (an earlier transaction of any acquirer, of
 #: the same acquirer, or of another one).
@@ -133,6 +139,9 @@ SECOND_SOURCE_KINDS: tuple[str, ...] = ("id_collision",)
 ACCOUNT_KINDS: tuple[str, ...] = ("sender_revoked",)
 #: `sender_revoked`: which sender the provider revokes.
 SENDERS: tuple[str, ...] = ("signature", "template")
+#: Kinds only canary probes can see (the bank's own traffic cannot tell a fake DELIVRD from a
+#: real one): the built-in scenario leaves them out too.
+CANARY_KINDS: tuple[str, ...] = ("fake_delivery_reports",)
 #: Duration fields of the format and the `Fault` attribute (ms) each one sets.
 DURATION_FIELDS: dict[str, str] = {
     "delay": "delay_ms",

@@ -214,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/" and self.headers.get("X-TC-Action") in TENCENT_ACTIONS:
             self._tencent_account(self.headers["X-TC-Action"])
             return
-        if url.path != "/sim/v1/faults":
+        if url.path not in ("/sim/v1/faults", "/sms/v1/send"):
             self._method_not_allowed(url.path)
             return
         length_text = self.headers.get("Content-Length", "0")
@@ -223,6 +223,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, f"Content-Length must be a number up to {MAX_BODY_BYTES}")
             return
         body = self.rfile.read(int(length_text))
+        if url.path == "/sms/v1/send":
+            try:
+                self._json(202, self.server.simulation.send_canary(body))
+            except ConfigError as exc:
+                self._error(400, str(exc))
+            return
         try:
             fault = self.server.simulation.start_fault(body)
         except ConfigError as exc:

@@ -21,6 +21,8 @@ class SimulatorSettings:
     gateway: str = "bank-sms"
     sms_api: str = "generic"  # the shape of the SMS gateway API served (shapes.SHAPES)
     push_url: str | None = None  # where pushing shapes (aliyun) send their reports
+    #: Where the canary handset's inbox is (gammu-smsd files backend), None: no handset.
+    handset_dir: str | None = None
 
 
 _DEFAULTS = SimulatorSettings()
@@ -38,6 +40,7 @@ def settings_from_options(
     give_up_after_ms: int = _DEFAULTS.give_up_after_ms,
     sms_api: str = _DEFAULTS.sms_api,
     push_url: str | None = _DEFAULTS.push_url,
+    handset_dir: str | None = _DEFAULTS.handset_dir,
 ) -> SimulatorSettings:
     """Build settings from CLI options; the start defaults to now, truncated to the second."""
     if start_ms is None:
@@ -53,4 +56,5 @@ def settings_from_options(
         give_up_after_ms=give_up_after_ms,
         sms_api=sms_api,
         push_url=push_url,
+        handset_dir=handset_dir,
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.simulator import account
+from exporter.simulator.canaries import CanaryDesk, HandsetDelivery
 from exporter.simulator.feeds import (
     Cursors,
     FeedRequestError,
@@ -162,6 +163,10 @@ class Simulation:
         }
         self._faults: list[Fault] = []
         self._fault_terminals: dict[int, list[str]] = {}
+        self.canaries = CanaryDesk(settings.seed, settings.handset_dir)
+        self._handset_heap: list[tuple[int, int, HandsetDelivery]] = []
+        #: Cardholder messages reported DELIVRD by a grey route (`fake_delivery_reports`).
+        self.fake_reports = 0
         self.traffic = TrafficGenerator(settings, self.inventory)
         shape = SHAPE_TABLES.get(settings.sms_api)
         self.view = ListView(shape) if shape is not None else None
@@ -190,6 +195,7 @@ class Simulation:
         settings = self.settings
         for generated in self.traffic.generate(now):
             self._generated += 1
+            self.fake_reports += sum(m.fake for m in generated.facts.messages)
             for at, item in generated.records:
                 self._sequence += 1
                 heapq.heappush(
@@ -245,6 +251,9 @@ class Simulation:
                 self.view.add(at, item)
             if self.reports is not None:
                 self.reports.add(at, item)
+        handsets = self._handset_heap
+        while handsets and handsets[0][0] <= now:
+            self.canaries.receive(heapq.heappop(handsets)[2])
         self._settle_deferred()
         self.truth.advance(now)
         self._now = now
@@ -484,6 +493,21 @@ class Simulation:
 
     # -- truth and status -----------------------------------------------------------------
 
+    def send_canary(self, body: bytes) -> dict[str, Any]:
+        """`POST /sms/v1/send`: take a canary SMS (simulator/canaries.py); `ConfigError` when
+        the request is bad."""
+        with self._lock:
+            now = self._advance(None)
+            message_id, events, delivery = self.canaries.accept(body, now, self._faults)
+            for at, item in events:
+                self._sequence += 1
+                heapq.heappush(self._message_heap, (at, self._sequence, 0, item))
+                self._event_horizon = max(self._event_horizon, at)
+            if delivery is not None:
+                self._sequence += 1
+                heapq.heappush(self._handset_heap, (delivery.at_ms, self._sequence, delivery))
+            return {"message_id": message_id}
+
     def truth_document(self) -> dict[str, Any]:
         """`GET /sim/v1/truth`: the non-zero truth series decided so far, and `complete`."""
         with self._lock:
@@ -503,6 +527,8 @@ class Simulation:
                 "records": {
                     feed: {"invalid": count} for feed, count in self.truth.poisoned.items()
                 },
+                "fake_delivery_reports": self.fake_reports,
+                "canaries": self.canaries.document(),
                 **({"push": self._push_document()} if self.push_log is not None else {}),
                 "account": self._account_document(now),
             }

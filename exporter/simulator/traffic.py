@@ -93,6 +93,8 @@ MESSAGE_FAULTS: dict[str, str] = {
 TRANSACTION_FAULTS: tuple[str, ...] = ("integration_drop", "sync_delay")
 #: Faults about whose feeds and keys a transaction's records use.
 IDENTITY_FAULTS: tuple[str, ...] = ("id_collision", "rrn_reuse")
+#: A grey route's fake DELIVRD: the message is reported delivered and never reaches the handset.
+FAKE_REPORTS = "fake_delivery_reports"
 
 _REPORT_PICKS = {
     cause: (tuple(accumulate(w for _, _, w in reports)), tuple((s, c) for s, c, _ in reports))
@@ -159,6 +161,9 @@ class TrafficGenerator:
         self._message_faults: list[tuple[int, int, Fault, str]] = []
         self._transaction_faults: list[tuple[int, int, Fault]] = []
         self._identity_faults: list[Fault] = []
+        self._fake_faults: list[Fault] = []
+        #: Draws of `fake_delivery_reports`: their own stream.
+        self._fake_rng = random.Random(f"fake/{settings.seed}")
         #: Draws of the identity faults: their own stream, so the rest of the traffic stays
         #: the same with or without them.
         self._identity_rng = random.Random(f"identity/{settings.seed}")
@@ -194,6 +199,8 @@ class TrafficGenerator:
             self._transaction_faults.append((fault.start_ms, fault.end_ms, fault))
         elif fault.kind in IDENTITY_FAULTS:
             self._identity_faults.append(fault)
+        elif fault.kind == FAKE_REPORTS:
+            self._fake_faults.append(fault)
 
     def _draw_next(self) -> int:
         """The time of the next transaction: a Poisson process thinned by the diurnal curve."""
@@ -369,11 +376,23 @@ class TrafficGenerator:
                     return cause, factor
                 if fault.kind == "weak_signal":
                     factor = max(factor, fault.latency_factor)
+        if self._fake_faults and self.fake_report(at, acquirer, carrier, area):
+            return "fake", factor
         u = random_()
         for cause, cumulative in _BASELINE_CUMULATIVE:
             if u < cumulative:
                 return cause, factor
         return "delivered", factor
+
+    def fake_report(self, at: int, acquirer: str | None, carrier: str, area: str | None) -> bool:
+        """True when a `fake_delivery_reports` fault takes this message: DELIVRD reported,
+        the handset never gets it."""
+        return any(
+            fault.active(at)
+            and fault.matches(acquirer=acquirer, carrier=carrier, area=area)
+            and self._fake_rng.random() < fault.share
+            for fault in self._fake_faults
+        )
 
     def _message(
         self,
@@ -399,7 +418,7 @@ class TrafficGenerator:
         prefix = f'{{"message_id":"m-{number:08d}",{head},"status":"'
         outcome, factor = self._plan(submit, acquirer, carrier, area)
         final: tuple[int, str, str] | None = None
-        if outcome == "delivered":
+        if outcome in ("delivered", "fake"):
             if random_() < 0.02:
                 latency = rng.lognormvariate(_LN_SLOW, 0.8)
             else:
@@ -442,7 +461,7 @@ class TrafficGenerator:
             if random_() < DUPLICATE_EVENT_SHARE:
                 events.append((at, item))
                 emitted.append(event)
-        facts.messages.append(MessageFacts(carrier, area, submit, emitted))
+        facts.messages.append(MessageFacts(carrier, area, submit, emitted, outcome == "fake"))
         if (
             not retry
             and final is not None

@@ -52,6 +52,8 @@ class MessageFacts:
     area: str
     submitted_at: int
     events: list[tuple[int, str, str]] = field(default_factory=list)  # (status_at, stat, err)
+    #: Reported DELIVRD by a grey route, never delivered (`fake_delivery_reports`).
+    fake: bool = False
 
 
 @dataclass(slots=True)

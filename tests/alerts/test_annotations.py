@@ -38,7 +38,12 @@ def test_descriptions_name_the_gateway_acquirer_carrier_and_area() -> None:
         for test in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]:
             for case in test.get("alert_rule_test", []):
                 for alert in case.get("exp_alerts") or []:
-                    rule = next(r for r in RULES if r["alert"] == case["alertname"])
+                    rule = next(  # the rule of that severity (one alert may have two)
+                        r
+                        for r in RULES
+                        if r["alert"] == case["alertname"]
+                        and r["labels"]["severity"] == alert["exp_labels"]["severity"]
+                    )
                     for label in ("gateway", "acquirer", "carrier", "area", "source"):
                         if label in alert["exp_labels"]:
                             assert f"$labels.{label}" in rule["annotations"]["description"], (

@@ -12,6 +12,7 @@ import pytest
 from exporter.errors import ConfigError
 from exporter.simulator.scenario import (
     ACCOUNT_KINDS,
+    CANARY_KINDS,
     KINDS,
     SECOND_SOURCE_KINDS,
     default_scenario,
@@ -136,7 +137,7 @@ def test_file_errors_name_the_file(tmp_path: Path, scenario_file: Callable[..., 
 
 def test_the_built_in_scenario_injects_every_kind_within_the_first_hour() -> None:
     faults = default_scenario(sim_start_ms=START_MS, gateway="bank-sms")
-    expected = set(KINDS) - set(SECOND_SOURCE_KINDS) - set(ACCOUNT_KINDS)
+    expected = set(KINDS) - set(SECOND_SOURCE_KINDS) - set(ACCOUNT_KINDS) - set(CANARY_KINDS)
     assert sorted(f.kind for f in faults) == sorted(expected)
     assert all(f.start_ms >= START_MS and f.end_ms <= START_MS + 60 * MINUTE for f in faults)
     spans = sorted((f.start_ms, f.end_ms) for f in faults)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from exporter.simulator.scenario import ACCOUNT_KINDS, KINDS
+from exporter.simulator.scenario import ACCOUNT_KINDS, CANARY_KINDS, KINDS, SECOND_SOURCE_KINDS
 from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import SimulatorSettings
 from exporter.simulator.simulation import Simulation
@@ -87,9 +87,11 @@ def test_every_endpoint_answers(serve: Serve) -> None:
         "gateway": "bank-sms",
     }
     faults = get_json(server, "/sim/v1/faults")["faults"]
-    # every kind once but id_collision (it needs a second gateway and acquirer source) and
-    # the account kinds (started at run time)
-    assert len(faults) == len(KINDS) - 1 - len(ACCOUNT_KINDS)
+    # every kind once but id_collision (it needs a second gateway and acquirer source), the
+    # account kinds (started at run time) and the kinds only canaries can see
+    assert len(faults) == len(
+        set(KINDS) - set(SECOND_SOURCE_KINDS) - set(ACCOUNT_KINDS) - set(CANARY_KINDS)
+    )
     assert {f["state"] for f in faults} == {"scheduled"}
 
 
