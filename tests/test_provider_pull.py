@@ -383,7 +383,7 @@ def test_stripe_payment_intents_and_readers() -> None:
     assert source.terminals_path == "/v1/terminal/readers"
     recorded(responses.GET, STRIPE_INTENTS, "stripe", "payment_intents.json")
     recorded(responses.GET, STRIPE_READERS, "stripe", "readers.json")
-    puller = StripePuller(source)
+    puller = StripePuller(source, clock=lambda: NOON_MS / 1000)
     pages = pull(puller, source)
     records = pages[0].records
     assert [(t.txn_id, t.result, t.rrn, t.terminal_id, t.sms_expected) for t in records] == [
@@ -419,7 +419,7 @@ def test_square_payments_by_cursor_with_device_details() -> None:
     url = "https://connect.squareup.com/v2/payments"
     recorded(responses.GET, url, "square", "payments_page1.json")
     recorded(responses.GET, url, "square", "payments_page2.json")
-    pages = pull(SquarePuller(source), source)
+    pages = pull(SquarePuller(source, clock=lambda: NOON_MS / 1000), source)
     records = [t for p in pages for t in p.records]
     assert [(t.txn_id, t.result, t.rrn, t.terminal_id) for t in records] == [
         ("bP9mAsEMYPUGjjGNaNO5ZDVyLhSZY", "approved", "633012345678", "121CS145A5000029"),
@@ -498,7 +498,7 @@ def test_square_reads_every_location_not_only_the_main_one() -> None:
     page = fixture("square", "payments_page2.json")
     page.pop("cursor", None)
     responses.get("https://connect.squareup.com/v2/payments", json=page, headers={"Date": NOON})
-    pages = pull(SquarePuller(source), source)
+    pages = pull(SquarePuller(source, clock=lambda: NOON_MS / 1000), source)
     asked = [c.request.params.get("location_id") for c in responses.calls[1:]]
     assert asked == ["MAIN", "KIOSK"]
     assert pages[-1].watermark_ms == NOON_MS - 60_000 and pages[0].watermark_ms == -1
