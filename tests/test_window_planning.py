@@ -21,6 +21,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import responses
@@ -111,37 +112,54 @@ def provider_records(url: str, low: int, high: int) -> dict[str, int]:
     return {r["message_id"]: parse_rfc3339_ms(r["date_received"]) for r in page["records"]}
 
 
+END_MS = START + BACKLOG_MS  # the upstream's now: a record every 10 minutes of 30 hours before
+
+
+def upstream_poller(provider: str, store: Store, ahead_s: float) -> tuple[Any, Upstream, Poller]:
+    """(source, upstream, poller) of a provider whose upstream's clock says END_MS while the
+    exporter's says END_MS + `ahead_s`."""
+    kind, options, _, _ = PROVIDERS[provider]
+    config = config_with(**{kind: {"retries": 0, "deadline": "350s", **options}})
+    source = config.sources[0 if kind == "sms" else 1]
+    up = Upstream(END_MS)
+    poller = Poller(source, Pipeline(config, store), threading.Event())
+    poller.adapter.monotonic = up.monotonic
+    poller.adapter.clock.local = lambda: END_MS / 1000 + ahead_s
+    return source, up, poller
+
+
+def polls(provider: str, up: Upstream, poller: Poller, most: int) -> Iterator[None]:
+    """Up to `most` polls against the fake upstream (yields after each)."""
+    _, _, url, serve = PROVIDERS[provider]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.GET, url, callback=lambda r: serve(up, r))
+        for _ in range(most):
+            up.new_poll()
+            poller.poll()
+            yield
+
+
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_a_clock_ahead_of_the_upstream_never_claims_what_was_not_read(
     provider: str, store: Store
 ) -> None:
-    kind, options, url, serve = PROVIDERS[provider]
-    config = config_with(**{kind: {"retries": 0, "deadline": "350s", **options}})
-    source = config.sources[0 if kind == "sms" else 1]
-    end_ms = START + BACKLOG_MS
-    up = Upstream(end_ms)  # a record every 10 minutes of the 30 hours before its now
-    poller = Poller(source, Pipeline(config, store), threading.Event())
-    poller.adapter.monotonic = up.monotonic
-    poller.adapter.clock.local = lambda: end_ms / 1000 + AHEAD_S
+    source, up, poller = upstream_poller(provider, store, AHEAD_S)
     prefix = {"vonage": "v", "twilio": "SM", "stripe": "pi_", "square": "sq"}[provider]
-    in_lookback = [t for t in up.times if t >= end_ms - LOOKBACK_MS]
+    in_lookback = [t for t in up.times if t >= END_MS - LOOKBACK_MS]
+    done = END_MS - source.options["list_lag"]
     watermarks = []
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_callback(responses.GET, url, callback=lambda r: serve(up, r))
-        for _ in range(30):
-            up.new_poll()
-            poller.poll()
-            watermark = store.source_state(source.name).watermark_ms
-            watermarks.append(watermark)
-            ids = [f"{prefix}{t}" for t in in_lookback if t < watermark]
-            if kind == "sms":
-                read = set(store.messages(source.gateway, ids))
-            else:
-                read = store.known_transactions(source.name, ids)
-            assert read == set(ids), (provider, watermarks, len(ids) - len(read))
-            if watermark >= end_ms - source.options["list_lag"]:
-                break
-    assert watermarks[-1] == end_ms - source.options["list_lag"], (provider, watermarks)
+    for _ in polls(provider, up, poller, 30):
+        watermark = store.source_state(source.name).watermark_ms
+        watermarks.append(watermark)
+        ids = [f"{prefix}{t}" for t in in_lookback if t < watermark]
+        if source.kind == "sms_gateway":
+            read = set(store.messages(source.gateway, ids))
+        else:
+            read = store.known_transactions(source.name, ids)
+        assert read == set(ids), (provider, watermarks, len(ids) - len(read))
+        if watermark >= done:
+            break
+    assert watermarks[-1] == done, (provider, watermarks)
 
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))
@@ -149,22 +167,11 @@ def test_a_clock_behind_the_committed_watermark_still_reads_on(provider: str, st
     # A restart on a clock 2 days behind the upstream's: on ours, the whole window to re-read
     # (from the committed watermark − give_up_after) lies in the future, and no request would
     # ever be made to learn the upstream's clock: the source would stay stuck.
-    kind, options, url, serve = PROVIDERS[provider]
-    config = config_with(**{kind: {"retries": 0, "deadline": "350s", **options}})
-    source = config.sources[0 if kind == "sms" else 1]
-    end_ms = START + BACKLOG_MS
-    up = Upstream(end_ms)
-    store.advance_source(source.name, "", end_ms - 3_600_000)
-    poller = Poller(source, Pipeline(config, store), threading.Event())
-    poller.adapter.monotonic = up.monotonic
-    poller.adapter.clock.local = lambda: end_ms / 1000 - 2 * 86_400
-    lag = source.options["list_lag"]
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_callback(responses.GET, url, callback=lambda r: serve(up, r))
-        for _ in range(5):
-            up.new_poll()
-            poller.poll()
-            if store.source_state(source.name).watermark_ms >= end_ms - lag:
-                break
+    source, up, poller = upstream_poller(provider, store, -2 * 86_400)
+    store.advance_source(source.name, "", END_MS - 3_600_000)
+    done = END_MS - source.options["list_lag"]
+    for _ in polls(provider, up, poller, 5):
+        if store.source_state(source.name).watermark_ms >= done:
+            break
     assert poller.health.up, poller.health.last_error
-    assert store.source_state(source.name).watermark_ms == end_ms - lag
+    assert store.source_state(source.name).watermark_ms == done
