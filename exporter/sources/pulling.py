@@ -8,6 +8,8 @@ read (Tencent's PullSmsSendStatus) needs, and it costs the others nothing.
 Watermarks of APIs that have none are defined here once, honestly: the upstream's own clock
 when it answered (its `Date` header, else ours) minus the provider's documented or configured
 lag, and only once the whole window was read; pages before the last carry no watermark (-1).
+The window a re-read covers is planned on that same clock (`SlicedReRead.plan_on_upstream_clock`):
+a watermark on the upstream's clock over a window planned on ours would claim what was not read.
 """
 
 from __future__ import annotations
