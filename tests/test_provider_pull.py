@@ -190,6 +190,29 @@ def test_aliyun_pages_one_number_by_current_page_with_signed_requests() -> None:
     assert query["SignatureMethod"] == "HMAC-SHA1" and query["Signature"]
 
 
+@responses.activate
+def test_aliyun_reads_the_days_of_alibabas_clock_not_of_ours() -> None:
+    # Our clock is 4 days ahead: the day planned on it (2026-11-30) holds nothing at Alibaba,
+    # whose clock (its Date header) says 2026-11-26 and gives the watermark. Reading the 30th
+    # only would declare the 26th complete without one record of it read.
+    source = config_with(sms=ALIYUN).sources[0]
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        day = request.params["SendDate"]
+        page = request.params["CurrentPage"]
+        name = f"query_send_details_page{page}.json"
+        empty = {"Code": "OK", "TotalCount": 0, "SmsSendDetailDTOs": {"SmsSendDetailDTO": []}}
+        body = fixture("aliyun", name) if day == "20261126" else empty
+        return 200, {"Date": NOON}, json.dumps(body)
+
+    responses.add_callback(responses.GET, ALIYUN_API, callback=answer)
+    puller = AliyunPuller(source, clock=lambda: NOON_MS / 1000 + 4 * 86_400)
+    pages = pull(puller, source)
+    assert pages[-1].watermark_ms == NOON_MS - 60_000
+    assert len([e for p in pages for e in p.records]) == 3
+    assert responses.calls[-1].request.params["SendDate"] == "20261126"
+
+
 def test_aliyun_signature_matches_the_official_sdk_for_a_known_key_and_time() -> None:
     from exporter.sources.aliyun import signed_params
 
@@ -383,7 +406,7 @@ def test_stripe_payment_intents_and_readers() -> None:
     assert source.terminals_path == "/v1/terminal/readers"
     recorded(responses.GET, STRIPE_INTENTS, "stripe", "payment_intents.json")
     recorded(responses.GET, STRIPE_READERS, "stripe", "readers.json")
-    puller = StripePuller(source)
+    puller = StripePuller(source, clock=lambda: NOON_MS / 1000)
     pages = pull(puller, source)
     records = pages[0].records
     assert [(t.txn_id, t.result, t.rrn, t.terminal_id, t.sms_expected) for t in records] == [
@@ -419,7 +442,7 @@ def test_square_payments_by_cursor_with_device_details() -> None:
     url = "https://connect.squareup.com/v2/payments"
     recorded(responses.GET, url, "square", "payments_page1.json")
     recorded(responses.GET, url, "square", "payments_page2.json")
-    pages = pull(SquarePuller(source), source)
+    pages = pull(SquarePuller(source, clock=lambda: NOON_MS / 1000), source)
     records = [t for p in pages for t in p.records]
     assert [(t.txn_id, t.result, t.rrn, t.terminal_id) for t in records] == [
         ("bP9mAsEMYPUGjjGNaNO5ZDVyLhSZY", "approved", "633012345678", "121CS145A5000029"),
@@ -498,7 +521,7 @@ def test_square_reads_every_location_not_only_the_main_one() -> None:
     page = fixture("square", "payments_page2.json")
     page.pop("cursor", None)
     responses.get("https://connect.squareup.com/v2/payments", json=page, headers={"Date": NOON})
-    pages = pull(SquarePuller(source), source)
+    pages = pull(SquarePuller(source, clock=lambda: NOON_MS / 1000), source)
     asked = [c.request.params.get("location_id") for c in responses.calls[1:]]
     assert asked == ["MAIN", "KIOSK"]
     assert pages[-1].watermark_ms == NOON_MS - 60_000 and pages[0].watermark_ms == -1

@@ -196,14 +196,19 @@ class AliyunPuller:
         )
         return query, {}
 
+    def send_dates(self, now_ms: int) -> list[str]:
+        """The `SendDate`s (yyyyMMdd in the account's zone) to read at `now_ms`, oldest first."""
+        return [
+            datetime.fromtimestamp(now_ms / 1000 - day * 86_400, self.zone).strftime("%Y%m%d")
+            for day in range(self.days - 1, -1, -1)
+        ]
+
     def pages(
         self, client: SourceClient, ctx: PullContext, deadline: float
     ) -> Iterator[Page[SmsEvent]]:
+        guessed = not self.clock.answered
         started = self.clock.now_ms()
-        dates = [
-            datetime.fromtimestamp(started / 1000 - day * 86_400, self.zone).strftime("%Y%m%d")
-            for day in range(self.days - 1, -1, -1)
-        ]
+        dates = self.send_dates(started)
         jobs = [(number, date) for number in self.numbers for date in dates]
         for index, (number, date) in enumerate(jobs):
             page_no = 1
@@ -219,6 +224,12 @@ class AliyunPuller:
                 now = self.clock.observe(reply.date_ms)
                 if index == 0 and page_no == 1:
                     started = now
+                    if guessed and self.send_dates(now) != dates:
+                        # The days were planned on our clock, a day or more off Alibaba's,
+                        # whose now the watermark is taken from: a day it claims would go
+                        # unread. Plan them again on its clock (this answer is dropped).
+                        yield from self.pages(client, ctx, deadline)
+                        return
                 try:
                     events, invalid, total = parse_details(
                         reply.payload, self.source.auth.secret, self.zone

@@ -8,10 +8,13 @@ read (Tencent's PullSmsSendStatus) needs, and it costs the others nothing.
 Watermarks of APIs that have none are defined here once, honestly: the upstream's own clock
 when it answered (its `Date` header, else ours) minus the provider's documented or configured
 lag, and only once the whole window was read; pages before the last carry no watermark (-1).
+The window a re-read covers is planned on that same clock (`SlicedReRead.plan_on_upstream_clock`):
+a watermark on the upstream's clock over a window planned on ours would claim what was not read.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +33,8 @@ BEIJING = timezone(timedelta(hours=8))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 NO_WATERMARK = -1
+#: An HTTP `Date` header has whole seconds: the upstream's clock is known to a second.
+DATE_PRECISION_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -47,12 +52,15 @@ class UpstreamClock:
     def __init__(self, local: Callable[[], float] = time.time) -> None:
         self.local = local
         self.offset_ms = 0
+        #: Whether the upstream answered once: before, `now_ms` is only our clock's guess.
+        self.answered = False
 
     def now_ms(self) -> int:
         return int(self.local() * 1000) + self.offset_ms
 
     def observe(self, date_ms: int | None) -> int:
         """Record a `Date` header; returns the upstream's now (ours when there is none)."""
+        self.answered = True
         if date_ms is None:
             return self.now_ms()
         self.offset_ms = date_ms - int(self.local() * 1000)
@@ -240,6 +248,7 @@ def sliced_re_read(
     lag_ms: int,
     horizon: int,
     budget: PollBudget,
+    started: Iterator[SlicePage[T]] | None = None,
 ) -> Iterator[Page[T]]:
     """A window re-read in time slices, oldest first, with a checkpoint after each slice
     (issue 11 item 8): once slice `[low, high)` is read whole, everything created before `high`
@@ -247,12 +256,14 @@ def sliced_re_read(
     `min(high, first answer's clock − lag)`. The next slice starts only if it fits in what is
     left of the poll's deadline; the next poll goes on from the committed watermark, so a
     backlog longer than one deadline still drains, one committed slice at a time.
+    `started`: the pages of the first slice when its reading has already begun.
     """
     first_now: int | None = None
     for index, (low, high) in enumerate(slices):
         if index and not budget.fits():
             return
-        for records, invalid, now, end_of_slice in read_slice(low, high):
+        answers = started if index == 0 and started is not None else read_slice(low, high)
+        for records, invalid, now, end_of_slice in answers:
             first_now = now if first_now is None else first_now
             yield from unchanged.hand_over(
                 records,
@@ -296,14 +307,57 @@ class SlicedReRead(Generic[T]):
         """The pages of the records created in `[low, high)`; the last one says so."""
         raise NotImplementedError
 
-    def pages(self, client: SourceClient, ctx: PullContext, deadline: float) -> Iterator[Page[T]]:
+    def window(self, ctx: PullContext) -> tuple[int, list[tuple[int, int]]]:
+        """(horizon, slices) of the window to re-read, on the upstream's clock as known."""
         end = self.clock.now_ms()
         horizon = max(0, horizon_ms(ctx, end, self.lookback_ms))
+        return horizon, time_slices(horizon, end, self.slice_ms)
+
+    def pages(self, client: SourceClient, ctx: PullContext, deadline: float) -> Iterator[Page[T]]:
+        def read(low: int, high: int) -> Iterator[SlicePage[T]]:
+            return self.read_slice(client, low, high, deadline)
+
+        horizon, slices = self.window(ctx)
+        started = None
+        if not self.clock.answered:
+            horizon, slices, started = self.plan_on_upstream_clock(ctx, horizon, slices, read)
         yield from sliced_re_read(
             self.unchanged,
-            time_slices(horizon, end, self.slice_ms),
-            lambda low, high: self.read_slice(client, low, high, deadline),
+            slices,
+            read,
             lag_ms=self.lag_ms,
             horizon=horizon,
             budget=PollBudget(deadline, self.monotonic),
+            started=started,
         )
+
+    def plan_on_upstream_clock(
+        self,
+        ctx: PullContext,
+        horizon: int,
+        slices: list[tuple[int, int]],
+        read: Callable[[int, int], Iterator[SlicePage[T]]],
+    ) -> tuple[int, list[tuple[int, int]], Iterator[SlicePage[T]] | None]:
+        """The window planned on the upstream's clock, which its first answer tells.
+
+        Until the upstream answered once, the window is planned on our clock. Were ours ahead
+        (by more than the window), the plan would read a stretch the upstream has not reached
+        and skip what it holds, while the watermark, taken from the upstream's answers, would
+        claim those records read: receipts decided `missing` whose SMS were never looked at.
+        So the first slice's first answer is awaited, and the window planned again if it
+        starts later than the upstream's clock says it must, beyond the second a `Date`
+        header cannot tell (the answer is then dropped); else
+        the plan stands, and that answer is its first. Nothing to read on our clock (ours
+        behind the committed watermark) asks one second at the horizon, only to learn it.
+        Returns (horizon, slices, the pages of the first slice already begun or None).
+        """
+        low, high = slices[0] if slices else (horizon, horizon + 1000)
+        answers = read(low, high)
+        first = next(answers, None)
+        known_horizon, known_slices = self.window(ctx)
+        if first is None or not slices or known_horizon + DATE_PRECISION_MS < horizon:
+            close = getattr(answers, "close", None)
+            if close is not None:
+                close()
+            return known_horizon, known_slices, None
+        return horizon, slices, itertools.chain([first], answers)
