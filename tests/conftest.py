@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from postgresql_server import Server, binaries
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +28,20 @@ def promtool() -> str:
     path = shutil.which("promtool")
     assert path, "promtool not found: install Debian's prometheus package (see .ci/run)"
     return path
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[Server]:
+    """A real PostgreSQL server for the whole session (Debian's `postgresql`, see .ci/run)."""
+    bindir = binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL's initdb/postgres not installed (Debian package postgresql)")
+    server = Server(bindir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgresql_dsn(postgresql_server: Server) -> str:
+    """The DSN of a new, empty database on the session's PostgreSQL server."""
+    return postgresql_server.database()
