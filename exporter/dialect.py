@@ -44,6 +44,9 @@ class Rows(Protocol):
     def fetchall(self) -> list[Any]:
         """The remaining rows."""
 
+    def fetchmany(self, size: int, /) -> list[Any]:
+        """At most `size` of the remaining rows."""
+
     def __iter__(self) -> Iterator[Any]:
         """The remaining rows, one by one."""
 

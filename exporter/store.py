@@ -1370,30 +1370,41 @@ class Store:
 
     # ------------------------------------------------------------------ moving a state
 
-    def copy_from(self, other: Store) -> dict[str, int]:
-        """Copy every row of `other`'s state into this one, which must hold no data yet, in
-        one transaction (all or nothing). Returns the rows copied per table."""
+    def copy_from(self, other: Store, batch: int = 5000) -> dict[str, int]:
+        """Copy every row of `other`'s state into this one, which must hold no data yet: read
+        in one snapshot of `other`, written in one transaction here (all or nothing). Returns
+        the rows copied per table."""
         copied: dict[str, int] = {}
-        with self.transaction():
+        with self.transaction(), other._read_lock:
             for table in _TABLES:
                 if self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None:
                     raise StateError(f"the target state already holds data (table {table})")
-            for table in ("meta", *_TABLES):
-                with other._read_lock:
+            other._reader.execute("BEGIN")
+            try:
+                for table in ("meta", *_TABLES):
                     cursor = other._reader.execute(f"SELECT * FROM {table}")
                     columns = [d[0] for d in cursor.description]
-                    rows = cursor.fetchall()
-                verb = "INSERT OR REPLACE" if table == "meta" else "INSERT"
-                for chunk in _chunks(rows):
-                    self._db.executemany(
+                    verb = "INSERT OR REPLACE" if table == "meta" else "INSERT"
+                    sql = (
                         f"{verb} INTO {table} ({', '.join(columns)}) "
-                        f"VALUES ({_marks(len(columns))})",
-                        [tuple(row) for row in chunk],
+                        f"VALUES ({_marks(len(columns))})"
                     )
-                if table in _TABLES_WITH_ID:
-                    self._backend.continue_ids(self._db, table)
-                copied[table] = len(rows)
+                    copied[table] = 0
+                    while rows := cursor.fetchmany(batch):
+                        self._db.executemany(sql, [tuple(row) for row in rows])
+                        copied[table] += len(rows)
+                    if table in _TABLES_WITH_ID:
+                        self._backend.continue_ids(self._db, table)
+            finally:
+                other._reader.execute("COMMIT")
         return copied
+
+    def row_counts(self) -> dict[str, int]:
+        """How many rows each table holds, as committed."""
+        return {
+            table: int(self._reader_rows(f"SELECT count(*) FROM {table}")[0][0])  # type: ignore[call-overload]
+            for table in ("meta", *_TABLES)
+        }
 
     def open_receipts(self) -> list[Receipt]:
         """Every open receipt, by due time then source and transaction id."""
