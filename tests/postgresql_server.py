@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 class Server:
-    """One PostgreSQL cluster; `database()` gives each test a fresh, empty database."""
+    """One PostgreSQL cluster; `database()` gives each test a fresh, empty state."""
 
     def __init__(self, bindir: Path) -> None:
         """Create the cluster and start the server (stopped by `stop`)."""
@@ -73,7 +73,7 @@ class Server:
             stderr=subprocess.DEVNULL,
             **as_user,
         )
-        self.admin_dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.admin_dsn = self._dsn("postgres")
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -84,14 +84,20 @@ class Server:
                     self.stop()
                     raise
                 time.sleep(0.05)
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE states")
 
     def database(self) -> str:
-        """The DSN of a new, empty database."""
+        """The DSN of a new, empty state: a schema of its own in one shared database (a
+        schema is several times faster to make than a database)."""
         self._count += 1
         name = f"state_{self._count}"
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        with psycopg.connect(self._dsn("states"), autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        return f"{self._dsn('states')}?options=-csearch_path%3D{name}"
+
+    def _dsn(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete the cluster."""

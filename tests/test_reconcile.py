@@ -3,13 +3,12 @@ hand-checkable pages."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from exporter.config import parse_config, simulator_config_document
-from exporter.dialect import BACKENDS
+from exporter.config import Config, parse_config, simulator_config_document
 from exporter.poller import Pipeline
 from exporter.records import Page, SmsEvent, Terminal, Transaction
 from exporter.store import decode_labels, open_store
@@ -69,13 +68,10 @@ def terminal(tid: str, enabled: bool, since: float, version: str = "5.2.1") -> T
     return Terminal(tid, "M1", "acq-north", "east", version, enabled, ms(since), ms(since))
 
 
-@pytest.fixture(params=BACKENDS)
-def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Pipeline:
+@pytest.fixture
+def pipeline(tmp_path: Path, on_backend: Callable[[Config], Config]) -> Pipeline:
     raw = simulator_config_document("http://127.0.0.1:1")
-    config = parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
-    if request.param == "postgresql":
-        dsn = request.getfixturevalue("postgresql_dsn")
-        config = replace(config, state_backend="postgresql", state_dsn=dsn)
+    config = on_backend(parse_config(raw, state_path=str(tmp_path / "state.sqlite")))
     return Pipeline(config, open_store(config), clock=lambda: T0 / 1000 + 86_400)
 
 
