@@ -190,7 +190,7 @@ class _Translating:
         self._conn = conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
-        return self._conn.execute(translate(sql), parameters or None)
+        return self._conn.execute(translate(sql), parameters)  # `%%` is `%` with parameters
 
     def executemany(self, sql: str, parameters: Sequence[Sequence[Any]], /) -> Rows:
         cursor = self._conn.cursor()
