@@ -412,21 +412,25 @@ def _cmd_state_quarantine(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
-    from exporter.store import Store
+    from exporter.store import Store, open_store
     from exporter.timestamps import format_rfc3339_ms
 
     path = args.state_path
+    config = None
     if args.config_file:
         from exporter.config import load_config
 
-        path = load_config(args.config_file, state_path=path).state_path
+        config = load_config(args.config_file, state_path=path)
+        path = config.state_path
+        if config.state_backend != "postgresql" or args.state_path:
+            config = None  # the SQLite file
     if not path:
         raise ConfigError("give --state.path or --config.file", path="--state.path")
-    if not Path(path).is_file():
+    if config is None and not Path(path).is_file():
         raise ConfigError(f"no state file at {path}", path="--state.path")
     if args.limit < 1:
         raise ConfigError(f"must be at least 1: {args.limit}", path="--limit")
-    store = Store(path)
+    store = Store(path) if config is None else open_store(config)
     try:
         entries = store.quarantined(args.limit, args.source)
     finally:

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_reconcile import T0, feed_sms, feed_terminals, feed_txns, ms, sms, terminal, txn
 
 from exporter import cli
+from exporter.config import load_config as cli_config
 from exporter.config import parse_config, simulator_config_document
 from exporter.errors import ConfigError
 from exporter.poller import Pipeline
@@ -148,3 +150,19 @@ def test_state_migrate_refuses_a_password_in_the_dsn(
     assert code == 2
     err = capsys.readouterr().err
     assert "--to" in err and "must not hold a password" in err and "pw@" not in err
+
+
+def test_lookup_and_quarantine_read_the_configured_postgresql_state(
+    tmp_path: Path, postgresql_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = _document({"backend": "postgresql", "dsn": postgresql_dsn})
+    config_file = tmp_path / "smswatch.yaml"
+    config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = cli_config(config_file)
+    p = Pipeline(config, open_store(config), clock=lambda: T0 / 1000 + 86_400)
+    feed_txns(p, [txn(1, 0), txn(2, 0)._replace(merchant_id="M\x001")], 1)
+    p.store.close()
+    assert cli.main(["lookup", "--config.file", str(config_file), "--rrn", "rrn1"]) == 0
+    assert "t1" in capsys.readouterr().out
+    assert cli.main(["state", "quarantine", "--config.file", str(config_file)]) == 0
+    assert "source=acquirer  Transaction  DataError" in capsys.readouterr().out
