@@ -12,8 +12,7 @@ import yaml
 from test_reconcile import T0, feed_sms, feed_terminals, feed_txns, ms, sms, terminal, txn
 
 from exporter import cli
-from exporter.config import load_config as cli_config
-from exporter.config import parse_config, simulator_config_document
+from exporter.config import load_config, parse_config, simulator_config_document
 from exporter.errors import ConfigError
 from exporter.poller import Pipeline
 from exporter.store import AuditEntry, Store, decode_labels, open_store
@@ -158,7 +157,7 @@ def test_lookup_and_quarantine_read_the_configured_postgresql_state(
     raw = _document({"backend": "postgresql", "dsn": postgresql_dsn})
     config_file = tmp_path / "smswatch.yaml"
     config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    config = cli_config(config_file)
+    config = load_config(str(config_file))
     p = Pipeline(config, open_store(config), clock=lambda: T0 / 1000 + 86_400)
     feed_txns(p, [txn(1, 0), txn(2, 0)._replace(merchant_id="M\x001")], 1)
     p.store.close()
