@@ -33,6 +33,10 @@ UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 BACKENDS = ("sqlite", "postgresql")
+#: The PostgreSQL advisory lock a write transaction holds until it ends, as SQLite's
+#: `BEGIN IMMEDIATE` holds the file's write lock: writers (threads, processes, replicas) take
+#: turns, and what a transaction reads before it writes is what the last commit left.
+WRITE_LOCK = 0x736D_7377  # "smsw"
 
 
 class Rows(Protocol):
@@ -146,11 +150,10 @@ class PostgreSQL(Backend):
         """Nothing to set: a read transaction is REPEATABLE READ (one snapshot)."""
 
     def create_schema(self, db: Connection, schema: str) -> None:
-        """Create what is missing, one replica at a time (an advisory lock held in the
-        transaction: concurrent `CREATE ... IF NOT EXISTS` may collide in PostgreSQL)."""
-        db.execute("BEGIN IMMEDIATE")  # a write transaction (plain BEGIN: a read snapshot)
+        """Create what is missing, one replica at a time (under the write lock: concurrent
+        `CREATE ... IF NOT EXISTS` may collide in PostgreSQL)."""
+        db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("SELECT pg_advisory_xact_lock(7368277)")  # an arbitrary constant
             for statement in _statements(schema):
                 db.execute(statement)
         except BaseException:
@@ -190,7 +193,10 @@ class _Translating:
         self._conn = conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
-        return self._conn.execute(translate(sql), parameters)  # `%%` is `%` with parameters
+        cursor = self._conn.execute(translate(sql), parameters)  # `%%` is `%` with parameters
+        if sql == "BEGIN IMMEDIATE":  # SQLite's write lock, taken at BEGIN: one writer at a time
+            cursor = self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        return cursor
 
     def executemany(self, sql: str, parameters: Sequence[Sequence[Any]], /) -> Rows:
         cursor = self._conn.cursor()

@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 from test_reconcile import T0, feed_sms, feed_terminals, feed_txns, ms, sms, terminal, txn
 
 from exporter import cli
 from exporter.config import load_config, parse_config, simulator_config_document
+from exporter.dialect import PostgreSQL
 from exporter.errors import ConfigError
 from exporter.poller import Pipeline
 from exporter.store import AuditEntry, Store, decode_labels, open_store
@@ -165,3 +170,34 @@ def test_lookup_and_quarantine_read_the_configured_postgresql_state(
     assert "t1" in capsys.readouterr().out
     assert cli.main(["state", "quarantine", "--config.file", str(config_file)]) == 0
     assert "source=acquirer  Transaction  DataError" in capsys.readouterr().out
+
+
+def test_write_transactions_on_one_postgresql_state_take_turns(postgresql_dsn: str) -> None:
+    """As on SQLite (BEGIN IMMEDIATE), a second writer (another process, a replica) waits for
+    the first one's commit before it reads: what it decides on is what was committed."""
+    first = Store(postgresql_dsn, backend=PostgreSQL(postgresql_dsn))
+    second = Store(postgresql_dsn, backend=PostgreSQL(postgresql_dsn))
+    entered = threading.Event()
+
+    def write_second() -> None:
+        with second.transaction():
+            entered.set()
+            second.add_counters(Counter({("smswatch_records_total", ("sms", "accepted")): 1}))
+
+    thread = threading.Thread(target=write_second)
+    with psycopg.connect(postgresql_dsn) as watcher, first.transaction():
+        first.add_counters(Counter({("smswatch_records_total", ("sms", "accepted")): 1}))
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not watcher.execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchone():
+            assert time.monotonic() < deadline, "the second writer never waited"
+            watcher.rollback()
+            time.sleep(0.01)
+        assert not entered.is_set()
+    thread.join()
+    assert entered.is_set()
+    assert _counters(first)[("smswatch_records_total", ("sms", "accepted"))] == 2
+    first.close()
+    second.close()
