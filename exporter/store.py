@@ -1,4 +1,4 @@
-"""The state store (SQLite): the only module that speaks SQL.
+"""The state store (SQLite, or PostgreSQL through `dialect.py`): the only module that speaks SQL.
 
 A poll's records, its cursor advance and its counter deltas commit in one transaction, so a crash
 or a restart never loses nor double-counts. Pending messages and receipts live on disk (memory
