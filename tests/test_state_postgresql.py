@@ -201,3 +201,18 @@ def test_write_transactions_on_one_postgresql_state_take_turns(postgresql_dsn: s
     assert _counters(first)[("smswatch_records_total", ("sms", "accepted"))] == 2
     first.close()
     second.close()
+
+
+def test_postgresql_commits_wait_for_disk_only_inside_durable(postgresql_dsn: str) -> None:
+    """Pushes and consuming pulls (`Store.durable`) commit at synchronous_commit = on, like
+    SQLite's synchronous=FULL; re-readable feeds at off, like NORMAL."""
+    store = Store(postgresql_dsn, backend=PostgreSQL(postgresql_dsn))
+
+    def mode() -> str:
+        return str(store._db.execute("SHOW synchronous_commit").fetchone()[0])
+
+    assert mode() == "off"
+    with store.durable(), store.transaction():
+        assert mode() == "on"
+    assert mode() == "off"
+    store.close()
