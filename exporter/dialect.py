@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -140,7 +140,7 @@ class PostgreSQL(Backend):
         conninfo = psycopg.conninfo.make_conninfo(
             self.location, **({"password": self._password} if self._password else {})
         )
-        return _Translating(psycopg.connect(conninfo, autocommit=True))
+        return _Translating(lambda: psycopg.connect(conninfo, autocommit=True))
 
     def prepare_writer(self, db: Connection) -> None:
         """Ordered commits that may be lost at a server crash, like SQLite's NORMAL."""
@@ -187,16 +187,37 @@ class PostgreSQL(Backend):
 
 
 class _Translating:
-    """A psycopg connection that takes statements in SQLite's dialect."""
+    """A psycopg connection that takes statements in SQLite's dialect, and connects again when
+    the server was lost (restarted, failed over): a transaction or statement under way fails;
+    the next BEGIN (or statement) runs on a new connection with the same session settings."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]]) -> None:
+        self._connect = connect
+        self._conn = connect()
+        self._settings: dict[str, str] = {}  # SET statements by what they set, replayed
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
-        cursor = self._conn.execute(translate(sql), parameters)  # `%%` is `%` with parameters
+        if self._conn.broken and sql not in ("ROLLBACK", "COMMIT"):
+            self._reconnect()
+        text = translate(sql)
+        try:
+            cursor = self._conn.execute(text, parameters)  # `%%` is `%` with parameters
+        except psycopg.OperationalError:
+            if not (self._conn.broken and sql.startswith("BEGIN")):
+                raise  # a write may have committed before the cut: never run it twice
+            self._reconnect()  # a cut found at BEGIN: nothing ran yet
+            cursor = self._conn.execute(text, parameters)
         if sql == "BEGIN IMMEDIATE":  # SQLite's write lock, taken at BEGIN: one writer at a time
             cursor = self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        elif text.startswith("SET "):
+            self._settings[text.split(" TO ")[0]] = text
         return cursor
+
+    def _reconnect(self) -> None:
+        self._conn.close()
+        self._conn = self._connect()
+        for setting in self._settings.values():
+            self._conn.execute(setting)
 
     def executemany(self, sql: str, parameters: Sequence[Sequence[Any]], /) -> Rows:
         cursor = self._conn.cursor()

@@ -62,30 +62,40 @@ class Server:
             capture_output=True,
             **as_user,
         )
-        # durability is not under test here: no fsync keeps the suite fast
+        self._command = [
+            *(str(bindir / "postgres"), "-D", str(data), "-p", str(self.port)),
+            *("-k", str(self.directory), "-c", "listen_addresses=127.0.0.1"),
+            # durability is not under test here: no fsync keeps the suite fast
+            *("-c", "fsync=off", "-c", "full_page_writes=off"),
+        ]
+        self._as_user = as_user
+        self.admin_dsn = self._dsn("postgres")
+        self._start()
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE states")
+
+    def _start(self) -> None:
         self._process = subprocess.Popen(
-            [
-                *(str(bindir / "postgres"), "-D", str(data), "-p", str(self.port)),
-                *("-k", str(self.directory), "-c", "listen_addresses=127.0.0.1"),
-                *("-c", "fsync=off", "-c", "full_page_writes=off"),
-            ],
+            self._command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            **as_user,
+            **self._as_user,
         )
-        self.admin_dsn = self._dsn("postgres")
         deadline = time.monotonic() + 60
         while True:
             try:
                 psycopg.connect(self.admin_dsn, connect_timeout=2).close()
-                break
+                return
             except psycopg.OperationalError:
                 if self._process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise
                 time.sleep(0.05)
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE states")
+
+    def restart(self) -> None:
+        """Stop the server (its clients' connections are cut) and start it again."""
+        self._shut_down()
+        self._start()
 
     def database(self) -> str:
         """The DSN of a new, empty state: a schema of its own in one shared database (a
@@ -101,6 +111,11 @@ class Server:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete the cluster."""
+        self._shut_down()
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.directory)
+
+    def _shut_down(self) -> None:
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)  # fast shutdown
             try:
@@ -108,5 +123,3 @@ class Server:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        with contextlib.suppress(OSError):
-            shutil.rmtree(self.directory)

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
+from postgresql_server import Server
 from test_reconcile import T0, feed_sms, feed_terminals, feed_txns, ms, sms, terminal, txn
 
 from exporter import cli
@@ -215,4 +216,21 @@ def test_postgresql_commits_wait_for_disk_only_inside_durable(postgresql_dsn: st
     with store.durable(), store.transaction():
         assert mode() == "on"
     assert mode() == "off"
+    store.close()
+
+
+def test_a_store_connects_again_after_the_postgresql_server_restarted(
+    postgresql_server: Server, postgresql_dsn: str
+) -> None:
+    """A transaction that begins after the server came back runs on a new connection, with
+    the same settings; what was committed before is there, and nothing counts twice."""
+    store = Store(postgresql_dsn, backend=PostgreSQL(postgresql_dsn))
+    accepted = Counter({("smswatch_records_total", ("sms", "accepted")): 1})
+    with store.transaction():
+        store.add_counters(accepted)
+    postgresql_server.restart()
+    with store.transaction():
+        store.add_counters(accepted)
+    assert _counters(store)[("smswatch_records_total", ("sms", "accepted"))] == 2
+    assert store._db.execute("SHOW synchronous_commit").fetchone()[0] == "off"
     store.close()
