@@ -30,7 +30,7 @@ from exporter.readiness import Readiness, Watched, liveness
 from exporter.reports.delivery import Courier
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
-from exporter.store import Store
+from exporter.store import open_store
 from exporter.web import ConnectionLimits, Request, Response, WebServer
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Exporter:
         accelerated simulator pass its clock. `web_limits` bound the HTTP server's connections
         (defaults: `ConnectionLimits()`)."""
         self.config = config
-        self.store = Store(config.state_path)
+        self.store = open_store(config)
         self.pipeline = Pipeline(config, self.store, clock)
         self._stop = threading.Event()
         self.pollers = {s.name: Poller(s, self.pipeline, self._stop, clock) for s in config.sources}

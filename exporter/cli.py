@@ -379,11 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`smswatch state quarantine`: what the state file holds for inspection."""
+    """`smswatch state quarantine` and `smswatch state migrate`."""
     state = sub.add_parser(
         "state",
-        help="inspect the state file",
-        description="Read what the exporter keeps in its SQLite state file.",
+        help="inspect or move the state",
+        description="Read what the exporter keeps in its SQLite state file, or move it into "
+        "PostgreSQL.",
     )
     state_sub = state.add_subparsers(dest="state_command", metavar="COMMAND", required=True)
     quarantine = state_sub.add_parser(
@@ -400,6 +401,19 @@ def _add_state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     quarantine.add_argument("--output", choices=("text", "json"), default="text")
     _add_log_level(quarantine, "warning")
     quarantine.set_defaults(func=_cmd_state_quarantine)
+    migrate = state_sub.add_parser(
+        "migrate",
+        help="move a SQLite state file into PostgreSQL",
+        description="Copy every row of a SQLite state file into an empty PostgreSQL database "
+        "(in one transaction), then verify that counters, gauges, open receipts and the rows "
+        "per table are equal. Stop the exporter first. The password comes from PGPASSWORD, "
+        "~/.pgpass or --password-file, never from the DSN.",
+    )
+    migrate.add_argument("--from", dest="source", required=True, help="the SQLite state file")
+    migrate.add_argument("--to", dest="dsn", required=True, help="PostgreSQL DSN (no password)")
+    migrate.add_argument("--password-file", default="", help="a file holding the password")
+    _add_log_level(migrate, "warning")
+    migrate.set_defaults(func=_cmd_state_migrate)
 
 
 def _cmd_state_quarantine(args: argparse.Namespace) -> int:
@@ -407,21 +421,25 @@ def _cmd_state_quarantine(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
-    from exporter.store import Store
+    from exporter.store import Store, open_store
     from exporter.timestamps import format_rfc3339_ms
 
     path = args.state_path
+    config = None
     if args.config_file:
         from exporter.config import load_config
 
-        path = load_config(args.config_file, state_path=path).state_path
+        config = load_config(args.config_file, state_path=path)
+        path = config.state_path
+        if config.state_backend != "postgresql" or args.state_path:
+            config = None  # the SQLite file
     if not path:
         raise ConfigError("give --state.path or --config.file", path="--state.path")
-    if not Path(path).is_file():
+    if config is None and not Path(path).is_file():
         raise ConfigError(f"no state file at {path}", path="--state.path")
     if args.limit < 1:
         raise ConfigError(f"must be at least 1: {args.limit}", path="--limit")
-    store = Store(path)
+    store = Store(path) if config is None else open_store(config)
     try:
         entries = store.quarantined(args.limit, args.source)
     finally:
@@ -434,6 +452,36 @@ def _cmd_state_quarantine(args: argparse.Namespace) -> int:
     for e in entries:
         print(f"{format_rfc3339_ms(e.at_ms)}  source={e.source}  {e.kind}  {e.reason}")
         print(f"    {e.record}")
+    return 0
+
+
+def _cmd_state_migrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    from exporter.state_migration import migrate_state
+
+    try:
+        if conninfo_to_dict(args.dsn).get("password"):
+            raise ConfigError("must not hold a password: use PGPASSWORD or --password-file")
+    except ConfigError as exc:
+        raise ConfigError(str(exc), path="--to") from None
+    except Exception as exc:  # psycopg.ProgrammingError: not a connection string
+        raise ConfigError(f"not a PostgreSQL connection string: {exc}", path="--to") from None
+    password = ""
+    if args.password_file:
+        try:
+            password = Path(args.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", path="--password-file") from exc
+    moved = migrate_state(args.source, args.dsn, password)
+    print(
+        f"migrated {sum(moved.rows.values())} rows ({moved.counter_series} counter series, "
+        f"{moved.open_receipts} open receipts), verified equal"
+    )
+    for table, n in moved.rows.items():
+        print(f"  {table}: {n}")
     return 0
 
 

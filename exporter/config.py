@@ -25,6 +25,7 @@ from exporter.accounts.settings import (
     AccountSettings,
     parse_account,
 )
+from exporter.dialect import BACKENDS
 from exporter.errors import ConfigError
 from exporter.lookup.settings import LookupSettings, parse_lookup
 from exporter.probes.settings import ProbeSettings, parse_probes
@@ -231,6 +232,11 @@ class Config:
     source_file: str = ""
     #: Canary SMS probes (`probes:`), None when not configured.
     probes: ProbeSettings | None = None
+    #: Where the state lives (`state.backend`): "sqlite" (the file `state_path`) or
+    #: "postgresql" (the database `state_dsn`, with `state_password` when given).
+    state_backend: str = "sqlite"
+    state_dsn: str = ""
+    state_password: str = field(default="", repr=False)
 
     @property
     def gateways(self) -> tuple[str, ...]:
@@ -906,6 +912,36 @@ def _check_retention(
                 )
 
 
+def _state_database(reader: _Reader, state: dict[str, Any], base: Path) -> tuple[str, str, str]:
+    """(backend, DSN, password) of `state`; the password never in the DSN nor the file."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    backend = reader.string(state, "backend", "state", "sqlite")
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"must be one of {', '.join(BACKENDS)}, got {backend!r}", path="state.backend"
+        )
+    if backend == "sqlite":
+        for key in ("dsn", "password", "password_file"):
+            if key in state:
+                raise ConfigError("only with backend: postgresql", path=f"state.{key}")
+        return backend, "", ""
+    dsn = reader.string(state, "dsn", "state")
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception as exc:  # psycopg.ProgrammingError: not a connection string
+        raise ConfigError(f"not a PostgreSQL connection string: {exc}", path="state.dsn") from None
+    if params.get("password"):
+        raise ConfigError(
+            "must not hold a password: use state.password (${ENV_VAR}) or state.password_file",
+            path="state.dsn",
+        )
+    password = ""
+    if "password" in state or "password_file" in state:
+        password = reader.secret(state, "password", "state", base)
+    return backend, dsn, password
+
+
 def parse_config(
     raw: Any,
     *,
@@ -920,7 +956,12 @@ def parse_config(
         top = reader.mapping(raw, "")
         reader.known(top, _TOP_KEYS, "(top level)")
         state = reader.mapping(top.get("state"), "state")
-        reader.known(state, {"path", "retention", "prune_interval"}, "state")
+        reader.known(
+            state,
+            {"path", "retention", "prune_interval", "backend", "dsn", "password", "password_file"},
+            "state",
+        )
+        state_backend, state_dsn, state_password = _state_database(reader, state, base)
         recon = reader.mapping(top.get("reconcile"), "reconcile")
         reader.known(recon, {"missing_after", "give_up_after", "join"}, "reconcile")
         join = reader.mapping(recon.get("join"), "reconcile.join")
@@ -1011,6 +1052,9 @@ def parse_config(
             state_path=state_path or reader.string(state, "path", "state", "smswatch-state.sqlite"),
             retention_ms=retention_ms,
             prune_interval_ms=reader.duration(state, "prune_interval", "state", 3_600_000),
+            state_backend=state_backend,
+            state_dsn=state_dsn,
+            state_password=state_password,
             join_max_skew_ms=max_skew_ms,
             missing_after_ms=missing_after_ms,
             give_up_after_ms=give_up_after_ms,

@@ -8,7 +8,6 @@ counts nothing twice. A failed request leaves the cursor where the last commit p
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
 from exporter.classify import TABLES, UNLISTED_CODES, CodeTable
 from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
+from exporter.dialect import UNSTORABLE_ERRORS
 from exporter.errors import SourceError
 from exporter.probes.ledger import divert_reports
 from exporter.quarantine import quarantined
@@ -53,10 +53,7 @@ log = logging.getLogger(__name__)
 _UNSTORABLE: tuple[type[Exception], ...] = (
     OverflowError,
     UnicodeEncodeError,
-    sqlite3.IntegrityError,
-    sqlite3.InterfaceError,
-    sqlite3.DataError,
-    sqlite3.ProgrammingError,
+    *UNSTORABLE_ERRORS,
 )
 
 

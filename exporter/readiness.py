@@ -20,12 +20,12 @@ upstream outage as the exporter being down.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from exporter.config import SourceConfig
+from exporter.dialect import STATE_ERRORS
 from exporter.poller import PollHealth
 from exporter.store import Store
 from exporter.web import Request, Response
@@ -64,7 +64,7 @@ class Readiness:
         try:
             self.store.snapshot()
             lines.append("state: open")
-        except sqlite3.Error as exc:  # closed, locked past its timeout, unreadable file
+        except STATE_ERRORS as exc:  # closed, locked past its timeout, unreadable file
             ready = False
             lines.append(f"state: not readable ({type(exc).__name__})")
         for name, watched in self.sources.items():

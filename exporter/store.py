@@ -1,4 +1,4 @@
-"""The state store (SQLite): the only module that speaks SQL.
+"""The state store (SQLite, or PostgreSQL through `dialect.py`): the only module that speaks SQL.
 
 A poll's records, its cursor advance and its counter deltas commit in one transaction, so a crash
 or a restart never loses nor double-counts. Pending messages and receipts live on disk (memory
@@ -9,6 +9,7 @@ monotonic across restarts. WAL mode lets scrapes read while a poll writes.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -17,8 +18,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from exporter.dialect import STATE_ERRORS, Backend, PostgreSQL
 from exporter.errors import StateError
 from exporter.quarantine import QuarantinedRecord
 from exporter.reconcile import (
@@ -30,6 +32,9 @@ from exporter.reconcile import (
     TerminalState,
     terminal_row,
 )
+
+if TYPE_CHECKING:
+    from exporter.config import Config
 
 SCHEMA_VERSION = 2
 _SEP = "\x1f"
@@ -400,14 +405,18 @@ _AUDIT_COLUMNS = (
 
 
 class Store:
-    """One SQLite state file; a write connection for polls and a read connection for scrapes."""
+    """One state (a SQLite file or a PostgreSQL database); a write connection for polls and
+    read connections for scrapes and pages."""
 
-    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: str, clock: Callable[[], float] = time.time, backend: Backend | None = None
+    ) -> None:
         """`clock` (Unix seconds) dates the polls (`record_poll`); a backtest passes its
-        simulated clock."""
+        simulated clock. `backend`: the database (default: SQLite, the file at `path`)."""
         self.path = path
         self.clock = clock
-        if path != ":memory:":
+        self._backend = backend or Backend(path)
+        if path != ":memory:" and self._backend.name == "sqlite":
             parent = Path(path).parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)
@@ -418,28 +427,23 @@ class Store:
         self._pages_lock = threading.Lock()
         self._outcomes_pruned_at = -1
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            # Random-keyed index inserts (RRNs) thrash SQLite's default 2 MB page cache once the
-            # file grows; 64 MB keeps ingest flat and memory well bounded.
-            self._db.execute("PRAGMA cache_size=-65536")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db = self._backend.connect()
+            self._backend.prepare_writer(self._db)
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
             self._migrate()
-            self._db.executescript(_SCHEMA)
+            self._backend.create_schema(self._db, _SCHEMA)
             self._check_version()
-            self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._reader.execute("PRAGMA busy_timeout=10000")
+            self._reader = self._backend.connect()
+            self._backend.prepare_reader(self._reader)
             # pages people read (the landing page) have their own connection: a page being
             # built never holds up a scrape, nor a scrape a page
-            self._pages = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._pages.execute("PRAGMA busy_timeout=10000")
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"cannot open state file {path}: {exc}") from exc
+            self._pages = self._backend.connect()
+            self._backend.prepare_reader(self._pages)
+        except STATE_ERRORS as exc:
+            what = "file" if self._backend.name == "sqlite" else "database"
+            raise StateError(f"cannot open state {what} {path}: {exc}") from exc
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -469,8 +473,7 @@ class Store:
 
     def _tables(self) -> set[str]:
         """The names of the tables that hold data (not `meta`)."""
-        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {row[0] for row in rows} - {"meta"}
+        return self._backend.tables(self._db) - {"meta"}
 
     def _migrate_v1(self) -> None:
         """Version 1 → 2: message ids scoped by gateway, transaction ids by acquirer source.
@@ -586,11 +589,11 @@ class Store:
         NORMAL stays (WAL: a power loss may drop the last commits, never corrupt the file; a
         re-read of the feed brings them back)."""
         with self._lock:
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._backend.set_durable(self._db, True)
             try:
                 yield
             finally:
-                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._backend.set_durable(self._db, False)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -1192,7 +1195,7 @@ class Store:
     def foreign_writes(self) -> int:
         """A number that changes whenever another connection (another process) has committed
         to the state since the last call; this store's own commits leave it as it is."""
-        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        return self._backend.data_version(self._db)
 
     def terminal_groups(self, source: str) -> list[tuple[str, bool, str, int]]:
         """(acquirer, sms_notice_enabled, software_version, how many) of a source's terminals."""
@@ -1477,6 +1480,49 @@ class Store:
                 "DELETE FROM canaries WHERE sent_ms < ? AND verdict IS NOT NULL", (before_ms,)
             ).rowcount
 
+    # ------------------------------------------------------------------ moving a state
+
+    def copy_from(self, other: Store, batch: int = 5000) -> dict[str, int]:
+        """Copy every row of `other`'s state into this one, which must hold no data yet: read
+        in one snapshot of `other`, written in one transaction here (all or nothing). Returns
+        the rows copied per table."""
+        copied: dict[str, int] = {}
+        with self.transaction(), other._read_lock:
+            for table in _TABLES:
+                if self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None:
+                    raise StateError(f"the target state already holds data (table {table})")
+            other._reader.execute("BEGIN")
+            try:
+                for table in ("meta", *_TABLES):
+                    cursor = other._reader.execute(f"SELECT * FROM {table}")
+                    columns = [d[0] for d in cursor.description]
+                    verb = "INSERT OR REPLACE" if table == "meta" else "INSERT"
+                    sql = (
+                        f"{verb} INTO {table} ({', '.join(columns)}) "
+                        f"VALUES ({_marks(len(columns))})"
+                    )
+                    copied[table] = 0
+                    while rows := cursor.fetchmany(batch):
+                        self._db.executemany(sql, [tuple(row) for row in rows])
+                        copied[table] += len(rows)
+                    if table in _TABLES_WITH_ID:
+                        self._backend.continue_ids(self._db, table)
+            finally:
+                other._reader.execute("COMMIT")
+        return copied
+
+    def row_counts(self) -> dict[str, int]:
+        """How many rows each table holds, as committed."""
+        return {
+            table: int(self._reader_rows(f"SELECT count(*) FROM {table}")[0][0])  # type: ignore[call-overload]
+            for table in ("meta", *_TABLES)
+        }
+
+    def open_receipts(self) -> list[Receipt]:
+        """Every open receipt, by due time then source and transaction id."""
+        receipts = self.receipts_due(2**62, 2**62)
+        return sorted(receipts, key=lambda r: (r.due_ms or 0, r.source, r.txn_id))
+
 
 _CANARY_COLUMNS = (
     "canary_id, gateway, message_id, carrier, area, phone, nonce, sent_ms, send_error, "
@@ -1512,3 +1558,17 @@ def _canary(row: Sequence[Any]) -> CanaryRow:
     canary = CanaryRow(*values)
     canary.timeline = json.loads(timeline) if timeline else []
     return canary
+
+
+_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)[1:])  # meta aside
+_TABLES_WITH_ID = tuple(
+    re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \(\s*id INTEGER PRIMARY KEY", _SCHEMA)
+)
+
+
+def open_store(config: Config, clock: Callable[[], float] = time.time) -> Store:
+    """The store `config` names: its SQLite file, or its PostgreSQL database."""
+    if config.state_backend == "postgresql":
+        backend = PostgreSQL(config.state_dsn, config.state_password)
+        return Store(config.state_dsn, clock, backend)
+    return Store(config.state_path, clock)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
+from postgresql_server import Server, binaries
+
+from exporter.config import Config
+from exporter.dialect import BACKENDS
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +32,30 @@ def promtool() -> str:
     path = shutil.which("promtool")
     assert path, "promtool not found: install Debian's prometheus package (see .ci/run)"
     return path
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[Server]:
+    """A real PostgreSQL server for the whole session (Debian's `postgresql`, see .ci/run)."""
+    bindir = binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL's initdb/postgres not installed (Debian package postgresql)")
+    server = Server(bindir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgresql_dsn(postgresql_server: Server) -> str:
+    """The DSN of a new, empty state on the session's PostgreSQL server."""
+    return postgresql_server.database()
+
+
+@pytest.fixture(params=BACKENDS)
+def on_backend(request: pytest.FixtureRequest) -> Callable[[Config], Config]:
+    """Runs a test once per state backend: gives a config its state on that backend (SQLite:
+    as it is; PostgreSQL: a new database on the session's server)."""
+    if request.param == "sqlite":
+        return lambda config: config
+    dsn = request.getfixturevalue("postgresql_dsn")
+    return lambda config: replace(config, state_backend="postgresql", state_dsn=dsn)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import settings_from_options
 from exporter.simulator.simulation import SimClock
 from exporter.sources.generic import parse_sms_page
-from exporter.store import SCHEMA_VERSION, Store, decode_labels
+from exporter.store import SCHEMA_VERSION, Store, decode_labels, open_store
 
 MIN = 60_000
 DAY = 1440 * MIN
@@ -75,9 +76,9 @@ def two_of_each(state_path: str, **extra: Any) -> Config:
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Pipeline:
-    config = two_of_each(str(tmp_path / "state.sqlite"))
-    return Pipeline(config, Store(config.state_path), clock=exporter_clock)
+def pipeline(tmp_path: Path, on_backend: Callable[[Config], Config]) -> Pipeline:
+    config = on_backend(two_of_each(str(tmp_path / "state.sqlite")))
+    return Pipeline(config, open_store(config), clock=exporter_clock)
 
 
 def source(p: Pipeline, name: str) -> Any:
@@ -323,7 +324,7 @@ def test_records_older_than_the_prune_horizon_are_refused_as_late(pipeline: Pipe
     records = counters(pipeline, "smswatch_records_total")
     assert records[("acquirer", "late")] == 1 and records[("sms", "late")] == 2
     pipeline.store.close()
-    reopened = Store(pipeline.config.state_path)
+    reopened = open_store(pipeline.config)
     assert reopened.prune_horizon_ms() == ms(50)  # the horizon survives a restart
 
 

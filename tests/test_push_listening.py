@@ -1,12 +1,14 @@
 """When the exporter listened to a push-only source, on the provider's clock: a receipt whose SMS
 report could have come while nobody listened (before the first push, or during the exporter's
 own downtime) is `unknown`, never `missing`; the gap is exported; a push source that hears
-nothing shows as stale. Real SQLite store, the real pipeline and poller, hand-checkable times."""
+nothing shows as stale. Real store (SQLite and PostgreSQL), the real pipeline and poller,
+hand-checkable times."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from test_reconcile import MIN, counters, ms, txn
 from exporter.config import Config, parse_config, simulator_config_document
 from exporter.poller import Pipeline, Poller
 from exporter.records import Page, SmsEvent
-from exporter.store import Store
+from exporter.store import open_store
 
 HOUR = 60 * MIN
 
@@ -54,8 +56,19 @@ def clock() -> Clock:
     return Clock(ms(0))
 
 
-def pipeline_at(state: Path, clock: Clock) -> Pipeline:
-    return Pipeline(aliyun_config(state), Store(str(state)), clock=clock)
+PipelineAt = Callable[[Path, Clock], Pipeline]
+
+
+@pytest.fixture
+def pipeline_at(on_backend: Callable[[Config], Config]) -> PipelineAt:
+    """An exporter's pipeline on the state at a path (the same state again: a restart), on
+    each state backend."""
+
+    def at(state: Path, clock: Clock) -> Pipeline:
+        config = on_backend(aliyun_config(state))
+        return Pipeline(config, open_store(config), clock=clock)
+
+    return at
 
 
 def receipts(p: Pipeline) -> dict[tuple[str, ...], float]:
@@ -63,7 +76,7 @@ def receipts(p: Pipeline) -> dict[tuple[str, ...], float]:
 
 
 def test_a_fresh_state_does_not_decide_history_it_never_watched_as_missing(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: Clock, pipeline_at: PipelineAt
 ) -> None:
     clock.now_ms = ms(3 * 60)
     p = pipeline_at(tmp_path / "state.sqlite", clock)
@@ -89,7 +102,7 @@ def test_a_fresh_state_does_not_decide_history_it_never_watched_as_missing(
 
 
 def test_the_exporters_downtime_makes_receipts_unknown_and_is_exported(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: Clock, pipeline_at: PipelineAt
 ) -> None:
     state = tmp_path / "state.sqlite"
     clock.now_ms = ms(5 * 60)
@@ -122,7 +135,9 @@ def test_the_exporters_downtime_makes_receipts_unknown_and_is_exported(
     assert counters(p, "smswatch_receipts_unobserved_total") == {("acq-north",): 1.0}
 
 
-def test_a_push_source_that_hears_nothing_goes_stale(tmp_path: Path, clock: Clock) -> None:
+def test_a_push_source_that_hears_nothing_goes_stale(
+    tmp_path: Path, clock: Clock, pipeline_at: PipelineAt
+) -> None:
     p = pipeline_at(tmp_path / "state.sqlite", clock)
     sms = p.config.sources[0]
     poller = Poller(sms, p, threading.Event(), clock)
@@ -139,7 +154,9 @@ def test_a_push_source_that_hears_nothing_goes_stale(tmp_path: Path, clock: Cloc
     assert poller.health.up
 
 
-def test_a_push_dated_hours_ahead_hides_no_later_downtime(tmp_path: Path, clock: Clock) -> None:
+def test_a_push_dated_hours_ahead_hides_no_later_downtime(
+    tmp_path: Path, clock: Clock, pipeline_at: PipelineAt
+) -> None:
     """A provider clock step (8 hours ahead, then right again) is heard at most at our clock +
     max_clock_skew (1m), as its watermark is: the exporter's downtime after it is still a gap,
     and a receipt in it is `unknown`, not a false `missing`."""

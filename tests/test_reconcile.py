@@ -1,15 +1,17 @@
-"""Reconciliation under the outcome rules, on a real SQLite store, with hand-checkable pages."""
+"""Reconciliation under the outcome rules, on a real store (SQLite and PostgreSQL), with
+hand-checkable pages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from exporter.config import parse_config, simulator_config_document
+from exporter.config import Config, parse_config, simulator_config_document
 from exporter.poller import Pipeline
 from exporter.records import Page, SmsEvent, Terminal, Transaction
-from exporter.store import Store, decode_labels
+from exporter.store import decode_labels, open_store
 
 MIN = 60_000
 T0 = 1_800_000_000_000  # an arbitrary event-time origin
@@ -67,10 +69,10 @@ def terminal(tid: str, enabled: bool, since: float, version: str = "5.2.1") -> T
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Pipeline:
+def pipeline(tmp_path: Path, on_backend: Callable[[Config], Config]) -> Pipeline:
     raw = simulator_config_document("http://127.0.0.1:1")
-    config = parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
-    return Pipeline(config, Store(config.state_path), clock=lambda: T0 / 1000 + 86_400)
+    config = on_backend(parse_config(raw, state_path=str(tmp_path / "state.sqlite")))
+    return Pipeline(config, open_store(config), clock=lambda: T0 / 1000 + 86_400)
 
 
 def counters(p: Pipeline, metric: str) -> dict[tuple[str, ...], float]:
@@ -272,7 +274,7 @@ def test_unknown_acquirer_and_carrier_values_are_bounded(pipeline: Pipeline) -> 
 def test_counters_survive_a_restart(tmp_path: Path, pipeline: Pipeline) -> None:
     feed_sms(pipeline, [sms("m1", "rrn1", "submitted", 0, 0)], 1)
     pipeline.store.close()
-    reopened = Pipeline(pipeline.config, Store(pipeline.config.state_path), clock=pipeline.clock)
+    reopened = Pipeline(pipeline.config, open_store(pipeline.config), clock=pipeline.clock)
     feed_sms(reopened, [sms("m1", "rrn1", "submitted", 0, 0), sms("m2", "r", "submitted", 1, 1)], 2)
     assert counters(reopened, "smswatch_sms_submitted_total") == {
         ("bank-sms", "china-mobile", "east"): 2

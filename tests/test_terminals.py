@@ -3,6 +3,7 @@ the gauge, reversals whose original never came are pruned with the retention."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,17 +19,17 @@ from test_reconcile import (
     txn,
 )
 
-from exporter.config import parse_config, simulator_config_document
+from exporter.config import Config, parse_config, simulator_config_document
 from exporter.poller import Pipeline
 from exporter.records import Terminal
-from exporter.store import Store
+from exporter.store import open_store
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Pipeline:
+def pipeline(tmp_path: Path, on_backend: Callable[[Config], Config]) -> Pipeline:
     raw = simulator_config_document("http://127.0.0.1:1")
-    config = parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
-    return Pipeline(config, Store(config.state_path), clock=lambda: T0 / 1000 + 86_400)
+    config = on_backend(parse_config(raw, state_path=str(tmp_path / "state.sqlite")))
+    return Pipeline(config, open_store(config), clock=lambda: T0 / 1000 + 86_400)
 
 
 def with_history(version: str) -> Terminal:

@@ -31,7 +31,7 @@ from exporter.lookup.page import UI
 from exporter.lookup.query import BadLookup, parse_at
 from exporter.lookup.service import Caller, LookupResult, LookupService, audit_csv
 from exporter.lookup.settings import LookupSettings, PrometheusSettings, check_timezone
-from exporter.store import Store
+from exporter.store import Store, open_store
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -121,13 +121,19 @@ def _open(args: argparse.Namespace) -> tuple[Store, LookupSettings]:
 
         config = load_config(args.config_file, state_path=path)
         settings, path = config.lookup, config.state_path
+        if config.state_backend == "postgresql" and not args.state_path:
+            return open_store(config), _with_timezone(args, settings)
     if not path:
         raise ConfigError("give --state.path or --config.file", path="--state.path")
     if not Path(path).is_file():
         raise ConfigError(f"no state file at {path}", path="--state.path")
+    return Store(path), _with_timezone(args, settings)
+
+
+def _with_timezone(args: argparse.Namespace, settings: LookupSettings) -> LookupSettings:
     if getattr(args, "timezone", None):
-        settings = replace(settings, timezone=check_timezone(args.timezone, "--timezone"))
-    return Store(path), settings
+        return replace(settings, timezone=check_timezone(args.timezone, "--timezone"))
+    return settings
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
