@@ -269,6 +269,7 @@ def throughput(rate: float, workdir: Path, cache: Path, profile: str) -> dict[st
         "path_to_parse_ratio_cpu": round(cpu_rate / bare_cpu, 3),
         "transactions": run["transactions"],
         "transactions_per_second": round(run["transactions"] / run["transaction_seconds"]),
+        "transactions_per_cpu_second": round(run["transactions"] / run["transaction_cpu_seconds"]),
     }
 
 
@@ -502,6 +503,7 @@ def push_receivers(reports: int, clients: int, workdir: Path) -> dict[str, dict[
     context = multiprocessing.get_context("spawn")
     try:
         with context.Pool(clients) as pool:
+            pool.starmap(pin, [(0, 1)] * clients)  # started (and pinned) before timing
             for provider in PUSH_PROVIDERS:
                 base = f"http://127.0.0.1:{exporter.port}/push/{provider}?secret=bench-secret"
                 pushes = max(clients, reports // PUSH_BATCH[provider])
