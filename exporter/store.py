@@ -907,15 +907,21 @@ class Store:
                 rows,
             )
         if changes.receipts:
+            stored = [r for key, r in changes.receipts.items() if key not in inserted]
+            still_open = [r for r in stored if r.state == "open"]
+            # A receipt's join key and acquirer never change, nor does an open one's state:
+            # its update leaves them (and the index by join key) alone.
+            db.executemany(
+                "UPDATE transactions SET message_id=?, decide_ms=?, outcome=?, cause=?, "
+                "notify_ms=?, reversed_ms=?, message_gateway=?, due_ms=? "
+                "WHERE source=? AND txn_id=?",
+                [(*_receipt_values(r)[3:], r.source, r.txn_id) for r in still_open],
+            )
             db.executemany(
                 "UPDATE transactions SET join_key=?, receipt_acquirer=?, state=?, message_id=?, "
                 "decide_ms=?, outcome=?, cause=?, notify_ms=?, reversed_ms=?, message_gateway=?, "
                 "due_ms=? WHERE source=? AND txn_id=?",
-                [
-                    (*_receipt_values(r), r.source, r.txn_id)
-                    for key, r in changes.receipts.items()
-                    if key not in inserted
-                ],
+                [(*_receipt_values(r), r.source, r.txn_id) for r in stored if r.state != "open"],
             )
         if changes.orphan_reversals:
             db.executemany(
