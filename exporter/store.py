@@ -272,6 +272,31 @@ def _unlisted(rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, str, int]]:
     return out
 
 
+#: The receipt columns of a transaction row, in the order `_receipt_values` gives them.
+_RECEIPT_STATE_COLUMNS = (
+    "join_key, receipt_acquirer, state, message_id, decide_ms, outcome, cause, notify_ms, "
+    "reversed_ms, message_gateway, due_ms"
+)
+_NO_RECEIPT = (None,) * 11
+
+
+def _receipt_values(r: Receipt) -> tuple[object, ...]:
+    """A receipt's values for `_RECEIPT_STATE_COLUMNS`."""
+    return (
+        r.join_key,
+        r.acquirer,
+        r.state,
+        r.message_id,
+        r.decide_ms,
+        r.outcome,
+        r.cause,
+        r.notify_ms,
+        r.reversed_ms,
+        r.message_gateway,
+        r.due_ms,
+    )
+
+
 @dataclass(frozen=True)
 class SourceState:
     """Where a source's feed stands, as committed."""
@@ -615,10 +640,12 @@ class Store:
 
     # ------------------------------------------------------------------ StateView (reads)
 
-    def _rows_in(self, sql: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    def _rows_in(self, sql: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
         """Rows of `sql` (with `{marks}` for the IN list) for every key, in chunks."""
+        rows: list[tuple[Any, ...]] = []
         for chunk in _chunks(list(keys)):
-            yield from self._db.execute(sql.format(marks=_marks(len(chunk))), chunk)
+            rows += self._db.execute(sql.format(marks=_marks(len(chunk))), chunk).fetchall()
+        return rows
 
     def messages(self, gateway: str, ids: Sequence[str]) -> dict[str, Message]:
         """A gateway's messages by id."""
@@ -671,10 +698,14 @@ class Store:
         )
         return {row[0]: row[1] for row in self._scoped_rows(sql, source, txn_ids)}
 
-    def _scoped_rows(self, sql: str, scope: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    def _scoped_rows(self, sql: str, scope: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
         """Rows of `sql` (a scope parameter, then `{marks}` for the IN list), in chunks."""
+        rows: list[tuple[Any, ...]] = []
         for chunk in _chunks(list(keys)):
-            yield from self._db.execute(sql.format(marks=_marks(len(chunk))), (scope, *chunk))
+            rows += self._db.execute(
+                sql.format(marks=_marks(len(chunk))), (scope, *chunk)
+            ).fetchall()
+        return rows
 
     def messages_to_give_up(self, gateway: str, before_ms: int, limit: int) -> list[Message]:
         """Messages without final status submitted strictly before `before_ms`."""
@@ -912,12 +943,17 @@ class Store:
             )
             for m in fresh:
                 m.stored = True
+        # A receipt opened in this step is written with its transaction's row, in one insert;
+        # only receipts that were stored before are updated.
+        inserted: set[tuple[str, str]] = set()
         if changes.transactions:
-            db.executemany(
-                "INSERT INTO transactions (source, txn_id, rrn, terminal_id, merchant_id, "
-                "acquirer, amount, currency, pan, result, response_code, txn_ms, sms_expected, "
-                "original_txn_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
+            receipts = changes.receipts
+            rows = []
+            for t in changes.transactions:
+                r = receipts.get((source, t.txn_id))
+                if r is not None:
+                    inserted.add((source, t.txn_id))
+                rows.append(
                     (
                         source,
                         t.txn_id,
@@ -933,33 +969,32 @@ class Store:
                         t.txn_ms,
                         int(t.sms_expected),
                         t.original_txn_id,
+                        *(_NO_RECEIPT if r is None else _receipt_values(r)),
                     )
-                    for t in changes.transactions
-                ],
+                )
+            db.executemany(
+                "INSERT INTO transactions (source, txn_id, rrn, terminal_id, merchant_id, "
+                "acquirer, amount, currency, pan, result, response_code, txn_ms, sms_expected, "
+                f"original_txn_id, {_RECEIPT_STATE_COLUMNS}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
             )
         if changes.receipts:
+            stored = [r for key, r in changes.receipts.items() if key not in inserted]
+            still_open = [r for r in stored if r.state == "open"]
+            # A receipt's join key and acquirer never change, nor does an open one's state:
+            # its update leaves them (and the index by join key) alone.
+            db.executemany(
+                "UPDATE transactions SET message_id=?, decide_ms=?, outcome=?, cause=?, "
+                "notify_ms=?, reversed_ms=?, message_gateway=?, due_ms=? "
+                "WHERE source=? AND txn_id=?",
+                [(*_receipt_values(r)[3:], r.source, r.txn_id) for r in still_open],
+            )
             db.executemany(
                 "UPDATE transactions SET join_key=?, receipt_acquirer=?, state=?, message_id=?, "
                 "decide_ms=?, outcome=?, cause=?, notify_ms=?, reversed_ms=?, message_gateway=?, "
                 "due_ms=? WHERE source=? AND txn_id=?",
-                [
-                    (
-                        r.join_key,
-                        r.acquirer,
-                        r.state,
-                        r.message_id,
-                        r.decide_ms,
-                        r.outcome,
-                        r.cause,
-                        r.notify_ms,
-                        r.reversed_ms,
-                        r.message_gateway,
-                        r.due_ms,
-                        r.source,
-                        r.txn_id,
-                    )
-                    for r in changes.receipts.values()
-                ],
+                [(*_receipt_values(r), r.source, r.txn_id) for r in stored if r.state != "open"],
             )
         if changes.orphan_reversals:
             db.executemany(

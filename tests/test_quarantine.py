@@ -221,3 +221,30 @@ def test_a_poisoned_page_read_again_after_an_empty_cursor_counts_its_items_once(
     finally:
         store.close()
         server.stop()
+
+
+def test_a_whole_page_check_finds_each_unstorable_value_wherever_it_sits() -> None:
+    """The page-at-once check (column by column) refuses exactly the records that the
+    record-by-record rules refuse: text, integer, nested history and mixed columns."""
+    from exporter.records import SmsEvent, Terminal, unstorable_reason, unstorable_records
+
+    good = SmsEvent("m-1", "r-1", "138****0000", "cm", "east", "delivered", "", 1, 2)
+    terminal = Terminal("T1", "M1", "acq", "east", "5.0.0", True, 1, 2, ((1, False), (2, True)))
+    pages: list[list[tuple[object, ...]]] = [
+        [good, good._replace(carrier="\ud800"), good],
+        [good, good._replace(status_ms=2**63)],
+        [good._replace(submitted_ms=-(2**63) - 1), good],
+        [terminal, terminal._replace(history=((2**64, True),))],
+        [terminal, terminal._replace(history=((1, True, "x\udfff"),))],
+        [good, good._replace(error_code=None), good._replace(error_code=2**70)],  # type: ignore[arg-type]
+        [good, good._replace(status_ms=float("nan"))],  # type: ignore[arg-type]
+        [good, ("m-2", "\ud800")],
+        [good, terminal, ("m-2", "\ud800")],
+    ]
+    for page in pages:
+        expected = {i: unstorable_reason(r) for i, r in enumerate(page) if unstorable_reason(r)}
+        assert expected and unstorable_records(page) == expected, page
+    assert unstorable_records([good, good._replace(error_code=None), terminal]) == {}
+    assert unstorable_records([terminal, terminal._replace(history=())]) == {}
+    assert unstorable_records([good, terminal]) == {}
+    assert unstorable_records([]) == {}

@@ -65,6 +65,11 @@ class Reply:
 Signer = Callable[[str, dict[str, str | int], bytes], tuple[dict[str, str | int], dict[str, str]]]
 
 
+def decode_json(body: bytes) -> Any:
+    """A response body decoded as JSON (the one decoder every source's pages go through)."""
+    return json.loads(body)
+
+
 def date_header_ms(value: str | None) -> int | None:
     """Unix ms of an HTTP `Date` header, or None."""
     if not value:
@@ -279,7 +284,7 @@ class SourceClient:
         if status >= 400:
             return None, self.fail("http_4xx", f"HTTP {status}"), None
         try:
-            return json.loads(body), None, None
+            return decode_json(body), None, None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return None, self.fail("bad_payload", f"not JSON: {exc}"), None
 

@@ -248,7 +248,14 @@ def _parse_sms_flat(payload: Any, source: SourceConfig) -> Page[SmsEvent]:
             ref, phone, code = get(k_ref) or "", get(k_phone) or "", get(k_code) or ""
             carrier, area = get(k_carrier) or "unknown", get(k_area) or "unknown"
             acquirer = get(k_acquirer) or ""
-            if not all(type(v) is str for v in (ref, phone, code, carrier, area, acquirer)):
+            if (
+                type(ref) is not str
+                or type(phone) is not str
+                or type(code) is not str
+                or type(carrier) is not str
+                or type(area) is not str
+                or type(acquirer) is not str
+            ):
                 raise ValueError("field is not text")
             records.append(
                 SmsEvent(
