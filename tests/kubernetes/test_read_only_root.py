@@ -20,9 +20,13 @@ from exporter.simulator.settings import settings_from_options
 
 from harness import free_port, http_get, parse_exposition, stop_processes, wait_until
 
+#: The source tree is bound at /media/src, read-only, before /tmp is covered: a checkout that
+#: lives under /tmp (a CI clone) would vanish with it. In the image the package is installed.
 MOUNTS = """set -e
 mount --make-rprivate /
 mount --bind "$POD" /media
+mount --bind "$SRC" /media/src
+mount -o remount,bind,ro /media/src
 mount -o remount,bind,ro /
 mount --bind /media/tmp /tmp
 exec "$@"
@@ -38,7 +42,7 @@ def test_the_exporter_serves_with_a_read_only_root(tmp_path: Path) -> None:
         if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("smswatch-config-")
     )
     pod = tmp_path / "pod"  # seen as /media by the process
-    for name in ("config", "state", "tmp"):
+    for name in ("config", "state", "tmp", "src"):
         (pod / name).mkdir(parents=True)
     (pod / "config" / "config.yaml").write_text(config_map["data"]["config.yaml"])
 
@@ -57,7 +61,7 @@ def test_the_exporter_serves_with_a_read_only_root(tmp_path: Path) -> None:
     simulator.start()
     env = {e["name"]: e["value"] for e in exporter["env"]}
     env |= {"SMSWATCH_SIM_URL": simulator.url, "POD": str(pod), "PATH": "/usr/bin:/bin"}
-    env |= {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env |= {"SRC": str(Path(__file__).resolve().parents[2]), "PYTHONPATH": "/media/src"}
     process = subprocess.Popen(
         [
             "unshare",
