@@ -254,13 +254,13 @@ def _causes() -> list[p.PanelBuilder]:
     ]
 
 
-def _worst(label: str, title: str, description: str, expr: str) -> p.PanelBuilder:
+def _worst(label: str, title: str, description: str, expr: str, objective: float) -> p.PanelBuilder:
     return p.bars(
         title,
         description,
         "percentunit",
         [p.query(f"sort(bottomk(5,\n{expr}\n))", f"{{{{{label}}}}}", instant=True)],
-        thresholds=p.objective_thresholds(DELIVERY_OBJECTIVE),
+        thresholds=p.objective_thresholds(objective),
         min_value=0.9,
         max_value=1,
     )
@@ -274,6 +274,7 @@ def _worst_offenders() -> list[p.PanelBuilder]:
             "The five mobile carriers with the lowest share of SMS delivered in the selected "
             f"period, worst first. Objective: {_PCT_DELIVERY}.",
             q.sms_delivered_ratio(p.RANGE_WINDOW, by="carrier"),
+            DELIVERY_OBJECTIVE,
         ),
         _worst(
             "area",
@@ -281,13 +282,15 @@ def _worst_offenders() -> list[p.PanelBuilder]:
             "The five areas with the lowest share of SMS delivered in the selected period, "
             f"worst first. Objective: {_PCT_DELIVERY}.",
             q.sms_delivered_ratio(p.RANGE_WINDOW, by="area"),
+            DELIVERY_OBJECTIVE,
         ),
         _worst(
             "acquirer",
             "Acquirers with the fewest receipts notified — selected period",
             "The five acquirers with the lowest share of receipts whose SMS was delivered in the "
-            f"selected period, worst first. Objective: {_PCT_DELIVERY}.",
+            f"selected period, worst first. Objective: {_PCT_RECEIPTS}.",
             q.receipts_delivered_ratio(p.RANGE_WINDOW, by="acquirer"),
+            RECEIPT_OBJECTIVE,
         ),
     ]
 

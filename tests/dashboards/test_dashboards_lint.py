@@ -276,3 +276,24 @@ def test_objectives_and_runbooks_agree_with_the_alert_spec(repo_root: Path) -> N
     assert wanted["receipt-latency"]["latency_seconds"] == objectives.NOTIFY_SECONDS
     assert spec["runbook_base_url"] == RUNBOOKS_URL
     assert set(spec["dashboards"].values()) == set(UIDS)
+
+
+def test_each_panel_quotes_the_objective_its_thresholds_judge(
+    dashboards: dict[str, Any],
+) -> None:
+    """A panel that says "Objective: X %" turns green at X, and a panel of receipts judges
+    receipts by their own objective, not by the SMS delivery one."""
+    quoted = 0
+    boards = [*dashboards.values(), *generate.dashboards("zh-CN").values()]
+    for board in boards:
+        for panel in _panels(board):
+            said = re.search(r"(?:Objective: |目标：)([\d.]+) ?%", panel.get("description", ""))
+            if said is None:
+                continue
+            steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            green = max(step["value"] for step in steps if step["value"] is not None)
+            assert round(float(said.group(1)) / 100, 6) == green, panel["title"]
+            if "eceipt" in panel["title"] and "60 s" not in panel["title"]:
+                assert green == objectives.RECEIPT_OBJECTIVE, panel["title"]
+            quoted += 1
+    assert quoted >= 14  # seven panels, in both languages
