@@ -904,6 +904,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from exporter.config import load_config
 
     config = load_config(args.config_file, state_path=args.state_path)
+    if args.state_path and config.state_backend != "sqlite":
+        raise ConfigError(
+            f"names a SQLite file, but the config keeps the state on {config.state_backend} "
+            "(state.backend): leave it out, or change state.backend",
+            path="--state.path",
+        )
     host, port = parse_listen_address(args.listen_address)
     exporter = Exporter(
         config,

@@ -157,6 +157,22 @@ def test_state_migrate_refuses_a_password_in_the_dsn(
     assert "--to" in err and "must not hold a password" in err and "pw@" not in err
 
 
+def test_run_refuses_a_state_file_when_the_state_is_on_postgresql(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--state.path` names a SQLite file: with `state.backend: postgresql` it would be silently
+    ignored, and the operator would believe the exporter writes where it does not."""
+    raw = _document({"backend": "postgresql", "dsn": "host=127.0.0.1 port=1 dbname=none"})
+    config_file = tmp_path / "smswatch.yaml"
+    config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    state_file = tmp_path / "elsewhere.sqlite"
+    code = cli.main(["run", "--config.file", str(config_file), "--state.path", str(state_file)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--state.path" in err and "postgresql" in err
+    assert not state_file.exists()
+
+
 def test_lookup_and_quarantine_read_the_configured_postgresql_state(
     tmp_path: Path, postgresql_dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
