@@ -160,6 +160,8 @@ class PushReceiver:
         self.clock = clock
         self.parse, self.ack, self.ack_type = parser_for(source.provider, source.options)
         self.crash_after_commit = bool(environ.get(CRASH_AFTER_COMMIT_ENV))
+        #: Counted with the push's records, in its commit.
+        self._accepted = Counter({("smswatch_push_requests_total", (source.name, "accepted")): 1})
         remember_secret(self.push.secret)
         if self.push.insecure:
             log.warning(
@@ -211,8 +213,7 @@ class PushReceiver:
             self._count("bad_payload")
             return Response(400, b"no readable report\n")
         provider_ms = date_header_ms(request.headers.get("date"))
-        self.pipeline.commit_push(self.source, events, invalid, provider_ms)
-        self._count("accepted")
+        self.pipeline.commit_push(self.source, events, invalid, provider_ms, self._accepted)
         if self.crash_after_commit:
             log.error("test hook: exiting after commit, before the acknowledgement")
             os._exit(70)
