@@ -32,7 +32,8 @@ class _Waiter(Generic[T]):
 
     def __init__(self, item: T) -> None:
         self.item = item
-        self.woken = threading.Event()
+        self.woken = threading.Lock()  # held until the waiter is woken (lighter than an Event)
+        self.woken.acquire()
         self.lead = False  # woken to lead the next group
         self.done = False  # woken because the item was committed or failed
         self.error: BaseException | None = None
@@ -68,7 +69,7 @@ class GroupCommit(Generic[T]):
             lead = not self._leading
             self._leading = True
         if not lead:
-            waiter.woken.wait()
+            waiter.woken.acquire()
             if not waiter.lead:
                 if waiter.error is not None:
                     raise waiter.error
@@ -105,10 +106,10 @@ class GroupCommit(Generic[T]):
             if self._queue:
                 successor = self._queue[0]
                 successor.lead = True
-                successor.woken.set()
+                successor.woken.release()
             else:
                 self._leading = False
         for waiter, outcome in zip(taken, outcomes, strict=True):
             waiter.error = outcome
             waiter.done = True
-            waiter.woken.set()
+            waiter.woken.release()

@@ -468,10 +468,14 @@ class Pipeline:
         that the provider was heard (a gap of ours closed), then the watermark: the furthest
         the pushes complete, and the decisions it allows."""
         marks: list[int] = []
+        heard: list[int] = []
+        counted: Counter[Any] = Counter()
         for push in pushes:
-            self._count_late(source, len(push.events) - len(push.timely(horizon_ms)))
+            late = len(push.events) - len(push.timely(horizon_ms))
+            if late:
+                counted[("smswatch_records_total", (source.name, "late"))] += late
             if push.counters:
-                self.store.add_counters(push.counters)
+                counted.update(push.counters)
             if not is_push_only(source):
                 continue
             # A `Date` ahead of our clock is heard at most at clock + max_clock_skew, like a
@@ -480,8 +484,14 @@ class Pipeline:
             heard_ms = None if provider_ms is None else self.accept_watermark(source, provider_ms)
             complete_ms = max((e.status_ms for e in push.events), default=heard_ms)
             if complete_ms is not None:
-                self._hear_push(source, complete_ms if heard_ms is None else heard_ms)
+                heard.append(complete_ms if heard_ms is None else heard_ms)
                 marks.append(self._push_watermark(source, complete_ms))
+        if counted:
+            self.store.add_counters(counted)
+        if heard:  # as if heard one after the other: the first closes a gap, the latest stays
+            self._hear_push(source, heard[0])
+            if len(heard) > 1:
+                self._hear_push(source, max(heard[1:]))
         if marks:
             self._advance_sms(source, self.store.source_state(source.name).cursor, max(marks))
         else:

@@ -199,7 +199,8 @@ class PushReceiver:
         return None
 
     def __call__(self, request: Request) -> Response:
-        refused = self.admit(request)  # the server ran it already; callers may not have
+        # the server ran the admission check on the head already; other callers may not have
+        refused = None if request.admitted else self.admit(request)
         if refused is not None:
             return refused
         received_ms = int(self.clock() * 1000)

@@ -29,12 +29,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, cast
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+#: The `Date` header of answers in the current second: (Unix second, formatted).
+_date = (0, "")
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,16 @@ class ConnectionHandler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self.client.wait_for_request()
         super().handle_one_request()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` of an answer, formatted once a second."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        global _date
+        now = int(time.time())
+        if _date[0] != now:
+            _date = (now, formatdate(now, usegmt=True))
+        return _date[1]
 
     def handle_expect_100(self) -> bool:
         # `100 Continue` is sent once the request is admitted (auth first): see `continue_body`.
