@@ -376,7 +376,8 @@ class Pipeline:
         together in the next transaction (`exporter.group_commit`): one fsync for the group.
         Each push is applied on its own when the group's records fail to apply together, so
         one bad push fails alone; a database error fails every push of the group with the
-        same exception.
+        same exception. Never called while holding the store's lock (the group's leader needs
+        it).
         """
         self.push_commits.submit(Push(source, events, invalid, provider_ms, counters))
 
