@@ -20,8 +20,9 @@ from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
 from exporter.classify import TABLES, UNLISTED_CODES, CodeTable
 from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
-from exporter.dialect import UNSTORABLE_ERRORS
+from exporter.dialect import STATE_ERRORS, UNSTORABLE_ERRORS
 from exporter.errors import SourceError
+from exporter.group_commit import GroupCommit
 from exporter.probes.ledger import divert_reports
 from exporter.quarantine import quarantined
 from exporter.reconcile import LabelBounds, Settings
@@ -94,6 +95,27 @@ class Stay(NamedTuple):
     stays: bool
 
 
+@dataclass(frozen=True)
+class Push:
+    """One push a receiver took, waiting for its durable commit (`Pipeline.commit_push`)."""
+
+    source: SourceConfig
+    events: list[SmsEvent]
+    invalid: int
+    provider_ms: int | None
+    counters: Counter[Any] | None
+
+    def timely(self, horizon_ms: int) -> list[SmsEvent]:
+        """The events of messages submitted at or after the prune horizon (the rest is late)."""
+        return reconcile.refuse_late(self.events, horizon_ms, lambda e: e.submitted_ms)
+
+
+def _isolable(exc: Exception) -> bool:
+    """Whether a failure is a push's own (its values, a bug its data hits), so that the other
+    pushes of its group go on: anything but an error of the database itself."""
+    return isinstance(exc, _UNSTORABLE) or not isinstance(exc, STATE_ERRORS)
+
+
 class Pipeline:
     """The state that every poller shares: store, settings, label bounds, feed membership."""
 
@@ -146,6 +168,8 @@ class Pipeline:
         #: What was logged once already: acquirers without join keys, (source, unlisted code).
         self._warned: set[tuple[str, ...]] = set()
         self._announced: set[tuple[str, str]] = set()
+        #: Pushes committed in groups, durably (`commit_push`).
+        self.push_commits: GroupCommit[Push] = GroupCommit(self._commit_pushes, store.durable)
 
     def now_ms(self) -> int:
         """The exporter's clock in Unix ms (what outcomes are dated by on the landing page)."""
@@ -227,12 +251,7 @@ class Pipeline:
                 extra={"source": source.name, "error": f"{type(exc).__name__}: {exc}"},
             )
         with self.store.transaction():
-            for record in good:
-                try:
-                    with self.store.savepoint():
-                        self.store.apply(ingest([record]), source.name, self.now_ms())
-                except _UNSTORABLE as exc:
-                    bad.append((record, f"{type(exc).__name__}: {exc}"))
+            bad += self._apply_one_by_one(source, good, ingest)
             self._quarantine(source, bad, invalid, stay)
             finish()
 
@@ -338,6 +357,7 @@ class Pipeline:
         events: list[SmsEvent],
         invalid: int,
         provider_ms: int | None = None,
+        counters: Counter[Any] | None = None,
     ) -> None:
         """Commit the events of one push (before it is acknowledged), and what they decide.
 
@@ -348,33 +368,138 @@ class Pipeline:
         order, give or take `push.lag`; a batch after an outage is the oldest of a backlog), or
         up to its `Date` when the push is empty (a keep-alive: nothing left to push); the
         source is complete up to that time − `push.lag` (− `give_up_after` for providers that
-        report outcomes only). A pulled source's watermark moves with its pages. The commit is
-        durable (synchronous=FULL) before it returns: the provider forgets what it was
-        acknowledged.
-        """
-        timely = self._timely_events(events)
+        report outcomes only). A pulled source's watermark moves with its pages. `counters`
+        are added with the push's records (the receiver's own counts).
 
-        def finish() -> None:
-            self._count_late(source, len(events) - len(timely))
+        The commit is durable (synchronous=FULL) before it returns: the provider forgets what
+        it was acknowledged. Pushes that arrive while a commit is in flight are committed
+        together in the next transaction (`exporter.group_commit`): one fsync for the group.
+        Each push is applied on its own when the group's records fail to apply together, so
+        one bad push fails alone; a database error fails every push of the group with the
+        same exception. Never called while holding the store's lock (the group's leader needs
+        it).
+        """
+        self.push_commits.submit(Push(source, events, invalid, provider_ms, counters))
+
+    def _commit_pushes(self, take: Callable[[], list[Push]]) -> list[BaseException | None]:
+        """Commit a group of pushes in one transaction; the outcome of each (None: committed)."""
+        failures: dict[int, BaseException] = {}
+        with self.store.transaction():
+            pushes = take()
+            horizon_ms = self.store.prune_horizon_ms()
+            by_source: dict[str, list[int]] = {}
+            for i, push in enumerate(pushes):
+                by_source.setdefault(push.source.name, []).append(i)
+            for indexes in by_source.values():
+                source = pushes[indexes[0]].source
+                try:
+                    with self.store.savepoint():
+                        self._apply_pushes(source, [pushes[i] for i in indexes], horizon_ms)
+                    continue
+                except Exception as exc:
+                    if not _isolable(exc):
+                        raise
+                    log.warning(
+                        "pushes failed to apply together, applying them one by one",
+                        extra={"source": source.name, "error": f"{type(exc).__name__}: {exc}"},
+                    )
+                try:
+                    with self.store.savepoint():
+                        taken: list[Push] = []
+                        for i in indexes:
+                            try:
+                                with self.store.savepoint():
+                                    self._apply_push_alone(source, pushes[i], horizon_ms)
+                                taken.append(pushes[i])
+                            except Exception as exc:
+                                if not _isolable(exc):
+                                    raise
+                                failures[i] = exc
+                        if taken:
+                            self._finish_pushes(source, taken, horizon_ms)
+                except Exception as exc:
+                    if not _isolable(exc):
+                        raise
+                    for i in indexes:
+                        failures.setdefault(i, exc)
+        return [failures.get(i) for i in range(len(pushes))]
+
+    def _apply_pushes(self, source: SourceConfig, pushes: list[Push], horizon_ms: int) -> None:
+        """Apply the pushes of one source together, as one page of their events."""
+        timely = [e for p in pushes for e in p.timely(horizon_ms)]
+        refused = unstorable_records(timely)
+        good = [e for i, e in enumerate(timely) if i not in refused] if refused else timely
+        bad = [(timely[i], why) for i, why in refused.items()]
+        self.store.apply(self._ingest_sms(source)(good), source.name, self.now_ms())
+        self._quarantine(source, bad, sum(p.invalid for p in pushes), None)
+        self._finish_pushes(source, pushes, horizon_ms)
+
+    def _apply_push_alone(self, source: SourceConfig, push: Push, horizon_ms: int) -> None:
+        """Apply one push on its own; records that fail alone are quarantined."""
+        timely = push.timely(horizon_ms)
+        refused = unstorable_records(timely)
+        good = [e for i, e in enumerate(timely) if i not in refused] if refused else timely
+        bad: list[tuple[SmsEvent, str]] = [(timely[i], why) for i, why in refused.items()]
+        ingest = self._ingest_sms(source)
+        try:
+            with self.store.savepoint():
+                self.store.apply(ingest(good), source.name, self.now_ms())
+        except _UNSTORABLE:
+            bad += self._apply_one_by_one(source, good, ingest)
+        self._quarantine(source, bad, push.invalid, None)
+
+    def _apply_one_by_one(
+        self,
+        source: SourceConfig,
+        records: Sequence[R],
+        ingest: Callable[[Sequence[R]], reconcile.Changes],
+    ) -> list[tuple[R, str]]:
+        """Apply records one at a time (a savepoint each); those that fail alone, and why."""
+        bad: list[tuple[R, str]] = []
+        for record in records:
+            try:
+                with self.store.savepoint():
+                    self.store.apply(ingest([record]), source.name, self.now_ms())
+            except _UNSTORABLE as exc:
+                bad.append((record, f"{type(exc).__name__}: {exc}"))
+        return bad
+
+    def _finish_pushes(self, source: SourceConfig, pushes: list[Push], horizon_ms: int) -> None:
+        """What a source's pushes tell beyond their records: late ones, the receiver's counts,
+        that the provider was heard (a gap of ours closed), then the watermark: the furthest
+        the pushes complete, and the decisions it allows."""
+        marks: list[int] = []
+        heard: list[int] = []
+        counted: Counter[Any] = Counter()
+        for push in pushes:
+            late = len(push.events) - len(push.timely(horizon_ms))
+            if late:
+                counted[("smswatch_records_total", (source.name, "late"))] += late
+            if push.counters:
+                counted.update(push.counters)
             if not is_push_only(source):
-                self.settle()
-                return
+                continue
             # A `Date` ahead of our clock is heard at most at clock + max_clock_skew, like a
             # watermark: heard as it is, a clock step would hide every later gap of ours.
+            provider_ms = push.provider_ms
             heard_ms = None if provider_ms is None else self.accept_watermark(source, provider_ms)
-            complete_ms = max((e.status_ms for e in events), default=heard_ms)
+            complete_ms = max((e.status_ms for e in push.events), default=heard_ms)
             if complete_ms is not None:
-                self._hear_push(source, complete_ms if heard_ms is None else heard_ms, complete_ms)
-            else:
-                self.settle()
+                heard.append(complete_ms if heard_ms is None else heard_ms)
+                marks.append(self._push_watermark(source, complete_ms))
+        if counted:
+            self.store.add_counters(counted)
+        if heard:  # as if heard one after the other: the first closes a gap, the latest stays
+            self._hear_push(source, heard[0])
+            if len(heard) > 1:
+                self._hear_push(source, max(heard[1:]))
+        if marks:
+            self._advance_sms(source, self.store.source_state(source.name).cursor, max(marks))
+        else:
+            self.settle()
 
-        with self.store.durable():
-            self._commit(source, timely, invalid, self._ingest_sms(source), finish)
-
-    def _hear_push(self, source: SourceConfig, provider_ms: int, complete_ms: int) -> None:
-        """The provider was heard at `provider_ms` and has pushed everything up to
-        `complete_ms`: close a gap of ours, move the watermark, decide."""
-        assert source.push is not None
+    def _hear_push(self, source: SourceConfig, provider_ms: int) -> None:
+        """The provider was heard at `provider_ms`: close a gap of ours."""
         gap_ms = self.store.hear_push(source.name, provider_ms, int(time.time() * 1000))
         if gap_ms:
             self.store.add_counters(
@@ -384,10 +509,14 @@ class Pipeline:
                 "push source was not watched: receipts that depend on it become unknown",
                 extra={"source": source.name, "unobserved_s": gap_ms / 1000},
             )
+
+    def _push_watermark(self, source: SourceConfig, complete_ms: int) -> int:
+        """The watermark of a push source that has pushed everything up to `complete_ms`."""
+        assert source.push is not None
         watermark = complete_ms - source.push.lag_ms
         if source.provider in OUTCOME_ONLY_PROVIDERS:
             watermark -= self.settings.give_up_after_ms
-        self._advance_sms(source, self.store.source_state(source.name).cursor, watermark)
+        return watermark
 
     def _announce_unlisted(self, source: SourceConfig, counters: Counter[Any]) -> None:
         """Log a provider code no table knows, once per (code, source), never with a phone:

@@ -160,6 +160,8 @@ class PushReceiver:
         self.clock = clock
         self.parse, self.ack, self.ack_type = parser_for(source.provider, source.options)
         self.crash_after_commit = bool(environ.get(CRASH_AFTER_COMMIT_ENV))
+        #: Counted with the push's records, in its commit.
+        self._accepted = Counter({("smswatch_push_requests_total", (source.name, "accepted")): 1})
         remember_secret(self.push.secret)
         if self.push.insecure:
             log.warning(
@@ -197,7 +199,8 @@ class PushReceiver:
         return None
 
     def __call__(self, request: Request) -> Response:
-        refused = self.admit(request)  # the server ran it already; callers may not have
+        # the server ran the admission check on the head already; other callers may not have
+        refused = None if request.admitted else self.admit(request)
         if refused is not None:
             return refused
         received_ms = int(self.clock() * 1000)
@@ -211,8 +214,7 @@ class PushReceiver:
             self._count("bad_payload")
             return Response(400, b"no readable report\n")
         provider_ms = date_header_ms(request.headers.get("date"))
-        self.pipeline.commit_push(self.source, events, invalid, provider_ms)
-        self._count("accepted")
+        self.pipeline.commit_push(self.source, events, invalid, provider_ms, self._accepted)
         if self.crash_after_commit:
             log.error("test hook: exiting after commit, before the acknowledgement")
             os._exit(70)

@@ -20,8 +20,10 @@ reading requests, and a bound on open connections.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import logging
+import re
 import socket
 import ssl
 import sys
@@ -29,12 +31,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
+from email.utils import formatdate
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, cast
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+#: The standard library's bounds on a request's header block (`http.client`).
+_MAX_LINE, _MAX_HEADERS = 65536, 100
+#: A header line as the email parser reads it with no defect and no folding: a name of
+#: printable ASCII without `:`, then `:` and a value on this line alone.
+_PLAIN_HEADER = re.compile(rb"[\x21-\x39\x3b-\x7e]+:[^\r\n]*\r?\n")
+#: The `Date` header of answers in the current second: (Unix second, formatted).
+_date = (0, "")
 
 
 @dataclass(frozen=True)
@@ -176,6 +189,7 @@ class ConnectionHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: ConnectionServer
     client: ClientConnection
+    raw_requestline: bytes
 
     def setup(self) -> None:
         self.client = cast(ClientConnection, self.request)
@@ -186,6 +200,103 @@ class ConnectionHandler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self.client.wait_for_request()
         super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        """The request line and headers, by the rules of `BaseHTTPRequestHandler.parse_request`.
+
+        A header block of plain `Name: value` lines (what clients send) is read directly; any
+        other (folded lines, a line that is not a header) goes to the email parser as in the
+        standard library, which costs a third of a small push's handling."""
+        self.command = None  # type: ignore[assignment]  # set in case of error on the first line
+        self.request_version = version = self.default_request_version
+        self.close_connection = True
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = requestline
+        words = requestline.split()
+        if not words:
+            return False
+        if len(words) >= 3:  # enough to determine the protocol version
+            version = words[-1]
+            number = version[5:].split(".") if version.startswith("HTTP/") else []
+            if len(number) != 2 or not all(n.isdigit() and len(n) <= 10 for n in number):
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
+                return False
+            if (int(number[0]), int(number[1])) >= (1, 1) and self.protocol_version >= "HTTP/1.1":
+                self.close_connection = False
+            if int(number[0]) >= 2:
+                self.send_error(
+                    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"Invalid HTTP version ({version[5:]})"
+                )
+                return False
+            self.request_version = version
+        if not 2 <= len(words) <= 3:
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
+            return False
+        command, path = words[:2]
+        if len(words) == 2:
+            self.close_connection = True
+            if command != "GET":
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad HTTP/0.9 request type ({command!r})")
+                return False
+        self.command, self.path = command, path
+        if self.path.startswith("//"):  # gh-87389: no open redirect through `//host`
+            self.path = "/" + self.path.lstrip("/")
+        headers = self._read_headers()
+        if headers is None:
+            return False
+        self.headers = headers
+        connection = headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive" and self.protocol_version >= "HTTP/1.1":
+            self.close_connection = False
+        if (
+            headers.get("Expect", "").lower() == "100-continue"
+            and self.protocol_version >= "HTTP/1.1"
+            and self.request_version >= "HTTP/1.1"
+        ):
+            return self.handle_expect_100()
+        return True
+
+    def _read_headers(self) -> Message | None:
+        """The header block (None when refused: a line too long, too many lines)."""
+        lines = []
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                too_long = http.client.LineTooLong("header line")
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(too_long)
+                )
+                return None
+            lines.append(line)
+            if len(lines) > _MAX_HEADERS:
+                self.send_error(
+                    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "Too many headers",
+                    f"got more than {_MAX_HEADERS} headers",
+                )
+                return None
+            if line in (b"\r\n", b"\n", b""):
+                break
+        message = cast(Message, self.MessageClass())
+        for line in lines[:-1]:
+            if not _PLAIN_HEADER.fullmatch(line):  # the email parser's rules for the rest
+                block = io.BytesIO(b"".join(lines))
+                return cast(Message, http.client.parse_headers(block, _class=self.MessageClass))
+            name, _, value = line.decode("iso-8859-1").partition(":")
+            message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
+        return message
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` of an answer, formatted once a second."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        global _date
+        now = int(time.time())
+        if _date[0] != now:
+            _date = (now, formatdate(now, usegmt=True))
+        return _date[1]
 
     def handle_expect_100(self) -> bool:
         # `100 Continue` is sent once the request is admitted (auth first): see `continue_body`.

@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,6 +40,8 @@ class Request:
     body: bytes
     user: str = ""
     remote: str = ""  # the client's address
+    #: The server ran the route's admission check on this request's head already.
+    admitted: bool = False
 
 
 @dataclass
@@ -101,7 +103,8 @@ class WebServer:
 
             def log_message(self, format: str, *args: Any) -> None:
                 # without query strings: lookup keys never reach the log
-                log.debug("http", extra={"request": _QUERY.sub("", format % args)})
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("http", extra={"request": _QUERY.sub("", format % args)})
 
             def _serve(self) -> None:
                 server_self._dispatch(self)
@@ -197,8 +200,11 @@ class WebServer:
             handler.close_connection = True
             return
         handler.client.work()
+        request = Request(
+            head.method, head.path, head.query, head.headers, body, admitted, head.remote, True
+        )
         try:
-            response = self.routes[parts.path](replace(head, body=body, user=admitted))
+            response = self.routes[parts.path](request)
         except Exception:
             log.exception("route failed", extra={"path": parts.path})
             response = Response(500, b"internal error\n")
