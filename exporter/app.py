@@ -279,15 +279,19 @@ class Exporter:
         return gated
 
     def _poll_now(self, lease: str) -> None:
-        """A lease was just acquired: poll its source now rather than at its next run; the
-        primary runs its canary rounds as they come."""
-        if lease == PRIMARY or not self.scheduler.running:
+        """A lease was just acquired: poll its source now rather than at its next run; a new
+        primary checks the provider accounts now (their series come from its checks) and runs
+        its canary rounds as they come."""
+        if not self.scheduler.running:
             return
-        for name in self.pollers:
-            if source_lease(name) == lease:
-                soon = _datetime(time.time())
-                with contextlib.suppress(Exception):  # being stopped
-                    self.scheduler.modify_job(poll_job_id(name), next_run_time=soon)
+        if lease == PRIMARY:
+            jobs = [f"account:{gateway}" for gateway in self.accounts]
+        else:
+            jobs = [poll_job_id(n) for n in self.pollers if source_lease(n) == lease]
+        soon = _datetime(time.time())
+        for job_id in jobs:
+            with contextlib.suppress(Exception):  # being stopped
+                self.scheduler.modify_job(job_id, next_run_time=soon)
 
     def _count_delivery(self, schedule: str, result: str) -> None:
         self.store.add_counters(

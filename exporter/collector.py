@@ -62,7 +62,7 @@ class Leadership(Protocol):
 
     @property
     def running(self) -> bool:
-        """Whether leases are kept (before its start, an exporter shares nothing)."""
+        """Whether leases are kept (before its start, an exporter exports everything)."""
 
     def is_primary(self) -> bool:
         """Whether this replica holds the primary lease now."""

@@ -181,8 +181,9 @@ class LeaseKeeper:
 
     @property
     def running(self) -> bool:
-        """Whether the keeper has started (and not stopped): leases are kept."""
-        return self._thread is not None and not self._stop.is_set()
+        """Whether the keeper was started: leases are kept (after `stop`, none is held, so a
+        stopping replica exports nothing of the shared state)."""
+        return self._thread is not None
 
     def is_primary(self) -> bool:
         """Whether this replica is the primary now (local deadline checked)."""
