@@ -22,7 +22,9 @@ from harness import http_get, scrape, wait_until
 
 
 def simulator_config(tmp_path: Path, extra: dict[str, object] | None = None) -> Config:
-    raw = simulator_config_document("http://127.0.0.1:1")
+    raw = simulator_config_document("http://127.0.0.1:1")  # nothing listens: polls fail at once
+    for source in raw["sources"]:
+        source.update({"retries": 0, "backoff": "10ms"})
     raw.update(extra or {})
     return parse_config(raw, state_path=str(tmp_path / "state.sqlite"))
 
@@ -209,6 +211,10 @@ def test_two_exporters_export_each_series_once_and_run_singleton_jobs_on_the_pri
             10,
             "both replicas ready",
         )
+        # the landing page shows the source another replica polls as committed
+        for app in apps:
+            page = http_get(f"http://127.0.0.1:{app.port}/")[1]
+            assert "not polled yet" not in page and page.count("down") >= 2
     finally:
         second.stop()
         first.stop()
