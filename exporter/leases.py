@@ -45,6 +45,8 @@ REPLICA_ENV = "SMSWATCH_REPLICA"
 #: Changes of a lease as this process saw them (`change` of smswatch_lease_changes_total).
 LEASE_CHANGES: tuple[str, ...] = ("acquired", "lost", "released")
 
+#: The least time PostgreSQL lets a replica's write transaction wait on its client.
+IDLE_TRANSACTION_MIN_MS = 30_000
 #: Replica ids of the keepers running in this process (never taken for dead).
 _RUNNING: set[str] = set()
 _RUNNING_LOCK = threading.Lock()
@@ -211,6 +213,9 @@ class LeaseKeeper:
             _RUNNING.add(self.replica)
         for lease in [self.primary, *self.by_source.values()]:
             lease.kept = True
+        # a replica paused inside a write transaction must not stall the others for long;
+        # never below 30 s, so a long page's work between two statements is not cut
+        self.store.limit_idle_transactions(max(2 * self.ttl_ms, IDLE_TRANSACTION_MIN_MS))
         self.round()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
         self._thread.start()
