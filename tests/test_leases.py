@@ -128,6 +128,9 @@ def test_a_dead_holders_leases_are_taken_over_after_they_expire(
         PRIMARY: ("replica-b", 2),
         source_lease("s1"): ("replica-b", 2),
     }
+    a.round()  # a wakes up: its leases are b's now, and counted lost
+    assert not a.polls("s1") and not a.is_primary()
+    assert a.changes()[(PRIMARY, "lost")] == a.changes()[(source_lease("s1"), "lost")] == 1
 
 
 def test_a_lease_runs_out_on_the_local_clock_without_asking_the_database(
