@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -37,6 +38,8 @@ BACKENDS = ("sqlite", "postgresql")
 #: `BEGIN IMMEDIATE` holds the file's write lock: writers (threads, processes, replicas) take
 #: turns, and what a transaction reads before it writes is what the last commit left.
 WRITE_LOCK = 0x736D_7377  # "smsw"
+#: Rows a table takes in (from one process) before it is analyzed, at least (`_Translating._grew`).
+ANALYZE_AFTER_ROWS = 1000
 
 
 class Rows(Protocol):
@@ -195,6 +198,9 @@ class _Translating:
         self._connect = connect
         self._conn = connect()
         self._settings: dict[str, str] = {}  # SET statements by what they set, replayed
+        self._column_types: dict[str, dict[str, str]] = {}  # table → column → type
+        self._known_rows: dict[str, float] = {}  # table → rows at its last statistics
+        self._inserted: dict[str, int] = {}  # table → rows inserted since
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         if self._conn.broken and sql not in ("ROLLBACK", "COMMIT"):
@@ -220,14 +226,208 @@ class _Translating:
             self._conn.execute(setting)
 
     def executemany(self, sql: str, parameters: Sequence[Sequence[Any]], /) -> Rows:
+        """Every row in one statement over arrays (`batched`), which PostgreSQL runs many
+        times faster than a statement per row; row by row what does not fit that shape."""
         cursor = self._conn.cursor()
         rows = list(parameters)
-        if rows:
+        if not rows:
+            return cursor
+        batch = batched(sql)
+        types = None if batch is None else self._types(batch)
+        if batch is None or types is None:
             cursor.executemany(translate(sql), rows)
+            return cursor
+        statement = batch.statement(types)
+        for run in _runs(rows, batch.unique):
+            arrays = _arrays(run, types)
+            if arrays is None:  # not one type a column, or rows of other lengths
+                cursor.executemany(translate(sql), run)
+            else:
+                cursor.execute(statement, arrays)
+        if batch.inserts:
+            self._grew(batch.table, len(rows))
         return cursor
+
+    def _grew(self, table: str, rows: int) -> None:
+        """Count rows inserted into `table`; once they outnumber what its statistics knew,
+        ANALYZE it (in this transaction, which sees them). Without statistics PostgreSQL takes
+        an IN list of keys to match the whole table and scans it (a new or fast-growing state:
+        catching up, a migration), where SQLite, as the statements expect, uses the index.
+        Growth by doubling keeps this to a few ANALYZEs over a table's life; autovacuum keeps
+        the statistics of a table that no longer grows fast."""
+        if table not in self._known_rows:
+            found = self._conn.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (table,)
+            ).fetchone()
+            self._known_rows[table] = max(0.0, float(found[0])) if found else 0.0
+            self._inserted[table] = 0
+        self._inserted[table] += rows
+        if self._inserted[table] > max(ANALYZE_AFTER_ROWS, self._known_rows[table]):
+            self._conn.execute(f"ANALYZE {table}")
+            self._known_rows[table] += self._inserted[table]
+            self._inserted[table] = 0
+
+    def _types(self, batch: Batch) -> list[str] | None:
+        """The type of each parameter's column in `batch`, None when its table or a column
+        is not there (the statement, row by row, then fails as it would)."""
+        if batch.table not in self._column_types:
+            found = dict(
+                self._conn.execute(
+                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                    (batch.table,),
+                ).fetchall()
+            )
+            if not found:
+                return None
+            self._column_types[batch.table] = found
+        columns = self._column_types[batch.table]
+        if not all(c in columns for c in batch.columns):
+            return None
+        return [columns[c] for c in batch.columns]
 
     def close(self) -> None:
         self._conn.close()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A statement the store runs for many rows, as one statement over one array per
+    parameter: `template` (PostgreSQL's) unnests them; `statement` gives it their types."""
+
+    table: str
+    #: The column each parameter is stored in or compared with (its array's type).
+    columns: tuple[str, ...]
+    #: Positions of the parameters that must not repeat within one statement (an upsert's
+    #: conflict key, an UPDATE's row key): rows with a repeated key go to a next statement,
+    #: so that they apply in order, as row by row.
+    unique: tuple[int, ...]
+    template: str
+    #: Whether it inserts rows (the table grows: `_Translating._grew`).
+    inserts: bool = False
+
+    def statement(self, types: Sequence[str]) -> str:
+        """The statement with each array's element type (its column's type) filled in."""
+        text = self.template
+        for i, kind in enumerate(types):
+            text = text.replace(_array(i), f"%b::{kind}[]")
+        return text
+
+
+def _array(i: int) -> str:
+    """Where parameter `i`'s array goes in a `Batch.template` (with its type in `statement`)."""
+    return f"%b::<{i}>[]"
+
+
+_INSERT_ROWS = re.compile(
+    r"INSERT (?:OR (?:IGNORE|REPLACE) )?INTO (\w+) \(([^)]*)\) VALUES \(([?,\s]*)\)(.*)", re.S
+)
+_UPDATE_ROWS = re.compile(r"UPDATE (\w+) SET (.*) WHERE (.*)", re.S)
+_DELETE_ROWS = re.compile(r"DELETE FROM (\w+) WHERE (.*)", re.S)
+_PARAMETER = re.compile(r"\s*(\w+)\s*=\s*\?\s*")
+_CONFLICT = re.compile(r"ON CONFLICT \(([^)]*)\)")
+
+
+@lru_cache(maxsize=1024)
+def batched(sql: str) -> Batch | None:
+    """`sql` (SQLite's dialect, as the store writes it) as one statement for many rows, when
+    it has a shape that keeps each row's meaning: `INSERT [OR IGNORE|REPLACE] INTO t (columns)
+    VALUES (?, ...) [ON CONFLICT ...]`, `UPDATE t SET c = ?, ... WHERE k = ? AND ...` and
+    `DELETE FROM t WHERE k = ? AND ...` (every parameter a whole value of one column).
+    Inserts keep the rows' order (identity ids are given in it)."""
+    text = " ".join(sql.split())
+    insert = _INSERT_ROWS.fullmatch(text)
+    if insert:
+        table, names, marks, _ = insert.groups()
+        columns = tuple(c.strip() for c in names.split(","))
+        if marks.count("?") != len(columns) or marks.replace("?", "").replace(",", "").strip():
+            return None
+        plain = translate(text)  # upsert clauses, quoting, placeholders as for one row
+        values = re.search(r"VALUES \((%s,?\s*)+\)", plain)
+        if values is None:
+            return None
+        conflict = _CONFLICT.search(plain)
+        upsert = "DO UPDATE" in plain
+        keys = [c.strip() for c in conflict.group(1).split(",")] if conflict and upsert else []
+        if any(k not in columns for k in keys):
+            return None
+        names_v = ", ".join(f"p{i}" for i in range(len(columns)))
+        select = (
+            f"SELECT {', '.join(f'v.p{i}' for i in range(len(columns)))} FROM unnest("
+            + ", ".join(_array(i) for i in range(len(columns)))
+            + f") WITH ORDINALITY AS v({names_v}, n) ORDER BY v.n"
+        )
+        template = plain[: values.start()] + select + plain[values.end() :]
+        return Batch(table, columns, tuple(columns.index(k) for k in keys), template, True)
+    update = _UPDATE_ROWS.fullmatch(text)
+    delete = _DELETE_ROWS.fullmatch(text)
+    if update:
+        table, assignments, condition = update.groups()
+        sets = [_PARAMETER.fullmatch(a) for a in assignments.split(",")]
+    elif delete:
+        table, condition = delete.groups()
+        sets = []
+    else:
+        return None
+    wheres = [_PARAMETER.fullmatch(c) for c in re.split(r"\s+AND\s+", condition)]
+    if not all(sets) or not all(wheres):
+        return None
+    columns = tuple(m.group(1) for m in (*sets, *wheres) if m is not None)
+    arrays = ", ".join(_array(i) for i in range(len(columns)))
+    names_v = ", ".join(f"p{i}" for i in range(len(columns)))
+    match = " AND ".join(
+        f"{table}.{_quoted(c)} = v.p{len(sets) + i}" for i, c in enumerate(columns[len(sets) :])
+    )
+    if update:
+        assigned = ", ".join(f"{_quoted(c)} = v.p{i}" for i, c in enumerate(columns[: len(sets)]))
+        template = (
+            f"UPDATE {table} SET {assigned} FROM unnest({arrays}) AS v({names_v}) WHERE {match}"
+        )
+        return Batch(table, columns, tuple(range(len(sets), len(columns))), template)
+    template = f"DELETE FROM {table} USING unnest({arrays}) AS v({names_v}) WHERE {match}"
+    return Batch(table, columns, (), template)
+
+
+def _quoted(column: str) -> str:
+    return f'"{column}"' if column == "user" else column
+
+
+def _runs(rows: list[Sequence[Any]], unique: tuple[int, ...]) -> Iterator[list[Sequence[Any]]]:
+    """`rows` in order, cut where a row repeats the key (`unique` positions) of an earlier
+    row of the same run."""
+    if not unique:
+        yield rows
+        return
+    run: list[Sequence[Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for row in rows:
+        key = tuple(row[i] for i in unique)
+        if key in seen:
+            yield run
+            run, seen = [], set()
+        seen.add(key)
+        run.append(row)
+    yield run
+
+
+def _arrays(rows: list[Sequence[Any]], types: list[str]) -> list[list[Any]] | None:
+    """One list per column of `rows`, or None when a column holds values of more than one
+    type (an array has one), a text holds NUL, or a row has another length: such rows go row
+    by row."""
+    if any(len(row) != len(types) for row in rows):
+        return None
+    arrays = []
+    for column, kind in zip(zip(*rows, strict=True), types, strict=True):
+        found = set(map(type, column))
+        found.discard(type(None))
+        if kind == "double precision" and found <= {int, float}:
+            column = tuple(v if v is None else float(v) for v in column)
+        elif len(found) > 1:
+            return None
+        elif found == {str} and "\x00" in "".join(v for v in column if v is not None):
+            return None  # refused one by one, with psycopg's own words (as row by row)
+        arrays.append(list(column))
+    return arrays
 
 
 #: Key columns of the tables written with `INSERT OR REPLACE` (their upsert's conflict target).
