@@ -38,6 +38,13 @@ BACKENDS = ("sqlite", "postgresql")
 #: `BEGIN IMMEDIATE` holds the file's write lock: writers (threads, processes, replicas) take
 #: turns, and what a transaction reads before it writes is what the last commit left.
 WRITE_LOCK = 0x736D_7377  # "smsw"
+#: The one-row table whose count every write transaction on PostgreSQL ticks, under the write
+#: lock (`_Translating.foreign_commits`); not part of the state's data.
+COMMIT_CLOCK = "commit_clock"
+_BEGIN_WRITE = (
+    f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); "
+    f"UPDATE {COMMIT_CLOCK} SET commits = commits + 1 RETURNING commits"
+)
 #: Rows a table takes in (from one process) before it is analyzed, at least (`_Translating._grew`).
 ANALYZE_AFTER_ROWS = 1000
 
@@ -136,7 +143,6 @@ class PostgreSQL(Backend):
         """`password` joins the DSN's parameters when given (never written in the DSN)."""
         super().__init__(dsn)
         self._password = password
-        self._version = 0
 
     def connect(self) -> Connection:
         """A new connection in autocommit mode (transactions are explicit)."""
@@ -146,8 +152,11 @@ class PostgreSQL(Backend):
         return _Translating(lambda: psycopg.connect(conninfo, autocommit=True))
 
     def prepare_writer(self, db: Connection) -> None:
-        """Ordered commits that may be lost at a server crash, like SQLite's NORMAL."""
+        """Ordered commits that may be lost at a server crash, like SQLite's NORMAL; write
+        transactions tick the commit clock (`data_version`)."""
         self.set_durable(db, False)
+        assert isinstance(db, _Translating)
+        db.count_commits()
 
     def prepare_reader(self, db: Connection) -> None:
         """Nothing to set: a read transaction is REPEATABLE READ (one snapshot)."""
@@ -169,10 +178,10 @@ class PostgreSQL(Backend):
         db.execute(f"SET synchronous_commit TO {'on' if durable else 'off'}")
 
     def data_version(self, db: Connection) -> int:
-        """Changes at every call: what another replica committed is never known here, so a
-        cache keyed on it is always dropped (correct, only slower)."""
-        self._version += 1
-        return self._version
+        """Changes when another connection's (another replica's) write transaction committed:
+        the commit clock (`_Translating.foreign_commits`)."""
+        assert isinstance(db, _Translating)
+        return db.foreign_commits()
 
     def continue_ids(self, db: Connection, table: str) -> None:
         """Move the identity column's sequence past the largest id copied in."""
@@ -186,7 +195,7 @@ class PostgreSQL(Backend):
         rows = db.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         )
-        return {row[0] for row in rows}
+        return {row[0] for row in rows} - {COMMIT_CLOCK}
 
 
 class _Translating:
@@ -201,11 +210,63 @@ class _Translating:
         self._column_types: dict[str, dict[str, str]] = {}  # table → column → type
         self._known_rows: dict[str, float] = {}  # table → rows at its last statistics
         self._inserted: dict[str, int] = {}  # table → rows inserted since
+        # the commit clock (`foreign_commits`): whether write transactions tick it; the value
+        # last accounted for (None: not known); the tick of the write transaction under way
+        self._counting = False
+        self._seen: int | None = None
+        self._pending: int | None = None
+        self._foreign = 0
+
+    def count_commits(self) -> None:
+        """From now on, every write transaction of this connection ticks the commit clock
+        (created when missing, under the write lock: one replica at a time)."""
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {COMMIT_CLOCK} "
+                "(id BIGINT PRIMARY KEY CHECK (id = 1), commits BIGINT NOT NULL)"
+            )
+            self._conn.execute(
+                f"INSERT INTO {COMMIT_CLOCK} (id, commits) VALUES (1, 0) ON CONFLICT DO NOTHING"
+            )
+        self._counting = True
+
+    def foreign_commits(self) -> int:
+        """A number that changes when another connection's write transaction has committed
+        since the last call (this connection's own commits leave it as it is).
+
+        Every write transaction ticks the commit clock under the write lock, so the ticks are
+        the commits in order: a tick this connection did not make is another's. Inside this
+        connection's own write transaction nobody else can commit: what was there when it
+        began is already accounted for."""
+        self._settle()
+        if self._pending is None:
+            self._account(int(_one(self.execute(f"SELECT commits FROM {COMMIT_CLOCK}"))))
+        return self._foreign
+
+    def _account(self, committed: int) -> None:
+        """The commit clock stands at `committed`: ticks beyond those accounted for are
+        another connection's commits."""
+        if self._seen is not None and committed != self._seen:
+            self._foreign += 1
+        self._seen = committed
+
+    def _settle(self) -> None:
+        """A write transaction that ended without a COMMIT known to have returned (the
+        connection was cut) may or may not have ticked: count it as foreign, start afresh."""
+        idle = self._conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if self._pending is not None and (self._conn.broken or idle):
+            self._pending = self._seen = None
+            self._foreign += 1
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         if self._conn.broken and sql not in ("ROLLBACK", "COMMIT"):
             self._reconnect()
         text = translate(sql)
+        writes = sql == "BEGIN IMMEDIATE" and self._counting
+        if writes:  # BEGIN, the write lock and the commit clock's tick: one round trip
+            self._settle()
+            text = _BEGIN_WRITE
         try:
             cursor = self._conn.execute(text, parameters)  # `%%` is `%` with parameters
         except psycopg.OperationalError:
@@ -213,8 +274,18 @@ class _Translating:
                 raise  # a write may have committed before the cut: never run it twice
             self._reconnect()  # a cut found at BEGIN: nothing ran yet
             cursor = self._conn.execute(text, parameters)
-        if sql == "BEGIN IMMEDIATE":  # SQLite's write lock, taken at BEGIN: one writer at a time
+        if writes:
+            cursor.nextset()
+            cursor.nextset()
+            ticked = int(_one(cursor))
+            self._account(ticked - 1)
+            self._pending = ticked
+        elif sql == "BEGIN IMMEDIATE":  # SQLite's write lock, taken at BEGIN: one writer at a time
             cursor = self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        elif sql == "COMMIT" and self._pending is not None:
+            self._seen, self._pending = self._pending, None  # our own tick: not foreign
+        elif sql == "ROLLBACK":
+            self._pending = None
         elif text.startswith("SET "):
             self._settings[text.split(" TO ")[0]] = text
         return cursor
@@ -386,6 +457,14 @@ def batched(sql: str) -> Batch | None:
         return Batch(table, columns, tuple(range(len(sets), len(columns))), template)
     template = f"DELETE FROM {table} USING unnest({arrays}) AS v({names_v}) WHERE {match}"
     return Batch(table, columns, (), template)
+
+
+def _one(rows: Rows) -> Any:
+    """The one value of a statement that returns one row."""
+    row = rows.fetchone()
+    if row is None:
+        raise psycopg.DataError("the statement returned no row")
+    return row[0]
 
 
 def _quoted(column: str) -> str:
