@@ -24,8 +24,10 @@ Targets: ≥ 100,000 records/s, ≤ 250 MB, ≤ 50 ms. The last line printed is 
 `--backend postgresql` compares the state backends instead: the same slice of traffic
 (`--backend-rate` transactions/s at the peak for `--backend-slice`, pages of
 `--backend-page-size`) drained through the whole path into SQLite and into PostgreSQL, the
-runs interleaved (`--repeat` times each; medians), printing records per second and the page
-commit latency (each page's transaction, BEGIN to COMMIT returned: median and p95) of both.
+runs interleaved (`--repeat` times each; medians), printing records per second, records per
+CPU second (the exporter's, plus the throwaway server's processes for PostgreSQL: the figure a
+loaded machine disturbs least) and the page commit latency (each page's transaction, BEGIN to
+COMMIT returned: median and p95) of both.
 PostgreSQL is `--dsn` (a fresh schema in it per run, dropped after), or when none is given a
 throwaway server (Debian's binaries, as an unprivileged user on a free loopback port, fsync
 on as shipped). `--profile FILE` then keeps a cProfile of the first PostgreSQL run.
@@ -244,10 +246,12 @@ def ingest(
     page_size: int = PAGE_SIZE,
     dsn: str = "",
     commits: list[float] | None = None,
+    server_cpu: Callable[[], float] = lambda: 0.0,
 ) -> dict[str, float]:
     """Drain the pages through the whole path: the acquirer's feeds first, then the SMS feed;
     records and seconds of each. `dsn`: the state on PostgreSQL (else a SQLite file);
-    `commits` collects each transaction's milliseconds (BEGIN to COMMIT returned)."""
+    `commits` collects each transaction's milliseconds (BEGIN to COMMIT returned);
+    `server_cpu` (the database server's CPU seconds) counts into the CPU seconds."""
     server, url = serve_pages(pages)
     try:
         doc = simulator_config_document(url)
@@ -262,19 +266,19 @@ def ingest(
         pipeline = Pipeline(config, store)
         stop = threading.Event()
         sms, acquirer = (Poller(s, pipeline, stop) for s in config.sources)
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu = time.perf_counter(), time.process_time() + server_cpu()
         acquirer.poll()
         txn_seconds = time.perf_counter() - started
-        txn_cpu = time.process_time() - cpu
+        txn_cpu = time.process_time() + server_cpu() - cpu
         profiler = cProfile.Profile() if profile else None
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu = time.perf_counter(), time.process_time() + server_cpu()
         if profiler is not None:
             profiler.enable()
         sms.poll()
         if profiler is not None:
             profiler.disable()
         sms_seconds = time.perf_counter() - started
-        sms_cpu = time.process_time() - cpu
+        sms_cpu = time.process_time() + server_cpu() - cpu
         assert sms.health.up and acquirer.health.up, "a poll failed"
         store.close()
         if profiler is not None:
@@ -343,10 +347,29 @@ def catch_up(rate: float, slice_: str, workdir: Path, cache: Path) -> dict[str, 
     }
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its children (those that
+    ended counted in its own figures once it reaped them)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if stat.parent.name == str(pid):  # itself, and its children that ended
+            total += sum(int(f) for f in fields[11:15])
+        elif fields[1] == str(pid):  # a child still running
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 @contextmanager
-def postgresql(dsn: str) -> Iterator[Callable[[], str]]:
-    """Fresh PostgreSQL states: each call gives the DSN of a new, empty schema (in `dsn`'s
-    database, or on a throwaway server when `dsn` is empty); all are dropped at the end."""
+def postgresql(dsn: str) -> Iterator[tuple[Callable[[], str], Callable[[], float]]]:
+    """Fresh PostgreSQL states: each call of the first function gives the DSN of a new, empty
+    schema (in `dsn`'s database, or on a throwaway server when `dsn` is empty); all are
+    dropped at the end. The second gives the throwaway server's CPU seconds so far (all its
+    processes), or 0 for a server given by `dsn` (maybe on another machine)."""
     import psycopg
     import psycopg.conninfo
 
@@ -378,8 +401,11 @@ def postgresql(dsn: str) -> Iterator[Callable[[], str]]:
         schemas.append(name)
         return psycopg.conninfo.make_conninfo(dsn, options=f"-csearch_path={name}")
 
+    def cpu() -> float:
+        return 0.0 if server is None else tree_cpu_seconds(server._process.pid)
+
     try:
-        yield fresh
+        yield fresh, cpu
     finally:
         if server is not None:
             server.stop()
@@ -397,7 +423,7 @@ def backends(args: argparse.Namespace, workdir: Path, cache: Path) -> dict[str, 
         args.backend_rate, args.backend_slice, PEAK_START, cache, args.backend_page_size
     )
     runs: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}
-    with postgresql(args.dsn) as fresh:
+    with postgresql(args.dsn) as (fresh, pg_cpu):
         for n in range(args.repeat):
             for backend in ("sqlite", "postgresql"):
                 commits: list[float] = []
@@ -410,6 +436,7 @@ def backends(args: argparse.Namespace, workdir: Path, cache: Path) -> dict[str, 
                     args.backend_page_size,
                     fresh() if backend == "postgresql" else "",
                     commits,
+                    pg_cpu if backend == "postgresql" else lambda: 0.0,
                 )
                 records = run["status_records"] + run["transactions"]
                 seconds = run["sms_seconds"] + run["transaction_seconds"]
@@ -417,6 +444,8 @@ def backends(args: argparse.Namespace, workdir: Path, cache: Path) -> dict[str, 
                 figures = {
                     "records": records,
                     "records_per_second": records / seconds,
+                    "records_per_cpu_second": records
+                    / (run["sms_cpu_seconds"] + run["transaction_cpu_seconds"]),
                     "sms_records_per_second": run["status_records"] / run["sms_seconds"],
                     "transactions_per_second": run["transactions"] / run["transaction_seconds"],
                     "commit_ms_median": statistics.median(commits),

@@ -267,6 +267,8 @@ class _Translating:
         if writes:  # BEGIN, the write lock and the commit clock's tick: one round trip
             self._settle()
             text = _BEGIN_WRITE
+        elif len(parameters) > 1 and "IN (" in sql:
+            text, parameters = _with_arrays(text, parameters)
         try:
             cursor = self._conn.execute(text, parameters)  # `%%` is `%` with parameters
         except psycopg.OperationalError:
@@ -457,6 +459,48 @@ def batched(sql: str) -> Batch | None:
         return Batch(table, columns, tuple(range(len(sets), len(columns))), template)
     template = f"DELETE FROM {table} USING unnest({arrays}) AS v({names_v}) WHERE {match}"
     return Batch(table, columns, (), template)
+
+
+_IN_LIST = re.compile(r"(?<!NOT )\bIN \(\s*%s(?:\s*,\s*%s)*\s*\)")
+#: The array type of the values an IN list of parameters may hold (one Python type for all).
+_ARRAY_TYPES: dict[type, str] = {str: "text", int: "bigint"}
+
+
+@lru_cache(maxsize=1024)
+def _in_lists(text: str) -> tuple[tuple[int, int], ...]:
+    """The parameters (first, how many) of each `IN (%s, ...)` list of `text`, in order."""
+    lists = []
+    for match in _IN_LIST.finditer(text):
+        lists.append((text.count("%s", 0, match.start()), match.group(0).count("%s")))
+    return tuple(lists)
+
+
+def _with_arrays(text: str, parameters: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+    """`text` with each `IN (%s, %s, ...)` list of parameters as `= ANY(%b::type[])`, one
+    array parameter (the same rows, NULLs alike): one statement text whatever the number of
+    keys, parsed and planned once (psycopg caches neither a text of over 50 parameters nor a
+    text per number of keys), instead of hundreds of parameters each time. A list whose values
+    are not all of one of `_ARRAY_TYPES` stays as it is."""
+    lists = _in_lists(text)
+    if not lists:
+        return text, parameters
+    types = []
+    for first, count in lists:
+        kinds = {type(v) for v in parameters[first : first + count]}
+        if len(kinds) != 1 or (kind := _ARRAY_TYPES.get(kinds.pop())) is None:
+            return text, parameters
+        types.append(kind)
+    values: list[Any] = []
+    pieces = []
+    position = done = 0
+    for (first, count), kind, match in zip(lists, types, _IN_LIST.finditer(text), strict=True):
+        values += parameters[done:first]
+        values.append(list(parameters[first : first + count]))
+        done = first + count
+        pieces.append(text[position : match.start()] + f"= ANY(%b::{kind}[])")
+        position = match.end()
+    values += parameters[done:]
+    return "".join(pieces) + text[position:], values
 
 
 def _one(rows: Rows) -> Any:

@@ -90,6 +90,25 @@ def test_rows_that_repeat_a_key_apply_in_their_order(db: tuple[Backend, Connecti
     assert _rows(conn, "SELECT id, what FROM logged ORDER BY id") == [(1, "first"), (3, "third")]
 
 
+def test_lookups_by_lists_of_keys_find_the_same_rows(db: tuple[Backend, Connection]) -> None:
+    """PostgreSQL takes an IN list of parameters as one array: the same rows, whatever the
+    values (a list of mixed or NULL values is sent as it is)."""
+    _, conn = db
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT INTO n (k, total) VALUES (?, ?)", [("a", 1), ("b", 2), ("c", 2**40)])
+    conn.execute("COMMIT")
+
+    def keys(sql: str, *parameters: object) -> list[object]:
+        return sorted(row[0] for row in conn.execute(sql, parameters).fetchall())
+
+    by_key = "SELECT k FROM n WHERE k IN (?, ?, ?, ?) AND total >= ?"
+    assert keys(by_key, "a", "c", "c", "zz", 0) == ["a", "c"]
+    assert keys(by_key, "a", None, "b", "é", 2) == ["b"]
+    both = "SELECT k FROM n WHERE total IN (?, ?) AND k IN (?, ?)"
+    assert keys(both, 2, 2**40, "b", "c") == ["b", "c"]
+    assert keys(both, 2, 1.0, "a", "b") == ["a", "b"]
+
+
 def test_a_failed_page_leaves_nothing_and_the_next_one_goes_in(
     db: tuple[Backend, Connection],
 ) -> None:
