@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Protocol
 
 import psycopg
@@ -521,10 +522,13 @@ def _runs(rows: list[Sequence[Any]], unique: tuple[int, ...]) -> Iterator[list[S
     if not unique:
         yield rows
         return
+    keys = list(map(itemgetter(*unique), rows))
+    if len(set(keys)) == len(keys):
+        yield rows  # the common case: no key twice
+        return
     run: list[Sequence[Any]] = []
-    seen: set[tuple[Any, ...]] = set()
-    for row in rows:
-        key = tuple(row[i] for i in unique)
+    seen: set[Any] = set()
+    for row, key in zip(rows, keys, strict=True):
         if key in seen:
             yield run
             run, seen = [], set()
@@ -547,7 +551,7 @@ def _arrays(rows: list[Sequence[Any]], types: list[str]) -> list[list[Any]] | No
             column = tuple(v if v is None else float(v) for v in column)
         elif len(found) > 1:
             return None
-        elif found == {str} and "\x00" in "".join(v for v in column if v is not None):
+        elif found == {str} and "\x00" in "".join(filter(None, column)):
             return None  # refused one by one, with psycopg's own words (as row by row)
         arrays.append(list(column))
     return arrays
