@@ -342,22 +342,21 @@ class _Translating:
             self._inserted[table] = 0
 
     def _types(self, batch: Batch) -> list[str] | None:
-        """The type of each parameter's column in `batch`, None when its table or a column
-        is not there (the statement, row by row, then fails as it would)."""
-        if batch.table not in self._column_types:
-            found = dict(
+        """The type of each parameter's column in `batch` (looked up again when a column is
+        new here), None when its table or a column is not there (the statement, row by row,
+        then fails as it would)."""
+        columns = self._column_types.get(batch.table, {})
+        if not all(c in columns for c in batch.columns):
+            columns = dict(
                 self._conn.execute(
                     "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
                     "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
                     (batch.table,),
                 ).fetchall()
             )
-            if not found:
+            self._column_types[batch.table] = columns
+            if not all(c in columns for c in batch.columns):
                 return None
-            self._column_types[batch.table] = found
-        columns = self._column_types[batch.table]
-        if not all(c in columns for c in batch.columns):
-            return None
         return [columns[c] for c in batch.columns]
 
     def close(self) -> None:

@@ -90,6 +90,15 @@ def test_rows_that_repeat_a_key_apply_in_their_order(db: tuple[Backend, Connecti
     assert _rows(conn, "SELECT id, what FROM logged ORDER BY id") == [(1, "first"), (3, "third")]
 
 
+def test_a_column_added_later_is_written_too(db: tuple[Backend, Connection]) -> None:
+    _, conn = db
+    conn.executemany("INSERT INTO v (k, t) VALUES (?, ?)", [("a", "1"), ("b", "2")])
+    conn.execute("ALTER TABLE v ADD COLUMN extra TEXT")
+    conn.executemany("INSERT INTO v (k, extra) VALUES (?, ?)", [("c", "x"), ("d", None)])
+    rows = _rows(conn, "SELECT k, t, extra FROM v ORDER BY k")
+    assert rows == [("a", "1", None), ("b", "2", None), ("c", None, "x"), ("d", None, None)]
+
+
 def test_lookups_by_lists_of_keys_find_the_same_rows(db: tuple[Backend, Connection]) -> None:
     """PostgreSQL takes an IN list of parameters as one array: the same rows, whatever the
     values (a list of mixed or NULL values is sent as it is)."""
