@@ -230,7 +230,7 @@ def test_a_commit_cut_off_by_the_server_counts_as_foreign(postgresql_dsn: str) -
         pid = store._db.execute("SELECT pg_backend_pid()").fetchone()[0]
         store._db.execute("BEGIN IMMEDIATE")
         with psycopg.connect(postgresql_dsn, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))  # waits till gone
         with pytest.raises(psycopg.OperationalError):
             store._db.execute("COMMIT")
         assert store.foreign_writes() != seen
