@@ -547,7 +547,10 @@ def _arrays(rows: list[Sequence[Any]], types: list[str]) -> list[list[Any]] | No
         found = set(map(type, column))
         found.discard(type(None))
         if kind == "double precision" and found <= {int, float}:
-            column = tuple(v if v is None else float(v) for v in column)
+            try:
+                column = tuple(v if v is None else float(v) for v in column)
+            except OverflowError:  # beyond a double: refused row by row, as it would be
+                return None
         elif len(found) > 1:
             return None
         elif found == {str} and "\x00" in "".join(filter(None, column)):

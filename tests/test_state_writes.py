@@ -132,6 +132,20 @@ def test_a_failed_page_leaves_nothing_and_the_next_one_goes_in(
     assert _rows(conn, "SELECT k, total FROM n ORDER BY k") == [("a", 1), ("b", 2)]
 
 
+@pytest.mark.parametrize("row", [("a", 2**63, 1.0), ("b", 1, 10**400)])
+def test_a_number_postgresql_cannot_hold_is_refused_as_a_data_error(
+    postgresql_dsn: str, row: tuple[object, ...]
+) -> None:
+    """As row by row: the page is refused with a DataError, which sends it record by record
+    to the quarantine (`UNSTORABLE_ERRORS`)."""
+    backend = PostgreSQL(postgresql_dsn)
+    conn = backend.connect()
+    backend.create_schema(conn, _TABLES)
+    with pytest.raises(psycopg.DataError):
+        conn.executemany("INSERT INTO v (k, i, r) VALUES (?, ?, ?)", [("z", 1, 2.0), row])
+    conn.close()
+
+
 def test_a_table_that_grows_gets_its_statistics_on_postgresql(postgresql_dsn: str) -> None:
     """Without statistics PostgreSQL scans a table for an IN list of keys (a page's lookups),
     seconds a page once the table is large; a growing table is analyzed as it grows."""
