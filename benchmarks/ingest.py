@@ -21,6 +21,17 @@ Measures, with the exporter pinned to one core and the page server on another:
 Targets: ≥ 100,000 records/s, ≤ 250 MB, ≤ 50 ms. The last line printed is one JSON object.
 `--profile FILE` keeps a cProfile of the SMS drain (and prints its top lines).
 
+`--backend postgresql` compares the state backends instead: the same slice of traffic
+(`--backend-rate` transactions/s at the peak for `--backend-slice`, pages of
+`--backend-page-size`) drained through the whole path into SQLite and into PostgreSQL, the
+runs interleaved (`--repeat` times each; medians), printing records per second, records per
+CPU second (the exporter's, plus the throwaway server's processes for PostgreSQL: the figure a
+loaded machine disturbs least) and the page commit latency (each page's transaction, BEGIN to
+COMMIT returned: median and p95) of both.
+PostgreSQL is `--dsn` (a fresh schema in it per run, dropped after), or when none is given a
+throwaway server (Debian's binaries, as an unprivileged user on a free loopback port, fsync
+on as shipped). `--profile FILE` then keeps a cProfile of the first PostgreSQL run.
+
 `--push N` measures instead what durable push commits cost: N Alibaba SmsReport pushes over
 HTTP to a real receiver, one client posting one after the other (each waits for its
 acknowledgement, as a provider does), with the push commit at synchronous=FULL (as shipped)
@@ -46,6 +57,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -58,7 +72,7 @@ from exporter.config import parse_config, simulator_config_document  # noqa: E40
 from exporter.poller import Pipeline, Poller  # noqa: E402
 from exporter.records import Page, SmsEvent, Transaction  # noqa: E402
 from exporter.sources import client as source_client  # noqa: E402
-from exporter.store import Store  # noqa: E402
+from exporter.store import Store, open_store  # noqa: E402
 
 START = "2026-11-26T00:00:00Z"
 PEAK_START = "2026-11-26T04:00:00Z"  # 12:00 in Beijing: the diurnal curve's peak
@@ -97,10 +111,12 @@ def get_json(url: str) -> dict[str, object]:
         return dict(json.load(response))
 
 
-def capture(rate: float, duration: str, start: str, cache: Path) -> Pages:
+def capture(
+    rate: float, duration: str, start: str, cache: Path, page_size: int = PAGE_SIZE
+) -> Pages:
     """Every page of the simulator's feeds for `duration` of traffic at `rate`, rendered once
     by a real simulator process and kept in `cache` for the next runs."""
-    key = hashlib.sha256(f"{rate}|{duration}|{start}|1|{PAGE_SIZE}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{rate}|{duration}|{start}|1|{page_size}".encode()).hexdigest()[:16]
     path = cache / f"pages-{key}.pickle"
     if path.exists():
         pages: Pages = pickle.loads(path.read_bytes())
@@ -130,7 +146,7 @@ def capture(rate: float, duration: str, start: str, cache: Path) -> Pages:
         for feed in FEEDS:
             cursor = ""
             while True:
-                query = f"?limit={PAGE_SIZE}" + (f"&cursor={cursor}" if cursor else "")
+                query = f"?limit={page_size}" + (f"&cursor={cursor}" if cursor else "")
                 with urllib.request.urlopen(f"{url}{feed}{query}", timeout=600) as response:
                     body = response.read()
                 pages[(feed, cursor)] = body
@@ -207,32 +223,62 @@ def parse_rate(bodies: list[bytes]) -> tuple[float, float]:
     return records / best, records / best_cpu
 
 
-def ingest(pages: Pages, workdir: Path, name: str, profile: str = "") -> dict[str, float]:
+def timed(
+    transaction: Callable[[], AbstractContextManager[Store]], into: list[float]
+) -> Callable[[], AbstractContextManager[Store]]:
+    """`Store.transaction` that appends each transaction's milliseconds to `into`."""
+
+    @contextmanager
+    def timing() -> Iterator[Store]:
+        started = time.perf_counter()
+        with transaction() as store:
+            yield store
+        into.append((time.perf_counter() - started) * 1000)
+
+    return timing
+
+
+def ingest(
+    pages: Pages,
+    workdir: Path,
+    name: str,
+    profile: str = "",
+    page_size: int = PAGE_SIZE,
+    dsn: str = "",
+    commits: list[float] | None = None,
+    server_cpu: Callable[[], float] = lambda: 0.0,
+) -> dict[str, float]:
     """Drain the pages through the whole path: the acquirer's feeds first, then the SMS feed;
-    records and seconds of each."""
+    records and seconds of each. `dsn`: the state on PostgreSQL (else a SQLite file);
+    `commits` collects each transaction's milliseconds (BEGIN to COMMIT returned);
+    `server_cpu` (the database server's CPU seconds) counts into the CPU seconds."""
     server, url = serve_pages(pages)
     try:
         doc = simulator_config_document(url)
         for source in doc["sources"]:
-            source.update({"page_size": PAGE_SIZE, "max_pages": 1_000_000, "deadline": "4h"})
+            source.update({"page_size": page_size, "max_pages": 1_000_000, "deadline": "4h"})
         config = parse_config(doc, state_path=str(workdir / f"{name}.sqlite"))
-        store = Store(config.state_path)
+        if dsn:
+            config = replace(config, state_backend="postgresql", state_dsn=dsn)
+        store = open_store(config)
+        if commits is not None:
+            store.transaction = timed(store.transaction, commits)  # type: ignore[method-assign]
         pipeline = Pipeline(config, store)
         stop = threading.Event()
         sms, acquirer = (Poller(s, pipeline, stop) for s in config.sources)
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu = time.perf_counter(), time.process_time() + server_cpu()
         acquirer.poll()
         txn_seconds = time.perf_counter() - started
-        txn_cpu = time.process_time() - cpu
+        txn_cpu = time.process_time() + server_cpu() - cpu
         profiler = cProfile.Profile() if profile else None
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu = time.perf_counter(), time.process_time() + server_cpu()
         if profiler is not None:
             profiler.enable()
         sms.poll()
         if profiler is not None:
             profiler.disable()
         sms_seconds = time.perf_counter() - started
-        sms_cpu = time.process_time() - cpu
+        sms_cpu = time.process_time() + server_cpu() - cpu
         assert sms.health.up and acquirer.health.up, "a poll failed"
         store.close()
         if profiler is not None:
@@ -299,6 +345,131 @@ def catch_up(rate: float, slice_: str, workdir: Path, cache: Path) -> dict[str, 
         "catch_up_s": round(backlog / (ingest_rate - arrival)) if ingest_rate > arrival else -1,
         "catch_up_cpu_s": round(backlog / (cpu_rate - arrival)) if cpu_rate > arrival else -1,
     }
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its children (those that
+    ended counted in its own figures once it reaped them)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if stat.parent.name == str(pid):  # itself, and its children that ended
+            total += sum(int(f) for f in fields[11:15])
+        elif fields[1] == str(pid):  # a child still running
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+@contextmanager
+def postgresql(dsn: str) -> Iterator[tuple[Callable[[], str], Callable[[], float]]]:
+    """Fresh PostgreSQL states: each call of the first function gives the DSN of a new, empty
+    schema (in `dsn`'s database, or on a throwaway server when `dsn` is empty); all are
+    dropped at the end. The second gives the throwaway server's CPU seconds so far (all its
+    processes), or 0 for a server given by `dsn` (maybe on another machine)."""
+    import psycopg
+    import psycopg.conninfo
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from postgresql_server import Server, binaries
+
+    server = None
+    if not dsn:
+        bindir = binaries()
+        if bindir is None:
+            raise SystemExit("no PostgreSQL installed (Debian package postgresql): give --dsn")
+        server = Server(bindir)
+        # the test server skips fsync (durability is not under test there); measure as shipped
+        command, off = server._command, {"fsync=off", "full_page_writes=off"}
+        following = [*command[1:], ""]
+        server._command = [
+            c
+            for c, after in zip(command, following, strict=True)
+            if c not in off and after not in off
+        ]
+        server.restart()
+        dsn = server.admin_dsn
+    schemas: list[str] = []
+
+    def fresh() -> str:
+        name = f"smswatch_bench_{os.getpid()}_{len(schemas)}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        schemas.append(name)
+        return psycopg.conninfo.make_conninfo(dsn, options=f"-csearch_path={name}")
+
+    def cpu() -> float:
+        return 0.0 if server is None else tree_cpu_seconds(server._process.pid)
+
+    try:
+        yield fresh, cpu
+    finally:
+        if server is not None:
+            server.stop()
+        else:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                for name in schemas:
+                    conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+def backends(args: argparse.Namespace, workdir: Path, cache: Path) -> dict[str, object]:
+    """The same slice of traffic through the whole path into SQLite and into PostgreSQL,
+    interleaved `args.repeat` times: records per second and page commit latency of each
+    (medians over the runs)."""
+    pages = capture(
+        args.backend_rate, args.backend_slice, PEAK_START, cache, args.backend_page_size
+    )
+    runs: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}
+    with postgresql(args.dsn) as (fresh, pg_cpu):
+        for n in range(args.repeat):
+            for backend in ("sqlite", "postgresql"):
+                commits: list[float] = []
+                profile = args.profile if backend == "postgresql" and n == 0 else ""
+                run = ingest(
+                    pages,
+                    workdir,
+                    f"{backend}-{n}",
+                    profile,
+                    args.backend_page_size,
+                    fresh() if backend == "postgresql" else "",
+                    commits,
+                    pg_cpu if backend == "postgresql" else lambda: 0.0,
+                )
+                records = run["status_records"] + run["transactions"]
+                seconds = run["sms_seconds"] + run["transaction_seconds"]
+                commits.sort()
+                figures = {
+                    "records": records,
+                    "records_per_second": records / seconds,
+                    "records_per_cpu_second": records
+                    / (run["sms_cpu_seconds"] + run["transaction_cpu_seconds"]),
+                    "sms_records_per_second": run["status_records"] / run["sms_seconds"],
+                    "transactions_per_second": run["transactions"] / run["transaction_seconds"],
+                    "commit_ms_median": statistics.median(commits),
+                    "commit_ms_p95": commits[max(0, int(len(commits) * 0.95) - 1)],
+                    "commits": len(commits),
+                }
+                runs[backend].append(figures)
+                print(f"{backend} run {n + 1}: {json.dumps(_rounded(figures))}", flush=True)
+    result: dict[str, object] = {
+        backend: _rounded({key: statistics.median(r[key] for r in figures) for key in figures[0]})
+        for backend, figures in runs.items()
+    }
+    sqlite, pg = (result[b] for b in ("sqlite", "postgresql"))
+    result["postgresql_to_sqlite_ratio"] = round(
+        pg["records_per_second"] / sqlite["records_per_second"],
+        3,  # type: ignore[index]
+    )
+    # a server given by --dsn may be elsewhere: its CPU is not counted then
+    result["postgresql_cpu_counted"] = "exporter" if args.dsn else "exporter + server"
+    return result
+
+
+def _rounded(figures: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 1) if k.startswith("commit_ms") else round(v) for k, v in figures.items()}
 
 
 def pending_child(workdir: str, count: int) -> None:
@@ -590,7 +761,23 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("throughput", "catchup", "pending", "receivers"), default=""
     )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: compare the state backends (PostgreSQL beside SQLite) instead",
+    )
+    parser.add_argument("--dsn", default="", help="PostgreSQL to use (default: a throwaway one)")
+    parser.add_argument("--backend-rate", type=float, default=100.0, help="peak tx/s of the slice")
+    parser.add_argument("--backend-slice", default="4m", help="simulated traffic compared")
+    parser.add_argument("--backend-page-size", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each backend, interleaved")
     args = parser.parse_args()
+    if args.backend == "postgresql":
+        pin(0, 0)
+        with tempfile.TemporaryDirectory(prefix="smswatch-bench-") as tmp:
+            print(json.dumps(backends(args, Path(tmp), Path(args.cache))))
+        return
     if args.push:
         with tempfile.TemporaryDirectory(prefix="smswatch-bench-") as tmp:
             result = push_cost(args.push, Path(tmp))

@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Protocol
 
 import psycopg
@@ -37,6 +39,15 @@ BACKENDS = ("sqlite", "postgresql")
 #: `BEGIN IMMEDIATE` holds the file's write lock: writers (threads, processes, replicas) take
 #: turns, and what a transaction reads before it writes is what the last commit left.
 WRITE_LOCK = 0x736D_7377  # "smsw"
+#: The one-row table whose count every write transaction on PostgreSQL ticks, under the write
+#: lock (`_Translating.foreign_commits`); not part of the state's data.
+COMMIT_CLOCK = "commit_clock"
+_BEGIN_WRITE = (
+    f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK}); "
+    f"UPDATE {COMMIT_CLOCK} SET commits = commits + 1 RETURNING commits"
+)
+#: Rows a table takes in (from one process) before it is analyzed, at least (`_Translating._grew`).
+ANALYZE_AFTER_ROWS = 1000
 
 
 class Rows(Protocol):
@@ -133,7 +144,6 @@ class PostgreSQL(Backend):
         """`password` joins the DSN's parameters when given (never written in the DSN)."""
         super().__init__(dsn)
         self._password = password
-        self._version = 0
 
     def connect(self) -> Connection:
         """A new connection in autocommit mode (transactions are explicit)."""
@@ -143,8 +153,11 @@ class PostgreSQL(Backend):
         return _Translating(lambda: psycopg.connect(conninfo, autocommit=True))
 
     def prepare_writer(self, db: Connection) -> None:
-        """Ordered commits that may be lost at a server crash, like SQLite's NORMAL."""
+        """Ordered commits that may be lost at a server crash, like SQLite's NORMAL; write
+        transactions tick the commit clock (`data_version`)."""
         self.set_durable(db, False)
+        assert isinstance(db, _Translating)
+        db.count_commits()
 
     def prepare_reader(self, db: Connection) -> None:
         """Nothing to set: a read transaction is REPEATABLE READ (one snapshot)."""
@@ -166,10 +179,10 @@ class PostgreSQL(Backend):
         db.execute(f"SET synchronous_commit TO {'on' if durable else 'off'}")
 
     def data_version(self, db: Connection) -> int:
-        """Changes at every call: what another replica committed is never known here, so a
-        cache keyed on it is always dropped (correct, only slower)."""
-        self._version += 1
-        return self._version
+        """Changes when another connection's (another replica's) write transaction committed:
+        the commit clock (`_Translating.foreign_commits`)."""
+        assert isinstance(db, _Translating)
+        return db.foreign_commits()
 
     def continue_ids(self, db: Connection, table: str) -> None:
         """Move the identity column's sequence past the largest id copied in."""
@@ -183,7 +196,7 @@ class PostgreSQL(Backend):
         rows = db.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         )
-        return {row[0] for row in rows}
+        return {row[0] for row in rows} - {COMMIT_CLOCK}
 
 
 class _Translating:
@@ -195,11 +208,68 @@ class _Translating:
         self._connect = connect
         self._conn = connect()
         self._settings: dict[str, str] = {}  # SET statements by what they set, replayed
+        self._column_types: dict[str, dict[str, str]] = {}  # table → column → type
+        self._known_rows: dict[str, float] = {}  # table → rows at its last statistics
+        self._inserted: dict[str, int] = {}  # table → rows inserted since
+        # the commit clock (`foreign_commits`): whether write transactions tick it; the value
+        # last accounted for (None: not known); the tick of the write transaction under way
+        self._counting = False
+        self._seen: int | None = None
+        self._pending: int | None = None
+        self._foreign = 0
+
+    def count_commits(self) -> None:
+        """From now on, every write transaction of this connection ticks the commit clock
+        (created when missing, under the write lock: one replica at a time)."""
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {COMMIT_CLOCK} "
+                "(id BIGINT PRIMARY KEY CHECK (id = 1), commits BIGINT NOT NULL)"
+            )
+            self._conn.execute(
+                f"INSERT INTO {COMMIT_CLOCK} (id, commits) VALUES (1, 0) ON CONFLICT DO NOTHING"
+            )
+        self._counting = True
+
+    def foreign_commits(self) -> int:
+        """A number that changes when another connection's write transaction has committed
+        since the last call (this connection's own commits leave it as it is).
+
+        Every write transaction ticks the commit clock under the write lock, so the ticks are
+        the commits in order: a tick this connection did not make is another's. Inside this
+        connection's own write transaction nobody else can commit: what was there when it
+        began is already accounted for."""
+        self._settle()
+        if self._pending is None:
+            self._account(int(_one(self.execute(f"SELECT commits FROM {COMMIT_CLOCK}"))))
+        return self._foreign
+
+    def _account(self, committed: int) -> None:
+        """The commit clock stands at `committed`: ticks beyond those accounted for are
+        another connection's commits."""
+        if self._seen is not None and committed != self._seen:
+            self._foreign += 1
+        self._seen = committed
+
+    def _settle(self) -> None:
+        """A write transaction that ended without a COMMIT known to have returned (the
+        connection was cut) may or may not have ticked: count it as foreign, start afresh."""
+        idle = self._conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if self._pending is not None and (self._conn.broken or idle):
+            self._pending = self._seen = None
+            self._foreign += 1
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         if self._conn.broken and sql not in ("ROLLBACK", "COMMIT"):
             self._reconnect()
         text = translate(sql)
+        writes = sql == "BEGIN IMMEDIATE" and self._counting
+        if writes:  # BEGIN, the write lock and the commit clock's tick: one round trip
+            self._settle()
+            text = _BEGIN_WRITE
+        elif len(parameters) > 1 and "IN (" in sql:
+            text, parameters = _with_arrays(text, parameters)
         try:
             cursor = self._conn.execute(text, parameters)  # `%%` is `%` with parameters
         except psycopg.OperationalError:
@@ -207,8 +277,18 @@ class _Translating:
                 raise  # a write may have committed before the cut: never run it twice
             self._reconnect()  # a cut found at BEGIN: nothing ran yet
             cursor = self._conn.execute(text, parameters)
-        if sql == "BEGIN IMMEDIATE":  # SQLite's write lock, taken at BEGIN: one writer at a time
+        if writes:
+            cursor.nextset()
+            cursor.nextset()
+            ticked = int(_one(cursor))
+            self._account(ticked - 1)
+            self._pending = ticked
+        elif sql == "BEGIN IMMEDIATE":  # SQLite's write lock, taken at BEGIN: one writer at a time
             cursor = self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        elif sql == "COMMIT" and self._pending is not None:
+            self._seen, self._pending = self._pending, None  # our own tick: not foreign
+        elif sql == "ROLLBACK":
+            self._pending = None
         elif text.startswith("SET "):
             self._settings[text.split(" TO ")[0]] = text
         return cursor
@@ -220,14 +300,263 @@ class _Translating:
             self._conn.execute(setting)
 
     def executemany(self, sql: str, parameters: Sequence[Sequence[Any]], /) -> Rows:
+        """Every row in one statement over arrays (`batched`), which PostgreSQL runs many
+        times faster than a statement per row; row by row what does not fit that shape."""
         cursor = self._conn.cursor()
         rows = list(parameters)
-        if rows:
+        if not rows:
+            return cursor
+        batch = batched(sql)
+        types = None if batch is None else self._types(batch)
+        if batch is None or types is None:
             cursor.executemany(translate(sql), rows)
+            return cursor
+        statement = batch.statement(types)
+        for run in _runs(rows, batch.unique):
+            arrays = _arrays(run, types)
+            if arrays is None:  # not one type a column, or rows of other lengths
+                cursor.executemany(translate(sql), run)
+            else:
+                cursor.execute(statement, arrays)
+        if batch.inserts:
+            self._grew(batch.table, len(rows))
         return cursor
+
+    def _grew(self, table: str, rows: int) -> None:
+        """Count rows inserted into `table`; once they outnumber what its statistics knew,
+        ANALYZE it (in this transaction, which sees them). Without statistics PostgreSQL takes
+        an IN list of keys to match the whole table and scans it (a new or fast-growing state:
+        catching up, a migration), where SQLite, as the statements expect, uses the index.
+        Growth by doubling keeps this to a few ANALYZEs over a table's life; autovacuum keeps
+        the statistics of a table that no longer grows fast."""
+        if table not in self._known_rows:
+            found = self._conn.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (table,)
+            ).fetchone()
+            self._known_rows[table] = max(0.0, float(found[0])) if found else 0.0
+            self._inserted[table] = 0
+        self._inserted[table] += rows
+        if self._inserted[table] > max(ANALYZE_AFTER_ROWS, self._known_rows[table]):
+            self._conn.execute(f"ANALYZE {table}")
+            self._known_rows[table] += self._inserted[table]
+            self._inserted[table] = 0
+
+    def _types(self, batch: Batch) -> list[str] | None:
+        """The type of each parameter's column in `batch` (looked up again when a column is
+        new here), None when its table or a column is not there (the statement, row by row,
+        then fails as it would)."""
+        columns = self._column_types.get(batch.table, {})
+        if not all(c in columns for c in batch.columns):
+            columns = dict(
+                self._conn.execute(
+                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                    (batch.table,),
+                ).fetchall()
+            )
+            self._column_types[batch.table] = columns
+            if not all(c in columns for c in batch.columns):
+                return None
+        return [columns[c] for c in batch.columns]
 
     def close(self) -> None:
         self._conn.close()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A statement the store runs for many rows, as one statement over one array per
+    parameter: `template` (PostgreSQL's) unnests them; `statement` gives it their types."""
+
+    table: str
+    #: The column each parameter is stored in or compared with (its array's type).
+    columns: tuple[str, ...]
+    #: Positions of the parameters that must not repeat within one statement (an upsert's
+    #: conflict key, an UPDATE's row key): rows with a repeated key go to a next statement,
+    #: so that they apply in order, as row by row.
+    unique: tuple[int, ...]
+    template: str
+    #: Whether it inserts rows (the table grows: `_Translating._grew`).
+    inserts: bool = False
+
+    def statement(self, types: Sequence[str]) -> str:
+        """The statement with each array's element type (its column's type) filled in."""
+        text = self.template
+        for i, kind in enumerate(types):
+            text = text.replace(_array(i), f"%b::{kind}[]")
+        return text
+
+
+def _array(i: int) -> str:
+    """Where parameter `i`'s array goes in a `Batch.template` (with its type in `statement`)."""
+    return f"%b::<{i}>[]"
+
+
+_INSERT_ROWS = re.compile(
+    r"INSERT (?:OR (?:IGNORE|REPLACE) )?INTO (\w+) \(([^)]*)\) VALUES \(([?,\s]*)\)(.*)", re.S
+)
+_UPDATE_ROWS = re.compile(r"UPDATE (\w+) SET (.*) WHERE (.*)", re.S)
+_DELETE_ROWS = re.compile(r"DELETE FROM (\w+) WHERE (.*)", re.S)
+_PARAMETER = re.compile(r"\s*(\w+)\s*=\s*\?\s*")
+_CONFLICT = re.compile(r"ON CONFLICT \(([^)]*)\)")
+
+
+@lru_cache(maxsize=1024)
+def batched(sql: str) -> Batch | None:
+    """`sql` (SQLite's dialect, as the store writes it) as one statement for many rows, when
+    it has a shape that keeps each row's meaning: `INSERT [OR IGNORE|REPLACE] INTO t (columns)
+    VALUES (?, ...) [ON CONFLICT ...]`, `UPDATE t SET c = ?, ... WHERE k = ? AND ...` and
+    `DELETE FROM t WHERE k = ? AND ...` (every parameter a whole value of one column).
+    Inserts keep the rows' order (identity ids are given in it)."""
+    text = " ".join(sql.split())
+    insert = _INSERT_ROWS.fullmatch(text)
+    if insert:
+        table, names, marks, _ = insert.groups()
+        columns = tuple(c.strip() for c in names.split(","))
+        if marks.count("?") != len(columns) or marks.replace("?", "").replace(",", "").strip():
+            return None
+        plain = translate(text)  # upsert clauses, quoting, placeholders as for one row
+        values = re.search(r"VALUES \((%s,?\s*)+\)", plain)
+        if values is None:
+            return None
+        conflict = _CONFLICT.search(plain)
+        upsert = "DO UPDATE" in plain
+        keys = [c.strip() for c in conflict.group(1).split(",")] if conflict and upsert else []
+        if any(k not in columns for k in keys):
+            return None
+        names_v = ", ".join(f"p{i}" for i in range(len(columns)))
+        select = (
+            f"SELECT {', '.join(f'v.p{i}' for i in range(len(columns)))} FROM unnest("
+            + ", ".join(_array(i) for i in range(len(columns)))
+            + f") WITH ORDINALITY AS v({names_v}, n) ORDER BY v.n"
+        )
+        template = plain[: values.start()] + select + plain[values.end() :]
+        return Batch(table, columns, tuple(columns.index(k) for k in keys), template, True)
+    update = _UPDATE_ROWS.fullmatch(text)
+    delete = _DELETE_ROWS.fullmatch(text)
+    if update:
+        table, assignments, condition = update.groups()
+        sets = [_PARAMETER.fullmatch(a) for a in assignments.split(",")]
+    elif delete:
+        table, condition = delete.groups()
+        sets = []
+    else:
+        return None
+    wheres = [_PARAMETER.fullmatch(c) for c in re.split(r"\s+AND\s+", condition)]
+    if not all(sets) or not all(wheres):
+        return None
+    columns = tuple(m.group(1) for m in (*sets, *wheres) if m is not None)
+    arrays = ", ".join(_array(i) for i in range(len(columns)))
+    names_v = ", ".join(f"p{i}" for i in range(len(columns)))
+    match = " AND ".join(
+        f"{table}.{_quoted(c)} = v.p{len(sets) + i}" for i, c in enumerate(columns[len(sets) :])
+    )
+    if update:
+        assigned = ", ".join(f"{_quoted(c)} = v.p{i}" for i, c in enumerate(columns[: len(sets)]))
+        template = (
+            f"UPDATE {table} SET {assigned} FROM unnest({arrays}) AS v({names_v}) WHERE {match}"
+        )
+        return Batch(table, columns, tuple(range(len(sets), len(columns))), template)
+    template = f"DELETE FROM {table} USING unnest({arrays}) AS v({names_v}) WHERE {match}"
+    return Batch(table, columns, (), template)
+
+
+_IN_LIST = re.compile(r"(?<!NOT )\bIN \(\s*%s(?:\s*,\s*%s)*\s*\)")
+#: The array type of the values an IN list of parameters may hold (one Python type for all).
+_ARRAY_TYPES: dict[type, str] = {str: "text", int: "bigint"}
+
+
+@lru_cache(maxsize=1024)
+def _in_lists(text: str) -> tuple[tuple[int, int], ...]:
+    """The parameters (first, how many) of each `IN (%s, ...)` list of `text`, in order."""
+    lists = []
+    for match in _IN_LIST.finditer(text):
+        lists.append((text.count("%s", 0, match.start()), match.group(0).count("%s")))
+    return tuple(lists)
+
+
+def _with_arrays(text: str, parameters: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+    """`text` with each `IN (%s, %s, ...)` list of parameters as `= ANY(%b::type[])`, one
+    array parameter (the same rows, NULLs alike): one statement text whatever the number of
+    keys, parsed and planned once (psycopg caches neither a text of over 50 parameters nor a
+    text per number of keys), instead of hundreds of parameters each time. A list whose values
+    are not all of one of `_ARRAY_TYPES` stays as it is."""
+    lists = _in_lists(text)
+    if not lists:
+        return text, parameters
+    types = []
+    for first, count in lists:
+        kinds = {type(v) for v in parameters[first : first + count]}
+        if len(kinds) != 1 or (kind := _ARRAY_TYPES.get(kinds.pop())) is None:
+            return text, parameters
+        types.append(kind)
+    values: list[Any] = []
+    pieces = []
+    position = done = 0
+    for (first, count), kind, match in zip(lists, types, _IN_LIST.finditer(text), strict=True):
+        values += parameters[done:first]
+        values.append(list(parameters[first : first + count]))
+        done = first + count
+        pieces.append(text[position : match.start()] + f"= ANY(%b::{kind}[])")
+        position = match.end()
+    values += parameters[done:]
+    return "".join(pieces) + text[position:], values
+
+
+def _one(rows: Rows) -> Any:
+    """The one value of a statement that returns one row."""
+    row = rows.fetchone()
+    if row is None:
+        raise psycopg.DataError("the statement returned no row")
+    return row[0]
+
+
+def _quoted(column: str) -> str:
+    return f'"{column}"' if column == "user" else column
+
+
+def _runs(rows: list[Sequence[Any]], unique: tuple[int, ...]) -> Iterator[list[Sequence[Any]]]:
+    """`rows` in order, cut where a row repeats the key (`unique` positions) of an earlier
+    row of the same run."""
+    if not unique:
+        yield rows
+        return
+    keys = list(map(itemgetter(*unique), rows))
+    if len(set(keys)) == len(keys):
+        yield rows  # the common case: no key twice
+        return
+    run: list[Sequence[Any]] = []
+    seen: set[Any] = set()
+    for row, key in zip(rows, keys, strict=True):
+        if key in seen:
+            yield run
+            run, seen = [], set()
+        seen.add(key)
+        run.append(row)
+    yield run
+
+
+def _arrays(rows: list[Sequence[Any]], types: list[str]) -> list[list[Any]] | None:
+    """One list per column of `rows`, or None when a column holds values of more than one
+    type (an array has one), a text holds NUL, or a row has another length: such rows go row
+    by row."""
+    if any(len(row) != len(types) for row in rows):
+        return None
+    arrays = []
+    for column, kind in zip(zip(*rows, strict=True), types, strict=True):
+        found = set(map(type, column))
+        found.discard(type(None))
+        if kind == "double precision" and found <= {int, float}:
+            try:
+                column = tuple(v if v is None else float(v) for v in column)
+            except OverflowError:  # beyond a double: refused row by row, as it would be
+                return None
+        elif len(found) > 1:
+            return None
+        elif found == {str} and "\x00" in "".join(filter(None, column)):
+            return None  # refused one by one, with psycopg's own words (as row by row)
+        arrays.append(list(column))
+    return arrays
 
 
 #: Key columns of the tables written with `INSERT OR REPLACE` (their upsert's conflict target).

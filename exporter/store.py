@@ -1260,8 +1260,10 @@ class Store:
 
     def foreign_writes(self) -> int:
         """A number that changes whenever another connection (another process) has committed
-        to the state since the last call; this store's own commits leave it as it is."""
-        return self._backend.data_version(self._db)
+        to the state since the last call; this store's own commits leave it as it is (on
+        PostgreSQL: another connection's write transaction, see `dialect.COMMIT_CLOCK`)."""
+        with self._lock:  # not in the middle of another thread's transaction
+            return self._backend.data_version(self._db)
 
     def terminal_groups(self, source: str) -> list[tuple[str, bool, str, int]]:
         """(acquirer, sms_notice_enabled, software_version, how many) of a source's terminals."""
