@@ -30,6 +30,7 @@ from exporter.readiness import Readiness, Watched, liveness
 from exporter.reports.delivery import Courier
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
+from exporter.snapshots import LastSnapshot
 from exporter.store import open_store
 from exporter.web import ConnectionLimits, Request, Response, WebServer
 
@@ -92,6 +93,8 @@ class Exporter:
         }
         self.registry = CollectorRegistry(auto_describe=True)
         health = {n: p.health for n, p in self.pollers.items()}
+        #: The committed state as scrapes and /ready read it (the last one while it is down).
+        self.snapshots = LastSnapshot(self.store)
         self.registry.register(
             SmswatchCollector(
                 config,
@@ -99,6 +102,7 @@ class Exporter:
                 health,
                 clock,
                 accounts={g: checker.health for g, checker in self.accounts.items()},
+                snapshots=self.snapshots,
             )
         )
         try:
@@ -117,6 +121,7 @@ class Exporter:
                     self.store,
                     {n: Watched(p.source, p.health) for n, p in self.pollers.items()},
                     self._stop,
+                    self.snapshots,
                 ),
             }
         )
@@ -156,6 +161,7 @@ class Exporter:
         for source in self.config.sources:
             if is_push_only(source):  # not listening since the last push taken before
                 self.store.open_push_gap(source.name)
+        self.snapshots.read()  # the numbers served should the database go down before a scrape
         self.web.start()
         now = time.time()
         jobs = [

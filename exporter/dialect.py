@@ -20,8 +20,14 @@ from typing import Any, Protocol
 import psycopg
 import psycopg.conninfo
 
+
+class StateUnavailable(Exception):
+    """The state database is known to be down: the attempt was not made (see
+    `state_health.StateHealth`), so that a push or a poll fails at once instead of waiting."""
+
+
 #: What a state database raises when it is unreachable, locked, full or refuses a statement.
-STATE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+STATE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, StateUnavailable)
 #: What storing a value a database cannot hold raises (beyond Python's own encode errors).
 UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (
     sqlite3.IntegrityError,
@@ -37,6 +43,29 @@ BACKENDS = ("sqlite", "postgresql")
 #: `BEGIN IMMEDIATE` holds the file's write lock: writers (threads, processes, replicas) take
 #: turns, and what a transaction reads before it writes is what the last commit left.
 WRITE_LOCK = 0x736D_7377  # "smsw"
+
+#: Client-side bounds of a PostgreSQL connection (libpq parameters; a DSN's own win): a
+#: connect gives up after `connect_timeout` s, a request the server's host does not acknowledge
+#: within `tcp_user_timeout` ms breaks the connection, and keepalives find a silent peer of an
+#: idle connection within about 11 s. Without them a scrape, a push or a poll could wait for
+#: minutes on a database cut off by the network.
+CONNECTION_BOUNDS: dict[str, str] = {
+    "connect_timeout": "3",
+    "tcp_user_timeout": "10000",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+}
+#: Server-side bounds of every session (ms), set at connect (`options`, before the DSN's own):
+#: a statement, a wait for a lock (the write lock above, like SQLite's busy_timeout of 10 s),
+#: and a transaction left idle (a replica paused or cut off inside one: the server ends its
+#: session, which frees the write lock it held, instead of holding up every other replica).
+SESSION_BOUNDS: dict[str, int] = {
+    "statement_timeout": 60_000,
+    "lock_timeout": 10_000,
+    "idle_in_transaction_session_timeout": 30_000,
+}
 
 
 class Rows(Protocol):
@@ -137,10 +166,18 @@ class PostgreSQL(Backend):
 
     def connect(self) -> Connection:
         """A new connection in autocommit mode (transactions are explicit)."""
-        conninfo = psycopg.conninfo.make_conninfo(
-            self.location, **({"password": self._password} if self._password else {})
-        )
-        return _Translating(lambda: psycopg.connect(conninfo, autocommit=True))
+        return _Translating(lambda: psycopg.connect(self.conninfo(), autocommit=True))
+
+    def conninfo(self) -> str:
+        """The DSN with the password and the bounds (`CONNECTION_BOUNDS`, `SESSION_BOUNDS`)
+        the DSN does not set itself."""
+        given = psycopg.conninfo.conninfo_to_dict(self.location)
+        extra: dict[str, str] = {k: v for k, v in CONNECTION_BOUNDS.items() if k not in given}
+        bounds = " ".join(f"-c {name}={ms}" for name, ms in SESSION_BOUNDS.items())
+        extra["options"] = f"{bounds} {given.get('options') or ''}".strip()
+        if self._password:
+            extra["password"] = self._password
+        return psycopg.conninfo.make_conninfo(self.location, **extra)
 
     def prepare_writer(self, db: Connection) -> None:
         """Ordered commits that may be lost at a server crash, like SQLite's NORMAL."""
@@ -189,15 +226,22 @@ class PostgreSQL(Backend):
 class _Translating:
     """A psycopg connection that takes statements in SQLite's dialect, and connects again when
     the server was lost (restarted, failed over): a transaction or statement under way fails;
-    the next BEGIN (or statement) runs on a new connection with the same session settings."""
+    the next BEGIN (or statement outside a transaction) runs on a new connection with the same
+    session settings. While the server stays away, each such attempt connects again (bounded
+    by `CONNECTION_BOUNDS`) and fails."""
 
     def __init__(self, connect: Callable[[], psycopg.Connection[Any]]) -> None:
         self._connect = connect
         self._conn = connect()
         self._settings: dict[str, str] = {}  # SET statements by what they set, replayed
+        self._in_transaction = False
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
-        if self._conn.broken and sql not in ("ROLLBACK", "COMMIT"):
+        if sql in ("ROLLBACK", "COMMIT"):
+            self._in_transaction = False
+        elif self._conn.broken:
+            if self._in_transaction:  # the rest of a transaction never runs on a new connection
+                raise psycopg.OperationalError("connection to the state database lost")
             self._reconnect()
         text = translate(sql)
         try:
@@ -207,8 +251,16 @@ class _Translating:
                 raise  # a write may have committed before the cut: never run it twice
             self._reconnect()  # a cut found at BEGIN: nothing ran yet
             cursor = self._conn.execute(text, parameters)
+        if sql.startswith("BEGIN"):
+            self._in_transaction = True
         if sql == "BEGIN IMMEDIATE":  # SQLite's write lock, taken at BEGIN: one writer at a time
-            cursor = self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            try:
+                cursor = self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            except psycopg.Error:  # lock_timeout, a cut: the caller's transaction never began
+                self._in_transaction = False
+                if not self._conn.broken:
+                    self._conn.execute("ROLLBACK")
+                raise
         elif text.startswith("SET "):
             self._settings[text.split(" TO ")[0]] = text
         return cursor
