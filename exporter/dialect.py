@@ -110,9 +110,12 @@ class Backend:
 
     name = "sqlite"
 
-    def __init__(self, location: str) -> None:
-        """`location`: the state file's path (or `:memory:`)."""
+    def __init__(self, location: str, busy_timeout_ms: int = 10_000) -> None:
+        """`location`: the state file's path (or `:memory:`); `busy_timeout_ms`: how long a
+        statement waits for a lock another process holds before it fails ("database is
+        locked"), which bounds a push or a poll on a locked file."""
         self.location = location
+        self.busy_timeout_ms = busy_timeout_ms
 
     def connect(self) -> Connection:
         """A new connection in autocommit mode (transactions are explicit)."""
@@ -126,11 +129,11 @@ class Backend:
         # file grows; 64 MB keeps ingest flat and memory well bounded.
         db.execute("PRAGMA cache_size=-65536")
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=10000")
+        db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
 
     def prepare_reader(self, db: Connection) -> None:
         """Settings of a connection that only reads."""
-        db.execute("PRAGMA busy_timeout=10000")
+        db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
 
     def create_schema(self, db: Connection, schema: str) -> None:
         """Create what is missing of `schema` (statements separated by `;`)."""
