@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -174,13 +175,8 @@ class StateHealth:
 
     def observe_commit(self, seconds: float) -> None:
         """One commit's duration, into the histogram."""
-        with self._lock:
-            for i, bound in enumerate(COMMIT_BUCKETS_SECONDS):
-                if seconds <= bound:
-                    self.commit_buckets[i] += 1
-                    break
-            else:
-                self.commit_buckets[-1] += 1
+        with self._lock:  # the first bucket whose bound is >= seconds (+Inf past the last)
+            self.commit_buckets[bisect_left(COMMIT_BUCKETS_SECONDS, seconds)] += 1
             self.commit_sum_s += seconds
 
     def commit_histogram(self) -> tuple[list[int], float]:
