@@ -250,6 +250,8 @@ class Exporter:
         )
 
     def _prune(self) -> None:
+        if not self.store.writable():
+            return  # the state database is down: the next prune does it
         watermark = self.store.watermark(self.pipeline.source_names, self.pipeline.with_terminals)
         if watermark > 0:
             removed = self.store.prune(watermark - self.config.retention_ms)

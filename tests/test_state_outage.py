@@ -33,10 +33,11 @@ from test_push import post
 from exporter.app import Exporter
 from exporter.collector import SmswatchCollector
 from exporter.config import parse_config, simulator_config_document
-from exporter.dialect import Backend, PostgreSQL
+from exporter.dialect import Backend, PostgreSQL, StateUnavailable
 from exporter.poller import Pipeline
 from exporter.push import PushReceiver
 from exporter.snapshots import LastSnapshot
+from exporter.state_health import READ, WRITE, StateHealth
 from exporter.store import Store
 from exporter.web import Response, WebServer
 
@@ -357,3 +358,21 @@ def test_postgresql_connections_are_bounded_and_a_dsn_keeps_its_own_settings() -
     settings = psycopg.conninfo.conninfo_to_dict(own)
     assert settings["connect_timeout"] == "7" and settings["password"] == "pw"
     assert settings["options"].endswith("-csearch_path=x")  # after ours: the DSN's win
+
+
+def test_while_the_state_is_down_one_attempt_a_second_reaches_it_and_reads_do_not_hide_it() -> None:
+    now = [100.0]
+    health = StateHealth(retry_s=1.0, clock=lambda: now[0])
+    ran: list[str] = []
+    with pytest.raises(sqlite3.OperationalError), health.attempt(WRITE):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+    assert not health.up and "readonly" in health.why()
+    with pytest.raises(StateUnavailable), health.attempt(WRITE):
+        ran.append("refused at once")  # a burst of pushes: none waits on the database
+    with health.attempt(READ):
+        ran.append("read")  # the file still reads: commits are still down
+    assert ran == ["read"] and not health.up
+    now[0] += 1.0
+    with health.attempt(WRITE), health.attempt(WRITE):  # a transaction inside durable(): one
+        ran.append("probe")
+    assert ran == ["read", "probe"] and health.up and health.down_for() is None
