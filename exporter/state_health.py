@@ -101,7 +101,8 @@ class StateHealth:
         return None if not since else self.clock() - min(since)
 
     def why(self) -> str:
-        """The last error that took a side down ("" while up)."""
+        """What took a side down, without the database's own words (which may name its host:
+        they go to the log): the error's type, or the timeout ("" while up)."""
         with self._lock:
             return "; ".join(s.why for s in self._sides.values() if s.failing_since is not None)
 
@@ -142,8 +143,8 @@ class StateHealth:
 
     def failed(self, side: str, exc: BaseException | str) -> None:
         """`side` failed (an error, or what a timeout says)."""
-        why = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}".strip()
-        why = why.splitlines()[0][:200] if why else "error"
+        why = exc if isinstance(exc, str) else type(exc).__name__
+        said = why if isinstance(exc, str) else f"{why}: {exc}".strip()
         with self._lock:
             state = self._sides[side]
             now = self.clock()
@@ -156,7 +157,7 @@ class StateHealth:
             log.warning(
                 "state database down: serving the last metrics read, pushes answered 503, "
                 "polls paused",
-                extra={"side": side, "error": why},
+                extra={"side": side, "error": said.splitlines()[0][:300]},
             )
 
     def succeeded(self, side: str) -> None:
