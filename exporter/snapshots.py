@@ -8,6 +8,12 @@ holds that thread (until the connection's bounds end it), never the scrape. Whil
 under way no second one starts; a scrape that comes while it is late gets the last snapshot at
 once. After each read, a write that failed before is probed again (`Store.writable`), so that
 `smswatch_state_up` comes back with the database even when nothing else writes.
+
+Counters never go down in what this process serves: a database that comes back without its
+last commits (a failover to a standby that had not received them; polls commit with
+`synchronous_commit = off`) has counters below those served before. Prometheus would take that
+for a reset and count the whole value again in every rate; each counter is served at the
+highest value this process has read until the re-read feeds bring the database back to it.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ class LastSnapshot:
         self.wait_s = wait_s
         self._lock = threading.Lock()
         self._last: Snapshot | None = None
+        #: The highest value read of each counter (metric, encoded labels).
+        self._highest: dict[tuple[str, str], float] = {}
         self._read_at: float | None = None
         self._under_way: threading.Event | None = None
         self._started = 0.0
@@ -63,9 +71,13 @@ class LastSnapshot:
 
     def _refresh(self, done: threading.Event) -> None:
         try:
-            snapshot = self.store.snapshot()
+            counters, gauges, sources = self.store.snapshot()
             with self._lock:
-                self._last, self._read_at = snapshot, time.time()
+                for metric, labels, value in counters:
+                    if value > self._highest.get((metric, labels), float("-inf")):
+                        self._highest[(metric, labels)] = value
+                served = [(*key, value) for key, value in self._highest.items()]
+                self._last, self._read_at = (served, gauges, sources), time.time()
         except STATE_ERRORS:
             pass  # recorded by the store's health; the last snapshot stays
         except Exception:  # a bug must not leave every later scrape on the old numbers

@@ -376,3 +376,30 @@ def test_while_the_state_is_down_one_attempt_a_second_reaches_it_and_reads_do_no
     with health.attempt(WRITE), health.attempt(WRITE):  # a transaction inside durable(): one
         ran.append("probe")
     assert ran == ["read", "probe"] and health.up and health.down_for() is None
+
+
+def test_a_state_back_without_its_last_commits_never_moves_a_served_counter_down(
+    tmp_path: Path,
+) -> None:
+    """A failover to a standby that missed the last (asynchronous) commits: the counters read
+    are lower than those served; serving them would look like a reset to every rate()."""
+    path = str(tmp_path / "state.sqlite")
+    store = Store(path)
+    snapshots = LastSnapshot(store)
+    accepted = ("smswatch_records_total", "sms\x1faccepted")
+    try:
+        store.add_counters(Counter({("smswatch_records_total", ("sms", "accepted")): 5}))
+        assert _served(snapshots, accepted) == 5
+        with sqlite3.connect(path) as standby:  # the database as the standby had it
+            standby.execute("UPDATE counters SET value = 3 WHERE metric = ?", (accepted[0],))
+        assert _served(snapshots, accepted) == 5
+        store.add_counters(Counter({("smswatch_records_total", ("sms", "accepted")): 4}))
+        assert _served(snapshots, accepted) == 7  # the re-read feed brought it past
+    finally:
+        store.close()
+
+
+def _served(snapshots: LastSnapshot, key: tuple[str, str]) -> float:
+    snapshot = snapshots.read()
+    assert snapshot is not None
+    return next(value for metric, labels, value in snapshot[0] if (metric, labels) == key)
