@@ -18,6 +18,7 @@ from exporter.accounts.checker import AccountChecker
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
 from exporter.config import Objectives as ConfigObjectives
+from exporter.dialect import STATE_ERRORS
 from exporter.errors import ConfigError
 from exporter.landing import LandingPage
 from exporter.lookup.routes import build_lookup
@@ -25,14 +26,14 @@ from exporter.overruns import OverrunCounter, poll_job_id
 from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.probes.prober import Prober
 from exporter.probes.webhook import HandsetWebhookRoute
-from exporter.push import PushReceiver
+from exporter.push import STATE_DOWN_RETRY_AFTER_S, PushReceiver
 from exporter.readiness import Readiness, Watched, liveness
 from exporter.reports.delivery import Courier
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
 from exporter.snapshots import LastSnapshot
 from exporter.store import open_store
-from exporter.web import ConnectionLimits, Request, Response, WebServer
+from exporter.web import ConnectionLimits, Request, Response, Route, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,9 @@ class Exporter:
             self.web.routes[webhook.path] = route
             self.web.admission[webhook.path] = route.admit
             self.web.open_paths.add(webhook.path)
+        # pages and the lookup API need the state: while it is down they say so (503), as the
+        # push receivers do, instead of failing with 500
+        self.web.routes = {path: _state_guarded(route) for path, route in self.web.routes.items()}
         self.scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(
@@ -266,6 +270,26 @@ class Exporter:
     def _metrics(self, request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(200, encoder(self.registry), content_type)
+
+
+def _state_guarded(route: Route) -> Route:
+    """`route`, answering 503 with `Retry-After` when the state database is down."""
+
+    def guarded(request: Request) -> Response:
+        try:
+            return route(request)
+        except STATE_ERRORS as exc:
+            log.warning(
+                "request refused: state database down",
+                extra={"path": request.path, "error": type(exc).__name__},
+            )
+            return Response(
+                503,
+                b"state database unavailable, retry later\n",
+                headers={"Retry-After": str(STATE_DOWN_RETRY_AFTER_S)},
+            )
+
+    return guarded
 
 
 def _datetime(epoch: float) -> object:

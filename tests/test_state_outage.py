@@ -265,6 +265,7 @@ def test_a_postgresql_outage_serves_the_last_numbers_refuses_pushes_pauses_polls
             health = run.exporter.pollers["sms"].health
             assert (health.polls, health.up) == (polls, True)  # our outage is not the source's
             assert "polls paused" in http_get(f"{run.base}/ready")[1]
+            assert http_get(f"{run.base}/")[0] == 503  # the landing page says so, no 500
             assert counted(run.scrape()) == counted(before)
 
         wait_until(store.writable, 20, "commits to work again")
