@@ -28,6 +28,14 @@ class StateUnavailable(Exception):
 
 #: What a state database raises when it is unreachable, locked, full or refuses a statement.
 STATE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, StateUnavailable)
+#: What a database raises when it is not available: unreachable, restarting, locked past the
+#: wait, full, read-only, a statement or lock wait past its bound; or known down already.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    StateUnavailable,
+)
 #: What storing a value a database cannot hold raises (beyond Python's own encode errors).
 UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (
     sqlite3.IntegrityError,

@@ -16,6 +16,7 @@ database is not hammered.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from bisect import bisect_left
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from exporter.dialect import STATE_ERRORS, UNSTORABLE_ERRORS, StateUnavailable
+from exporter.dialect import STATE_ERRORS, UNAVAILABLE_ERRORS, StateUnavailable
 
 #: Buckets of `smswatch_state_commit_duration_seconds`: 0.1 ms (SQLite in WAL) to 10 s (a lock
 #: wait at its bound).
@@ -53,11 +54,13 @@ READ, WRITE = "read", "write"
 
 def is_outage(side: str, exc: BaseException) -> bool:
     """Whether `exc`, raised while reading or writing (`side`), says the database is down: any
-    state error of a read; of a write, those that are not about one record's values (a value the
-    database cannot hold is quarantined, the database is fine)."""
-    if not isinstance(exc, STATE_ERRORS):
-        return False
-    return side == READ or not isinstance(exc, UNSTORABLE_ERRORS)
+    state error of a read (a scrape's read depends on no value); of a write, the database being
+    unavailable, or its file being unreadable (`sqlite3.DatabaseError` itself: not a database,
+    malformed). Not a value it cannot hold (quarantined: the database is fine) nor a statement
+    it refuses (a bug, or a commit refused on purpose)."""
+    if side == READ:
+        return isinstance(exc, STATE_ERRORS)
+    return isinstance(exc, UNAVAILABLE_ERRORS) or type(exc) is sqlite3.DatabaseError
 
 
 @dataclass

@@ -365,6 +365,10 @@ def test_while_the_state_is_down_one_attempt_a_second_reaches_it_and_reads_do_no
     now = [100.0]
     health = StateHealth(retry_s=1.0, clock=lambda: now[0])
     ran: list[str] = []
+    for refused in (sqlite3.IntegrityError("NOT NULL"), psycopg.errors.RaiseException("fenced")):
+        with pytest.raises(type(refused)), health.attempt(WRITE):
+            raise refused  # a value it cannot hold, a commit refused on purpose: not an outage
+    assert health.up
     with pytest.raises(sqlite3.OperationalError), health.attempt(WRITE):
         raise sqlite3.OperationalError("attempt to write a readonly database")
     assert not health.up and health.why() == "OperationalError"  # the words go to the log
