@@ -20,7 +20,7 @@ from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
 from exporter.classify import TABLES, UNLISTED_CODES, CodeTable
 from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
-from exporter.dialect import STATE_ERRORS, UNSTORABLE_ERRORS
+from exporter.dialect import UNAVAILABLE_ERRORS, UNSTORABLE_ERRORS
 from exporter.errors import SourceError
 from exporter.probes.ledger import divert_reports
 from exporter.quarantine import quarantined
@@ -607,7 +607,7 @@ class Poller:
             self.health.up = False
             error = exc.kind
             log.warning("poll failed", extra={"source": self.source.name, "error": exc.kind})
-        except STATE_ERRORS as exc:  # our database, not the source: the poll did not happen
+        except UNAVAILABLE_ERRORS as exc:  # our database, not the source: the poll did not happen
             self._log_clamps()
             log.warning(
                 "poll cut short: state database down",
@@ -628,7 +628,7 @@ class Poller:
             # A push-only source's last success is its last push (`Store.hear_push`).
             ok = not error and self.source.pull
             self.pipeline.store.record_poll(self.source.name, ok, error)
-        except STATE_ERRORS as exc:
+        except UNAVAILABLE_ERRORS as exc:
             log.warning(
                 "poll not recorded: state database down",
                 extra={"source": self.source.name, "error": type(exc).__name__},
