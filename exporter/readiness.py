@@ -13,10 +13,11 @@ Readiness (`/ready`) says that the exporter's answers are its own judgement of t
 
 The state database being down does not make the exporter unready either: every replica shares
 it, so all would leave the Service together, and providers' pushes would meet refused
-connections instead of the 503 with `Retry-After` that makes them retry; Prometheus would lose
-the targets and page "exporter down" instead of "state database down" (SmswatchStateDown,
-from `smswatch_state_up`). Ready, a replica keeps serving the last metrics it read, answers
-pushes 503 and pauses its polls. `/ready` says so in its `state:` line.
+connections instead of the 503 with `Retry-After` that makes them retry, and a scrape config
+that keeps ready endpoints only would lose the targets and page "exporter down" instead of
+"state database down" (SmswatchStateDown, from `smswatch_state_up`). Ready, a replica keeps
+serving the last metrics it read, answers pushes 503 and pauses its polls. `/ready` says so in
+its `state:` line.
 
 A source that is down does not make the exporter unready: the outage is exported
 (`smswatch_source_up 0`) and pages as itself (SmswatchSourceDown). Taking the pod out of its
