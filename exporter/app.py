@@ -249,9 +249,7 @@ class Exporter:
         self.store.close()
 
     def _count_delivery(self, schedule: str, result: str) -> None:
-        self.store.add_counters(
-            Counter({("smswatch_report_deliveries_total", (schedule, result)): 1})
-        )
+        self.store.tally(Counter({("smswatch_report_deliveries_total", (schedule, result)): 1}))
 
     def _prune(self) -> None:
         if not self.store.writable():
