@@ -20,6 +20,7 @@ from exporter.accounts.checker import AccountChecker
 from exporter.collector import SmswatchCollector
 from exporter.config import Config
 from exporter.config import Objectives as ConfigObjectives
+from exporter.dialect import STATE_ERRORS
 from exporter.errors import ConfigError
 from exporter.landing import LandingPage
 from exporter.leases import PRIMARY, LeaseKeeper, replica_id, source_lease
@@ -28,13 +29,14 @@ from exporter.overruns import OverrunCounter, poll_job_id
 from exporter.poller import Pipeline, Poller, is_push_only
 from exporter.probes.prober import Prober
 from exporter.probes.webhook import HandsetWebhookRoute
-from exporter.push import PushReceiver
+from exporter.push import STATE_DOWN_RETRY_AFTER_S, PushReceiver
 from exporter.readiness import Readiness, Watched, liveness
 from exporter.reports.delivery import Courier
 from exporter.reports.objectives import Objectives as ReportObjectives
 from exporter.reports.schedule import schedule_reports
+from exporter.snapshots import LastSnapshot
 from exporter.store import open_store
-from exporter.web import ConnectionLimits, Request, Response, WebServer
+from exporter.web import ConnectionLimits, Request, Response, Route, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,8 @@ class Exporter:
         }
         self.registry = CollectorRegistry(auto_describe=True)
         health = {n: p.health for n, p in self.pollers.items()}
+        #: The committed state as scrapes and /ready read it (the last one while it is down).
+        self.snapshots = LastSnapshot(self.store)
         self.registry.register(
             SmswatchCollector(
                 config,
@@ -122,6 +126,7 @@ class Exporter:
                 clock,
                 accounts={g: checker.health for g, checker in self.accounts.items()},
                 leadership=self.keeper,
+                snapshots=self.snapshots,
             )
         )
         try:
@@ -140,6 +145,7 @@ class Exporter:
                     self.store,
                     {n: Watched(p.source, p.health, p.lease) for n, p in self.pollers.items()},
                     self._stop,
+                    self.snapshots,
                 ),
             }
         )
@@ -159,6 +165,9 @@ class Exporter:
             self.web.routes[webhook.path] = route
             self.web.admission[webhook.path] = route.admit
             self.web.open_paths.add(webhook.path)
+        # pages and the lookup API need the state: while it is down they say so (503), as the
+        # push receivers do, instead of failing with 500
+        self.web.routes = {path: _state_guarded(route) for path, route in self.web.routes.items()}
         self.scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(
@@ -179,6 +188,7 @@ class Exporter:
         for source in self.config.sources:
             if is_push_only(source):  # not listening since the last push taken before
                 self.store.open_push_gap(source.name)
+        self.snapshots.read()  # the numbers served should the database go down before a scrape
         self.web.start()
         self.keeper.start()  # one round now: the first polls of the sources it took
         now = time.time()
@@ -294,11 +304,11 @@ class Exporter:
                 self.scheduler.modify_job(job_id, next_run_time=soon)
 
     def _count_delivery(self, schedule: str, result: str) -> None:
-        self.store.add_counters(
-            Counter({("smswatch_report_deliveries_total", (schedule, result)): 1})
-        )
+        self.store.tally(Counter({("smswatch_report_deliveries_total", (schedule, result)): 1}))
 
     def _prune(self) -> None:
+        if not self.store.writable():
+            return  # the state database is down: the next prune does it
         watermark = self.store.watermark(self.pipeline.source_names, self.pipeline.with_terminals)
         if watermark > 0:
             removed = self.store.prune(watermark - self.config.retention_ms)
@@ -325,6 +335,26 @@ class _PrimaryJobs:
     def add_job(self, func: Callable[..., object], *args: object, **kwargs: object) -> object:
         """`BackgroundScheduler.add_job`, `func` gated."""
         return self._scheduler.add_job(self._gate(func), *args, **kwargs)
+
+
+def _state_guarded(route: Route) -> Route:
+    """`route`, answering 503 with `Retry-After` when the state database is down."""
+
+    def guarded(request: Request) -> Response:
+        try:
+            return route(request)
+        except STATE_ERRORS as exc:
+            log.warning(
+                "request refused: state database down",
+                extra={"path": request.path, "error": type(exc).__name__},
+            )
+            return Response(
+                503,
+                b"state database unavailable, retry later\n",
+                headers={"Retry-After": str(STATE_DOWN_RETRY_AFTER_S)},
+            )
+
+    return guarded
 
 
 def _datetime(epoch: float) -> object:

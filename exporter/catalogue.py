@@ -55,7 +55,13 @@ SOURCE_ERRORS: tuple[str, ...] = (
 RECORD_RESULTS: tuple[str, ...] = ("accepted", "duplicate", "conflict", "invalid", "late")
 
 #: Results of a push to a receiver (`result` label of smswatch_push_requests_total).
-PUSH_RESULTS: tuple[str, ...] = ("accepted", "unauthorized", "too_large", "bad_payload")
+PUSH_RESULTS: tuple[str, ...] = (
+    "accepted",
+    "unauthorized",
+    "too_large",
+    "bad_payload",
+    "state_down",
+)
 
 #: Outcomes of a scheduled report's e-mail (`result` label of smswatch_report_deliveries_total).
 REPORT_DELIVERY_RESULTS: tuple[str, ...] = ("sent", "failed")
@@ -224,8 +230,9 @@ METRICS: tuple[MetricSpec, ...] = (
         "counter",
         ("source", "result"),
         "Delivery-report pushes received by the exporter's push receivers, by result "
-        "(accepted, unauthorized, too_large, bad_payload). Accepted ones were committed before "
-        "they were acknowledged.",
+        "(accepted, unauthorized, too_large, bad_payload, state_down). Accepted ones were "
+        "committed before they were acknowledged; state_down ones were answered 503 because the "
+        "state database was down (the provider retries them; counted when it is back).",
     ),
     MetricSpec(
         "smswatch_source_watermark_clamped_total",
@@ -425,6 +432,22 @@ METRICS: tuple[MetricSpec, ...] = (
         "Changes of a lease (primary, source:<name>) as this replica saw them: acquired, lost "
         "(taken over, or expired before renewal) and released (spread to another replica, or "
         "at shutdown). Counted in this process only: starts at 0 at each start.",
+    ),
+    MetricSpec(
+        "smswatch_state_up",
+        "gauge",
+        (),
+        "1 when this exporter process's last read of the state database (for a scrape) and its "
+        "last commit both worked. 0 while the database is down for it: the other metrics are "
+        "then the last ones it read, pushes are answered 503 and polls pause. Process-local: "
+        "each replica says what it sees.",
+    ),
+    MetricSpec(
+        "smswatch_state_commit_duration_seconds",
+        "histogram",
+        (),
+        "Time the state database took to commit a transaction of this exporter process (the "
+        "COMMIT of a page, a push or a batch of decisions). Process-local.",
     ),
 )
 

@@ -39,6 +39,8 @@ from exporter.catalogue import (
 from exporter.classify import NO_CODE_LABELS, UNLISTED
 from exporter.config import Config
 from exporter.poller import PollHealth
+from exporter.snapshots import LastSnapshot
+from exporter.state_health import COMMIT_BUCKETS_SECONDS
 from exporter.store import SourceState, Store, decode_labels
 
 #: Series about the replica itself: every replica exports them.
@@ -48,6 +50,8 @@ REPLICA_SERIES = frozenset(
         "smswatch_source_leader",
         "smswatch_primary",
         "smswatch_lease_changes_total",
+        "smswatch_state_up",
+        "smswatch_state_commit_duration_seconds",
     }
 )
 #: Per-source series kept in this process's memory only: exported by the source's poller.
@@ -116,17 +120,20 @@ class SmswatchCollector(Collector):
         clock: Callable[[], float] = time.time,
         accounts: Mapping[str, Callable[[], AccountHealth]] | None = None,
         leadership: Leadership | None = None,
+        snapshots: LastSnapshot | None = None,
     ) -> None:
         """`accounts`: gateway → the latest health of its provider account check.
         `leadership`: with replicas, which leases this one holds: the shared state's series
         only on the primary, a source's in-memory series only on its poller (None: one
-        exporter, everything exported)."""
+        exporter, everything exported). `snapshots`: how the committed state is read
+        (default: from `store`, the last snapshot served while the database is down)."""
         self.leadership = leadership
         self.config = config
         self.store = store
         self.health = health
         self.clock = clock
         self.accounts = accounts or {}
+        self.snapshots = snapshots or LastSnapshot(store)
 
     def describe(self) -> Iterator[Metric]:
         """Metric families without samples: registering never touches the store or an API."""
@@ -182,8 +189,15 @@ class SmswatchCollector(Collector):
         yield self._counter("smswatch_lease_changes_total", changes, product(names, _LEASE_CHANGES))
 
     def _all(self) -> Iterator[Metric]:
-        """Every metric of the catalogue but the lease ones, as committed."""
-        counters_rows, gauge_rows, sources = self.store.snapshot()
+        """Every metric of the catalogue but the lease ones, as committed (as last read while
+        the state database is down; only the process's own metrics before the state was ever
+        read)."""
+        snapshot = self.snapshots.read()
+        if snapshot is None:
+            yield self._build_info()
+            yield from self._state_metrics()
+            return
+        counters_rows, gauge_rows, sources = snapshot
         counters: dict[str, dict[Labels, float]] = {}
         for metric, labels, value in counters_rows:
             counters.setdefault(metric, {})[decode_labels(labels)] = value
@@ -316,11 +330,33 @@ class SmswatchCollector(Collector):
             "smswatch_report_deliveries_total", counters, product(mailed, REPORT_DELIVERY_RESULTS)
         )
         yield from self._account_metrics()
+        yield self._build_info()
+        yield from self._probe_metrics(counters, gauges)
+        yield from self._state_metrics()
+
+    def _build_info(self) -> Metric:
         info = _family("smswatch_build_info", ("version",))
         assert isinstance(info, GaugeMetricFamily)
         info.add_metric([__version__], 1.0)
-        yield info
-        yield from self._probe_metrics(counters, gauges)
+        return info
+
+    def _state_metrics(self) -> Iterator[Metric]:
+        """The state database's health as this process sees it (process-local)."""
+        health = self.store.health
+        up = _family("smswatch_state_up", ())
+        assert isinstance(up, GaugeMetricFamily)
+        up.add_metric([], 1.0 if health.up else 0.0)
+        yield up
+        name = "smswatch_state_commit_duration_seconds"
+        commits = HistogramMetricFamily(name, METRICS_BY_NAME[name].help, labels=[])
+        counts, total = health.commit_histogram()
+        cumulative = 0
+        buckets = []
+        for bound, count in zip([*COMMIT_BUCKETS_SECONDS, float("inf")], counts, strict=True):
+            cumulative += count
+            buckets.append((_le(bound), float(cumulative)))
+        commits.add_metric([], buckets, total)
+        yield commits
 
     def _probe_metrics(
         self, counters: dict[str, dict[Labels, float]], gauges: dict[str, dict[Labels, float]]

@@ -22,8 +22,22 @@ from typing import Any, Protocol
 import psycopg
 import psycopg.conninfo
 
+
+class StateUnavailable(Exception):
+    """The state database is known to be down: the attempt was not made (see
+    `state_health.StateHealth`), so that a push or a poll fails at once instead of waiting."""
+
+
 #: What a state database raises when it is unreachable, locked, full or refuses a statement.
-STATE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+STATE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, StateUnavailable)
+#: What a database raises when it is not available: unreachable, restarting, locked past the
+#: wait, full, read-only, a statement or lock wait past its bound; or known down already.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    StateUnavailable,
+)
 #: What storing a value a database cannot hold raises (beyond Python's own encode errors).
 UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (
     sqlite3.IntegrityError,
@@ -48,6 +62,29 @@ _BEGIN_WRITE = (
 )
 #: Rows a table takes in (from one process) before it is analyzed, at least (`_Translating._grew`).
 ANALYZE_AFTER_ROWS = 1000
+
+#: Client-side bounds of a PostgreSQL connection (libpq parameters; a DSN's own win): a
+#: connect gives up after `connect_timeout` s, a request the server's host does not acknowledge
+#: within `tcp_user_timeout` ms breaks the connection, and keepalives find a silent peer of an
+#: idle connection within about 11 s. Without them a scrape, a push or a poll could wait for
+#: minutes on a database cut off by the network.
+CONNECTION_BOUNDS: dict[str, str] = {
+    "connect_timeout": "3",
+    "tcp_user_timeout": "10000",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+}
+#: Server-side bounds of every session (ms), set at connect (`options`, before the DSN's own):
+#: a statement, a wait for a lock (the write lock above, like SQLite's busy_timeout of 10 s),
+#: and a transaction left idle (a replica paused or cut off inside one: the server ends its
+#: session, which frees the write lock it held, instead of holding up every other replica).
+SESSION_BOUNDS: dict[str, int] = {
+    "statement_timeout": 60_000,
+    "lock_timeout": 10_000,
+    "idle_in_transaction_session_timeout": 30_000,
+}
 
 
 class Rows(Protocol):
@@ -92,9 +129,12 @@ class Backend:
 
     name = "sqlite"
 
-    def __init__(self, location: str) -> None:
-        """`location`: the state file's path (or `:memory:`)."""
+    def __init__(self, location: str, busy_timeout_ms: int = 10_000) -> None:
+        """`location`: the state file's path (or `:memory:`); `busy_timeout_ms`: how long a
+        statement waits for a lock another process holds before it fails ("database is
+        locked"), which bounds a push or a poll on a locked file."""
         self.location = location
+        self.busy_timeout_ms = busy_timeout_ms
 
     def connect(self) -> Connection:
         """A new connection in autocommit mode (transactions are explicit)."""
@@ -108,11 +148,11 @@ class Backend:
         # file grows; 64 MB keeps ingest flat and memory well bounded.
         db.execute("PRAGMA cache_size=-65536")
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=10000")
+        db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
 
     def prepare_reader(self, db: Connection) -> None:
         """Settings of a connection that only reads."""
-        db.execute("PRAGMA busy_timeout=10000")
+        db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
 
     def create_schema(self, db: Connection, schema: str) -> None:
         """Create what is missing of `schema` (statements separated by `;`)."""
@@ -147,10 +187,18 @@ class PostgreSQL(Backend):
 
     def connect(self) -> Connection:
         """A new connection in autocommit mode (transactions are explicit)."""
-        conninfo = psycopg.conninfo.make_conninfo(
-            self.location, **({"password": self._password} if self._password else {})
-        )
-        return _Translating(lambda: psycopg.connect(conninfo, autocommit=True))
+        return _Translating(lambda: psycopg.connect(self.conninfo(), autocommit=True))
+
+    def conninfo(self) -> str:
+        """The DSN with the password and the bounds (`CONNECTION_BOUNDS`, `SESSION_BOUNDS`)
+        the DSN does not set itself."""
+        given = psycopg.conninfo.conninfo_to_dict(self.location)
+        extra: dict[str, str] = {k: v for k, v in CONNECTION_BOUNDS.items() if k not in given}
+        bounds = " ".join(f"-c {name}={ms}" for name, ms in SESSION_BOUNDS.items())
+        extra["options"] = f"{bounds} {given.get('options') or ''}".strip()
+        if self._password:
+            extra["password"] = self._password
+        return psycopg.conninfo.make_conninfo(self.location, **extra)
 
     def prepare_writer(self, db: Connection) -> None:
         """Ordered commits that may be lost at a server crash, like SQLite's NORMAL; write
@@ -202,12 +250,15 @@ class PostgreSQL(Backend):
 class _Translating:
     """A psycopg connection that takes statements in SQLite's dialect, and connects again when
     the server was lost (restarted, failed over): a transaction or statement under way fails;
-    the next BEGIN (or statement) runs on a new connection with the same session settings."""
+    the next BEGIN (or statement outside a transaction) runs on a new connection with the same
+    session settings. While the server stays away, each such attempt connects again (bounded
+    by `CONNECTION_BOUNDS`) and fails."""
 
     def __init__(self, connect: Callable[[], psycopg.Connection[Any]]) -> None:
         self._connect = connect
         self._conn = connect()
         self._settings: dict[str, str] = {}  # SET statements by what they set, replayed
+        self._in_transaction = False
         self._column_types: dict[str, dict[str, str]] = {}  # table → column → type
         self._known_rows: dict[str, float] = {}  # table → rows at its last statistics
         self._inserted: dict[str, int] = {}  # table → rows inserted since
@@ -261,7 +312,11 @@ class _Translating:
             self._foreign += 1
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
-        if self._conn.broken and sql not in ("ROLLBACK", "COMMIT"):
+        if sql in ("ROLLBACK", "COMMIT"):
+            self._in_transaction = False
+        elif self._conn.broken:
+            if self._in_transaction:  # the rest of a transaction never runs on a new connection
+                raise psycopg.OperationalError("connection to the state database lost")
             self._reconnect()
         text = translate(sql)
         writes = sql == "BEGIN IMMEDIATE" and self._counting
@@ -274,9 +329,13 @@ class _Translating:
             cursor = self._conn.execute(text, parameters)  # `%%` is `%` with parameters
         except psycopg.OperationalError:
             if not (self._conn.broken and sql.startswith("BEGIN")):
+                if writes:  # lock_timeout: the caller's transaction never began
+                    self._abandon_begin()
                 raise  # a write may have committed before the cut: never run it twice
             self._reconnect()  # a cut found at BEGIN: nothing ran yet
             cursor = self._conn.execute(text, parameters)
+        if sql.startswith("BEGIN"):
+            self._in_transaction = True
         if writes:
             cursor.nextset()
             cursor.nextset()
@@ -284,7 +343,11 @@ class _Translating:
             self._account(ticked - 1)
             self._pending = ticked
         elif sql == "BEGIN IMMEDIATE":  # SQLite's write lock, taken at BEGIN: one writer at a time
-            cursor = self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            try:
+                cursor = self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            except psycopg.Error:  # lock_timeout, a cut: the caller's transaction never began
+                self._abandon_begin()
+                raise
         elif sql == "COMMIT" and self._pending is not None:
             self._seen, self._pending = self._pending, None  # our own tick: not foreign
         elif sql == "ROLLBACK":
@@ -292,6 +355,12 @@ class _Translating:
         elif text.startswith("SET "):
             self._settings[text.split(" TO ")[0]] = text
         return cursor
+
+    def _abandon_begin(self) -> None:
+        """A write transaction failed to begin (its write lock not taken): end what began."""
+        self._in_transaction = False
+        if not self._conn.broken:
+            self._conn.execute("ROLLBACK")
 
     def _reconnect(self) -> None:
         self._conn.close()

@@ -20,10 +20,10 @@ from exporter import reconcile
 from exporter.catalogue import POLL_BUCKETS_SECONDS
 from exporter.classify import TABLES, UNLISTED_CODES, CodeTable
 from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
-from exporter.dialect import STATE_ERRORS, UNSTORABLE_ERRORS
+from exporter.dialect import STATE_ERRORS, UNAVAILABLE_ERRORS, UNSTORABLE_ERRORS
 from exporter.errors import SourceError
 from exporter.group_commit import GroupCommit
-from exporter.leases import Lease, LeaseLost, PollGate
+from exporter.leases import Fence, Lease, LeaseLost, PollGate
 from exporter.probes.ledger import divert_reports
 from exporter.quarantine import quarantined
 from exporter.reconcile import LabelBounds, Settings
@@ -698,24 +698,39 @@ class Poller:
         self.adapter: Any = adapters.puller(source) if source.pull else None
 
     def _count_error(self, kind: str) -> None:
-        self.pipeline.store.add_counters(
+        self.pipeline.store.tally(
             Counter({("smswatch_source_errors_total", (self.source.name, kind)): 1})
         )
 
     def count_overrun(self) -> None:
         """One scheduled poll skipped or late: the previous one outlasted the interval."""
-        self.pipeline.store.add_counters(
+        self.pipeline.store.tally(
             Counter({("smswatch_source_poll_overruns_total", (self.source.name,)): 1})
         )
 
     def poll(self) -> None:
-        """Drain the feed (until `has_more` is false, the deadline or max pages)."""
+        """Drain the feed (until `has_more` is false, the deadline or max pages), if this
+        replica holds the source's lease.
+
+        While the state database is down the poll does not start (nothing fetched could be
+        committed, and the cursor stays where the last commit put it); a poll it cuts short
+        ends there. Neither is a poll of the source: its health and its errors stay as they
+        were, and the polls resume by themselves when a commit works again."""
         fence = None if self.lease is None else self.lease.fence()
         if self.lease is not None and fence is None:
             return  # another replica polls this source
         if not self._running.acquire(blocking=False):
             log.warning("previous poll still running, skipped", extra={"source": self.source.name})
             return
+        try:
+            if not self.pipeline.store.writable():
+                log.debug("state database down: poll paused", extra={"source": self.source.name})
+                return
+            self._poll(fence)
+        finally:
+            self._running.release()
+
+    def _poll(self, fence: Fence | None) -> None:
         lost = False
         started = time.monotonic()
         deadline = started + self.source.deadline_ms / 1000
@@ -735,24 +750,33 @@ class Poller:
             self.health.up = False
             error = exc.kind
             log.warning("poll failed", extra={"source": self.source.name, "error": exc.kind})
+        except UNAVAILABLE_ERRORS as exc:  # our database, not the source: the poll did not happen
+            self._log_clamps()
+            log.warning(
+                "poll cut short: state database down",
+                extra={"source": self.source.name, "error": type(exc).__name__},
+            )
+            return
         except Exception as exc:  # a bug must not kill the scheduler thread silently
             self.health.up = False
             error = "internal"
             log.exception("poll crashed", extra={"source": self.source.name})
             _ = exc
-        finally:
-            self._log_clamps()
-            elapsed = time.monotonic() - started
-            self.health.observe(elapsed)
-            self.health.last_error = error
-            self.health.last_records = records
-            try:
-                # A push-only source's last success is its last push (`Store.hear_push`).
-                ok = not error and self.source.pull
-                if not lost:  # the new holder records its own polls
-                    self.pipeline.store.record_poll(self.source.name, ok, error)
-            finally:
-                self._running.release()
+        self._log_clamps()
+        elapsed = time.monotonic() - started
+        self.health.observe(elapsed)
+        self.health.last_error = error
+        self.health.last_records = records
+        try:
+            # A push-only source's last success is its last push (`Store.hear_push`).
+            ok = not error and self.source.pull
+            if not lost:  # the new holder records its own polls
+                self.pipeline.store.record_poll(self.source.name, ok, error)
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning(
+                "poll not recorded: state database down",
+                extra={"source": self.source.name, "error": type(exc).__name__},
+            )
         log.debug(
             "poll done",
             extra={"source": self.source.name, "records": records, "seconds": round(elapsed, 3)},

@@ -7,7 +7,9 @@ The order is what makes a push safe: secret and size check on the request head (
 server reads the body: `admit`), parse, **commit to the state store**, and only then the
 acknowledgement the provider waits for. A crash after the commit and before the answer makes the
 provider retry; the retry is a duplicate `(message id, status)` and counts once. A report the
-receiver cannot read is refused with 400 so the provider keeps it.
+receiver cannot read is refused with 400 so the provider keeps it. While the state database is
+down nothing can be committed: the push is answered 503 with `Retry-After`, so the provider keeps
+it and sends it again (counted `state_down` once the database is back).
 
 Push paths are open to the web config's basic auth (providers cannot all send it); each is
 protected on its own instead, by a shared secret (`?secret=…` in the URL the bank configures,
@@ -28,6 +30,7 @@ from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 
 from exporter.config import SourceConfig
+from exporter.dialect import STATE_ERRORS
 from exporter.poller import Pipeline
 from exporter.privacy import remember_secret
 from exporter.records import SmsEvent
@@ -42,6 +45,9 @@ log = logging.getLogger(__name__)
 CRASH_AFTER_COMMIT_ENV = "SMSWATCH_TEST_CRASH_AFTER_PUSH_COMMIT"
 
 Parsed = tuple[list[SmsEvent], int]
+
+#: `Retry-After` (seconds) of a push refused while the state database is down.
+STATE_DOWN_RETRY_AFTER_S = 10
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -171,7 +177,8 @@ class PushReceiver:
             )
 
     def _count(self, result: str) -> None:
-        self.pipeline.store.add_counters(
+        """Count a push (while the state database is down: when it is back, `Store.tally`)."""
+        self.pipeline.store.tally(
             Counter({("smswatch_push_requests_total", (self.source.name, result)): 1})
         )
 
@@ -214,7 +221,19 @@ class PushReceiver:
             self._count("bad_payload")
             return Response(400, b"no readable report\n")
         provider_ms = date_header_ms(request.headers.get("date"))
-        self.pipeline.commit_push(self.source, events, invalid, provider_ms, self._accepted)
+        try:
+            self.pipeline.commit_push(self.source, events, invalid, provider_ms, self._accepted)
+        except STATE_ERRORS as exc:  # not committed: never acknowledged, the provider retries
+            self._count("state_down")
+            log.warning(
+                "push refused: state database down",
+                extra={"source": self.source.name, "error": type(exc).__name__},
+            )
+            return Response(
+                503,
+                b"state database unavailable, retry later\n",
+                headers={"Retry-After": str(STATE_DOWN_RETRY_AFTER_S)},
+            )
         if self.crash_after_commit:
             log.error("test hook: exiting after commit, before the acknowledgement")
             os._exit(70)

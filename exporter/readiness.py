@@ -4,8 +4,7 @@ Liveness (`/healthz`) says only that the process serves HTTP: a failure there is
 and nothing a restart cannot fix is checked (an upstream API that is down is not).
 
 Readiness (`/ready`) says that the exporter's answers are its own judgement of the present:
-- the state store is open and answers a read (the metrics, the lookup and the push receivers'
-  commits all depend on it);
+- the state was read at least once by this process (the metrics come from it);
 - every polled source has finished its first poll in this process, successful or not, so
   `smswatch_source_up` and the freshness gauges are this process's verdict, not a restored one;
   with replicas, only the sources this replica holds the lease of: another replica polls the
@@ -13,6 +12,14 @@ Readiness (`/ready`) says that the exporter's answers are its own judgement of t
 - push-only sources count as ready once their receiver is routed, which it is before the
   server listens: the exporter waits for their pushes, it never polls them;
 - the exporter is not stopping.
+
+The state database being down does not make the exporter unready either: every replica shares
+it, so all would leave the Service together, and providers' pushes would meet refused
+connections instead of the 503 with `Retry-After` that makes them retry, and a scrape config
+that keeps ready endpoints only would lose the targets and page "exporter down" instead of
+"state database down" (SmswatchStateDown, from `smswatch_state_up`). Ready, a replica keeps
+serving the last metrics it read, answers pushes 503 and pauses its polls. `/ready` says so in
+its `state:` line.
 
 A source that is down does not make the exporter unready: the outage is exported
 (`smswatch_source_up 0`) and pages as itself (SmswatchSourceDown). Taking the pod out of its
@@ -23,13 +30,14 @@ upstream outage as the exporter being down.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from exporter.config import SourceConfig
-from exporter.dialect import STATE_ERRORS
 from exporter.leases import Lease
 from exporter.poller import PollHealth
+from exporter.snapshots import LastSnapshot
 from exporter.store import Store
 from exporter.web import Request, Response
 
@@ -53,12 +61,18 @@ class Readiness:
     """`/ready`: 200 with one line per check once all pass, else 503 naming what is missing."""
 
     def __init__(
-        self, store: Store, sources: Mapping[str, Watched], stopping: threading.Event
+        self,
+        store: Store,
+        sources: Mapping[str, Watched],
+        stopping: threading.Event,
+        snapshots: LastSnapshot | None = None,
     ) -> None:
-        """`sources` by name; `stopping` is set when the exporter begins to shut down."""
+        """`sources` by name; `stopping` is set when the exporter begins to shut down;
+        `snapshots`: how the state is read (shared with the scrapes)."""
         self.store = store
         self.sources = sources
         self.stopping = stopping
+        self.snapshots = snapshots or LastSnapshot(store)
 
     def checks(self) -> tuple[bool, list[str]]:
         """Whether the exporter is ready, and one line per check (what a person reads)."""
@@ -66,12 +80,19 @@ class Readiness:
         ready = True
         if self.stopping.is_set():
             return False, ["exporter: stopping"]
-        try:
-            self.store.snapshot()
-            lines.append("state: open")
-        except STATE_ERRORS as exc:  # closed, locked past its timeout, unreadable file
+        read = self.snapshots.read() is not None  # at most `wait_s` on the database
+        state = self.store.health
+        if not read:
             ready = False
-            lines.append(f"state: not readable ({type(exc).__name__})")
+            lines.append(f"state: never read ({state.why() or 'no answer yet'})")
+        elif state.up:
+            lines.append("state: open")
+        else:  # closed, locked past its timeout, unreachable, read-only
+            down_s = state.down_for() or 0.0
+            lines.append(
+                f"state: down for {down_s:.0f} s ({state.why()}): serving the metrics read "
+                f"at {_clock(self.snapshots.read_at)}, pushes answered 503, polls paused"
+            )
         for name, watched in self.sources.items():
             source, health = watched.source, watched.health
             if source.push_only:
@@ -93,3 +114,10 @@ class Readiness:
         ready, lines = self.checks()
         head = "ready" if ready else "not ready"
         return Response(200 if ready else 503, "\n".join([head, *lines, ""]).encode())
+
+
+def _clock(unix_s: float | None) -> str:
+    """A Unix time as UTC `HH:MM:SS` (what a person reading /ready compares with now)."""
+    if unix_s is None:
+        return "?"
+    return time.strftime("%H:%M:%S UTC", time.gmtime(unix_s))

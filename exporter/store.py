@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,6 +32,7 @@ from exporter.reconcile import (
     TerminalState,
     terminal_row,
 )
+from exporter.state_health import READ, WRITE, StateHealth
 
 if TYPE_CHECKING:
     from exporter.config import Config
@@ -430,6 +431,10 @@ class AuditEntry:
     status: str  # ok | bad_request
 
 
+#: What a scrape reads of the committed state: counter rows, gauge rows (metric, encoded
+#: labels, value) and the sources' states.
+Snapshot = tuple[list[tuple[str, str, float]], list[tuple[str, str, float]], list[SourceState]]
+
 _TRANSACTION_COLUMNS = (
     "txn_id, rrn, terminal_id, merchant_id, acquirer, amount, currency, pan, result, "
     "response_code, txn_ms, sms_expected, original_txn_id, join_key, state, message_id, "
@@ -481,6 +486,12 @@ class Store:
         self._read_lock = threading.Lock()
         self._pages_lock = threading.Lock()
         self._outcomes_pruned_at = -1
+        #: This process's view of the database's health (`smswatch_state_up`, commit latency).
+        self.health = StateHealth()
+        #: Counter deltas that could not be written while the database was down: they commit
+        #: with the next transaction that does (`tally`).
+        self._deferred: Counter[LabelKey] = Counter()
+        self._deferred_lock = threading.Lock()
         try:
             self._db = self._backend.connect()
             self._backend.prepare_writer(self._db)
@@ -626,16 +637,61 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        """One atomic unit: everything inside commits together or not at all."""
-        with self._lock:
+        """One atomic unit: everything inside commits together or not at all.
+
+        While the database is down it fails at once (`StateUnavailable`) but for one probe per
+        `StateHealth.retry_s`; counter deltas kept while it was down (`tally`) commit with it."""
+        with self.health.attempt(WRITE), self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self
+                deferred = self._take_deferred()
+                try:
+                    self._add("counters", deferred)
+                    started = time.perf_counter()
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._defer(deferred)
+                    raise
+                self.health.observe_commit(time.perf_counter() - started)
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # also after a failed COMMIT (SQLite keeps the transaction open then); on a lost
+                # connection the ROLLBACK fails too, and the first error is the one to tell
+                with suppress(*STATE_ERRORS):
+                    self._db.execute("ROLLBACK")
                 raise
-            else:
-                self._db.execute("COMMIT")
+
+    def _take_deferred(self) -> Counter[LabelKey]:
+        with self._deferred_lock:
+            deferred, self._deferred = self._deferred, Counter()
+        return deferred
+
+    def _defer(self, deltas: Counter[LabelKey]) -> None:
+        with self._deferred_lock:
+            self._deferred.update(deltas)
+
+    def tally(self, deltas: Counter[LabelKey]) -> None:
+        """Add counter deltas now (alone: autocommit), or, while the database is down, with the
+        next transaction that commits: what is counted during an outage is kept in memory until
+        then (lost only if the process ends first). Never raises a state error."""
+        try:
+            with self.health.attempt(WRITE):
+                self.add_counters(deltas)
+        except STATE_ERRORS:
+            self._defer(deltas)
+
+    def writable(self) -> bool:
+        """Whether a commit can work now: at once True while commits work; while they fail, a
+        tiny write transaction (at most one per `StateHealth.retry_s`) says whether they work
+        again. A poll asks before it fetches what it could not commit."""
+        if not self.health.failing(WRITE):
+            return True
+        try:
+            with self.transaction():
+                self._db.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
+        except STATE_ERRORS:
+            return False
+        return True
 
     @contextmanager
     def durable(self) -> Iterator[None]:
@@ -644,7 +700,7 @@ class Store:
         For what cannot be read again once acknowledged: pushes, consuming pulls. Elsewhere
         NORMAL stays (WAL: a power loss may drop the last commits, never corrupt the file; a
         re-read of the feed brings them back)."""
-        with self._lock:
+        with self.health.attempt(WRITE), self._lock:
             self._backend.set_durable(self._db, True)
             try:
                 yield
@@ -1301,11 +1357,9 @@ class Store:
         with self._read_lock:
             return list(self._reader.execute(sql, params))
 
-    def snapshot(
-        self,
-    ) -> tuple[list[tuple[str, str, float]], list[tuple[str, str, float]], list[SourceState]]:
+    def snapshot(self) -> Snapshot:
         """Counters, gauges and source states as committed, read in one read transaction."""
-        with self._read_lock:
+        with self.health.attempt(READ), self._read_lock:
             self._reader.execute("BEGIN")
             try:
                 counters = [

@@ -23,6 +23,7 @@ from exporter.catalogue import METRICS
 from exporter.collector import SmswatchCollector
 from exporter.config import parse_config, simulator_config_document
 from exporter.poller import Pipeline, PollHealth
+from exporter.state_health import StateHealth
 from exporter.store import Store
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.txt"
@@ -48,6 +49,9 @@ def exposition(tmp_path: Path) -> str:
         ],
         2,
     )
+    pipeline.store.health = StateHealth()  # commit durations of its own: a fixed exposition
+    pipeline.store.health.observe_commit(0.0003)
+    pipeline.store.health.observe_commit(0.02)
     health = {"sms": PollHealth(), "acquirer": PollHealth()}
     health["sms"].up = True
     health["sms"].observe(0.3)

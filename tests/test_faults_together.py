@@ -60,7 +60,12 @@ faults:
   - {kind: integration_drop, start: 20m, duration: 10m, share: 0.4}
 """
 #: The poll durations describe one process (kept in memory): a restart starts them from zero.
-PER_PROCESS = ("smswatch_source_poll_seconds_bucket", "smswatch_source_poll_seconds_count")
+PER_PROCESS = (
+    "smswatch_source_poll_seconds_bucket",
+    "smswatch_source_poll_seconds_count",
+    "smswatch_state_commit_duration_seconds_bucket",
+    "smswatch_state_commit_duration_seconds_count",
+)
 
 
 class Monotonic:

@@ -127,25 +127,36 @@ def test_a_push_only_source_is_ready_while_its_receiver_listens(tmp_path: Path) 
         exporter.stop()
 
 
-def test_unreadable_state_and_stopping_make_it_unready(
+def test_an_unreadable_state_keeps_it_ready_serving_the_last_metrics_and_stopping_does_not(
     upstream: HeldUpstream, tmp_path: Path
 ) -> None:
+    """Every replica shares the state database: unready together, the Service would have no
+    endpoints, pushes would be refused instead of answered 503, scrapes would fail."""
     upstream.release.set()
     exporter = started(document(upstream.url, tmp_path / "state.sqlite"))
     base = f"http://127.0.0.1:{exporter.port}"
     try:
         wait_until(lambda: http_get(f"{base}/ready")[0] == 200, 20, "the first polls")
         ready = exporter.web.routes["/ready"]
+        before = http_get(f"{base}/metrics")[1]
         exporter.store.close()  # e.g. the volume went away under the process
         status, body = http_get(f"{base}/ready")
-        assert status == 503
-        assert "state: not readable (ProgrammingError)" in body
+        assert status == 200
+        assert "state: down for" in body and "ProgrammingError" in body
+        assert "serving the metrics read at" in body and "pushes answered 503" in body
+        status, metrics = http_get(f"{base}/metrics")
+        assert status == 200 and "smswatch_state_up 0.0" in metrics
+        assert _records(metrics) == _records(before) != []
         # liveness never depends on the state: a database outage must not restart every replica
         assert http_get(f"{base}/healthz")[0] == 200
     finally:
         exporter.stop()
     response = ready(Request("GET", "/ready", {}, {}, b""))
     assert (response.status, response.body) == (503, b"not ready\nexporter: stopping\n")
+
+
+def _records(metrics: str) -> list[str]:
+    return [line for line in metrics.splitlines() if line.startswith("smswatch_records_total")]
 
 
 def test_probes_need_no_credentials_when_basic_auth_guards_the_rest(

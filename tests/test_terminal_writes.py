@@ -167,6 +167,7 @@ def test_a_terminal_that_cannot_be_stored_is_quarantined_and_left_out_of_the_gau
 def test_a_snapshot_whose_commit_failed_is_recorded_by_the_next_poll(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pipeline.store.health.retry_s = 0  # after the failure, no pause before the next attempt
     feed_terminals(pipeline, inventory(3), 1)
     off = inventory(3)
     off[1] = off[1]._replace(sms_notice_enabled=False, changed_ms=ms(1.5))

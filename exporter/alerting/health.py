@@ -26,6 +26,7 @@ def health_alerts(ctx: Context) -> list[Alert]:
     interval = format_duration(spec.poll_interval_ms)
     exporter_down = format_duration(alerts["SmswatchExporterDown"].for_ms)
     absent = format_duration(alerts["SmswatchExporterAbsent"].for_ms)
+    state_down = format_duration(alerts["SmswatchStateDown"].for_ms)
     return [
         ctx.alert(
             "SmswatchSourceDown",
@@ -121,6 +122,26 @@ def health_alerts(ctx: Context) -> list[Alert]:
                 f"{exporter_down}: transaction SMS are not monitored and no SMS alert can fire.",
                 "对 {{ $labels.instance }}（job {{ $labels.job }}）的抓取已连续失败 "
                 f"{exporter_down}：交易短信处于无人监控状态，任何短信告警都无法触发。",
+            ),
+            dashboard="oncall",
+        ),
+        ctx.alert(
+            "SmswatchStateDown",
+            f"{ctx.metric('smswatch_state_up')} == 0\n",
+            severity="critical",
+            summary=say(
+                "The smswatch exporter cannot use its state database.",
+                "smswatch exporter 无法使用其状态数据库。",
+            ),
+            description=say(
+                "{{ $labels.instance }} has failed to read or commit its state for "
+                f"{state_down}: its metrics are frozen at the last read, providers' pushes are "
+                "answered 503 (they retry) and polls are paused. Nothing is lost while providers "
+                "keep their reports, but no SMS alert can fire from this replica.",
+                "{{ $labels.instance }} 读取或提交状态已连续失败 "
+                f"{state_down}：其指标停留在最后一次读取的数值，服务商推送的状态报告被回复 503"
+                "（服务商会重试），轮询已暂停。只要服务商保留报告就不会丢数据，但该副本无法触发"
+                "任何短信告警。",
             ),
             dashboard="oncall",
         ),

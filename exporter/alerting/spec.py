@@ -44,6 +44,7 @@ ALERT_KEYS: dict[str, tuple[str, ...]] = {
     "SmswatchDecisionsHeldBack": ("threshold",),
     "SmswatchExporterDown": (),
     "SmswatchExporterAbsent": (),
+    "SmswatchStateDown": (),
     "SmswatchUnobservedTime": ("window",),
     "SmswatchReceiptsUnobserved": ("window", "min_events"),
     "SmswatchWatermarkClamped": ("window",),

@@ -68,9 +68,10 @@ class Prober:
         return int(self.clock() * 1000)
 
     def send_round(self, gateway: str) -> list[CanaryRow]:
-        """One canary to every number of a gateway (the scheduled job)."""
+        """One canary to every number of a gateway (the scheduled job); none while the state
+        database is down (a canary is recorded before it is sent)."""
         probe = self.settings.gateway(gateway)
-        if probe is None:
+        if probe is None or not self.store.writable():
             return []
         return [self.send_one(probe, number) for number in probe.numbers]
 
@@ -141,7 +142,10 @@ class Prober:
             )
 
     def check(self) -> int:
-        """Read the handset's inbox, then judge open canaries; returns verdicts given."""
+        """Read the handset's inbox, then judge open canaries; returns verdicts given. Not while
+        the state database is down: what is read from the inbox could not be recorded."""
+        if not self.store.writable():
+            return 0
         with self._check_lock:
             received: list[tuple[str, int, str]] = []
             if self.inbox is not None:

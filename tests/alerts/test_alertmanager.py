@@ -32,7 +32,7 @@ def test_amtool_check_config(amtool: str) -> None:
         [amtool, "check-config", str(ALERTMANAGER_CONFIG)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 inhibit rules" in result.stdout
+    assert "8 inhibit rules" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -186,6 +186,31 @@ def test_exporter_down_silences_what_it_feeds(alertmanager: str) -> None:
     assert inhibited["Watchdog"] == []
     assert inhibited["SMSThrottled"] != []
     assert inhibited["SmswatchSourceDown"] != []
+
+
+def test_state_down_silences_the_frozen_numbers_but_not_the_exporter_alerts(
+    alertmanager: str,
+) -> None:
+    _post_alerts(
+        alertmanager,
+        [
+            _alert(alertname="SmswatchStateDown", severity="critical", instance="smswatch:8479"),
+            _alert(alertname="SMSDeliveryTotalFailure", severity="critical", gateway="gw"),
+            _alert(alertname="SmswatchSourceStale", severity="warning", source="sms"),
+            _alert(alertname="SmswatchExporterDown", severity="critical", instance="smswatch:9"),
+            _alert(alertname="Watchdog", severity="info"),
+        ],
+    )
+
+    def states() -> dict[str, list[str]] | None:
+        alerts = get_json(f"{alertmanager}/api/v2/alerts")
+        found = {a["labels"]["alertname"]: a["status"]["inhibitedBy"] for a in alerts}
+        return found if len(found) == 5 else None
+
+    inhibited = wait_until(states, 15, "five alerts in Alertmanager")
+    assert inhibited["SMSDeliveryTotalFailure"] != [] and inhibited["SmswatchSourceStale"] != []
+    assert inhibited["Watchdog"] == [] and inhibited["SmswatchExporterDown"] == []
+    assert inhibited["SmswatchStateDown"] != []  # by the exporter down, which says more
 
 
 def test_causes_and_blindness_silence_what_they_explain(alertmanager: str) -> None:

@@ -4,6 +4,7 @@ its cause) are given once, with their counters. Real SQLite, real pipeline."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,14 @@ import pytest
 import responses
 
 from exporter.config import parse_config, simulator_config_document
+from exporter.dialect import Backend
 from exporter.poller import Pipeline
 from exporter.probes import ledger
 from exporter.probes.prober import Prober
 from exporter.records import Page, SmsEvent
 from exporter.store import CanaryRow, Store, decode_labels
+
+from harness import wait_until
 
 T0 = 1_800_000_000_000
 
@@ -230,3 +234,32 @@ def test_the_providers_id_from_the_answer_keys_its_reports(tmp_path: Path) -> No
     assert counters(pipeline.store, "smswatch_probe_delivered_total") == {
         ("smswatch_probe_delivered_total", ("bank-sms", "china-mobile", "north")): 1
     }
+
+
+@responses.activate
+def test_while_the_state_is_down_no_canary_is_sent_and_the_inbox_waits(tmp_path: Path) -> None:
+    """A canary is recorded before it is sent, and what the inbox shows is recorded when read:
+    neither can be while the state file is locked, so neither happens until it is free."""
+    responses.post("https://sms-gw.bank/sms/v1/send", json={"ok": True})
+    config = parse_config(config_document(tmp_path))
+    assert config.probes is not None
+    store = Store(config.state_path, backend=Backend(config.state_path, busy_timeout_ms=50))
+    prober = Prober(config.probes, store, clock=lambda: T0 / 1000)
+    [sent] = prober.send_round("bank-sms")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "IN20270115_080003_00_+8613800138000_00.txt").write_bytes(
+        "\ufeffsmswatch canary ".encode("utf-16-le") + sent.nonce.encode("utf-16-le")
+    )
+    holder = sqlite3.connect(config.state_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the file
+    with pytest.raises(sqlite3.OperationalError), store.transaction():
+        pass  # the state learns it is down
+    assert prober.send_round("bank-sms") == [] and prober.check() == 0
+    assert len(responses.calls) == 1
+    holder.execute("ROLLBACK")
+    holder.close()
+    wait_until(store.writable, 10, "the state to take commits again")
+    prober.check()
+    got = store.canary(sent.canary_id)
+    assert got is not None and got.handset_ms == T0 + 3000
