@@ -128,6 +128,7 @@ class SmswatchCollector(Collector):
         exporter, everything exported). `snapshots`: how the committed state is read
         (default: from `store`, the last snapshot served while the database is down)."""
         self.leadership = leadership
+        self._serving_shared = False  # `_serves_shared`
         self.config = config
         self.store = store
         self.health = health
@@ -148,8 +149,9 @@ class SmswatchCollector(Collector):
             yield from self._all()
             yield from self._lease_metrics()
             return
-        primary = leadership.is_primary()
-        for family in self._all():
+        families = list(self._all())  # reads the state (or serves the last read) first
+        primary = self._serves_shared(leadership.is_primary())
+        for family in families:
             name = f"{family.name}_total" if family.type == "counter" else family.name
             if name in REPLICA_SERIES:
                 pass
@@ -161,6 +163,20 @@ class SmswatchCollector(Collector):
                 family.samples = []
             yield family
         yield from self._lease_metrics()
+
+    def _serves_shared(self, primary: bool) -> bool:
+        """Whether this replica exports the shared state's series now: while it is the primary;
+        and, once the state database went down while it was, until the database answers it
+        again. Nobody can take the primary over through a database that is down, and the last
+        numbers stay served (`smswatch_state_up 0`) instead of vanishing when the lease runs
+        out locally. (A replica cut off from a database the others still reach serves its
+        last numbers beside the new primary's until it reaches it again: SmswatchStateDown
+        pages for it meanwhile.)"""
+        if self.store.health.up:
+            self._serving_shared = primary
+        else:
+            self._serving_shared = self._serving_shared or primary
+        return self._serving_shared
 
     def _lease_metrics(self) -> Iterator[Metric]:
         """Which sources this replica polls, whether it is the primary, its lease changes."""

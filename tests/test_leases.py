@@ -192,7 +192,12 @@ def test_two_exporters_export_each_series_once_and_run_singleton_jobs_on_the_pri
         assert sorted(leaders.values()) == [(0.0, 1.0), (1.0, 0.0)]
         assert one[("smswatch_primary", frozenset())] == 1.0
         assert two[("smswatch_primary", frozenset())] == 0.0
-        replica_series = ("smswatch_source_leader", "smswatch_primary", "smswatch_lease_changes")
+        replica_series = (
+            "smswatch_source_leader",
+            "smswatch_primary",
+            "smswatch_lease_changes",
+            "smswatch_state_",
+        )
         in_both = {
             key
             for key in set(one) & set(two)

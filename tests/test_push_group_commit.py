@@ -18,6 +18,7 @@ from test_push import SECRET, document
 
 from exporter.app import Exporter
 from exporter.config import parse_config
+from exporter.dialect import STATE_ERRORS
 from exporter.records import SmsEvent
 
 from harness import scrape, wait_until
@@ -199,5 +200,13 @@ def test_a_database_error_fails_every_push_of_the_group_with_that_error(
     assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
     assert len({id(o) for o in outcomes}) == 1  # the same exception for each
     assert messages_committed(tmp_path / "state.sqlite") == 0
-    app.pipeline.commit_push(source, [report(1)], 0)  # writable again: pushes go on
+
+    def pushed_again() -> bool:  # writable again: a retried push goes on (once the state
+        try:  # health lets the next attempt reach the database, within a second)
+            app.pipeline.commit_push(source, [report(1)], 0)
+        except STATE_ERRORS:
+            return False
+        return True
+
+    wait_until(pushed_again, 10, "a push committed once the state is writable")
     assert messages_committed(tmp_path / "state.sqlite") == 1

@@ -238,7 +238,9 @@ def stopped(server: Server) -> Iterator[None]:
 def test_a_postgresql_outage_serves_the_last_numbers_refuses_pushes_pauses_polls_loses_nothing(
     postgresql_server: Server, postgresql_dsn: str, feed: Feed, tmp_path: Path
 ) -> None:
-    run = Run(document(feed.url, {"backend": "postgresql", "dsn": postgresql_dsn}))
+    doc = document(feed.url, {"backend": "postgresql", "dsn": postgresql_dsn})
+    doc["leases"] = {"ttl": "1s"}  # the outage outlasts the primary's lease
+    run = Run(doc)
     store = run.exporter.store
     try:
         assert post(run.push_url, reports(1))[0] == 200
@@ -266,11 +268,20 @@ def test_a_postgresql_outage_serves_the_last_numbers_refuses_pushes_pauses_polls
             assert (health.polls, health.up) == (polls, True)  # our outage is not the source's
             assert "polls paused" in http_get(f"{run.base}/ready")[1]
             assert http_get(f"{run.base}/")[0] == 503  # the landing page says so, no 500
-            assert counted(run.scrape()) == counted(before)
+            keeper = run.exporter.keeper
+            wait_until(lambda: not keeper.is_primary(), 20, "the primary lease to run out")
+            assert counted(run.scrape()) == counted(before)  # served still, not vanished
+            polled = {n: p for n, p in run.exporter.pollers.items() if p.source.pull}
+            polls = {name: p.health.polls for name, p in polled.items()}
 
         wait_until(store.writable, 20, "commits to work again")
+        wait_until(lambda: keeper.polls("sms") and keeper.is_primary(), 20, "leases taken again")
         assert post(run.push_url, reports(2))[0] == 200  # the provider's retry
-        run.poll()  # resumes where the last commit left the cursor
+        wait_until(  # a lease taken again polls its source at once, from the committed cursor
+            lambda: all(p.health.polls > polls[n] for n, p in polled.items()),
+            20,
+            "the polls of the leases taken again",
+        )
         after = run.scrape()
         assert "smswatch_state_up 1.0" in after
     finally:
@@ -278,7 +289,9 @@ def test_a_postgresql_outage_serves_the_last_numbers_refuses_pushes_pauses_polls
     expected = reference(feed.url, tmp_path)
     refused = ("smswatch_push_requests_total", _labels(source="aliyun", result="state_down"))
     assert counted(after)[refused] == 1
-    assert counted(after) == {**expected, refused: 1.0}
+    unreachable = ("smswatch_source_errors_total", _labels(source="acquirer", error="connection"))
+    again = expected[unreachable] + 1  # the unreachable acquirer polled once more, at its lease
+    assert counted(after) == {**expected, refused: 1.0, unreachable: again}
 
 
 def _labels(**labels: str) -> frozenset[tuple[str, str]]:

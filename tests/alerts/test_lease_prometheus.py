@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: Series about a replica itself: every replica exports its own.
 PER_REPLICA = (
     "smswatch_source_leader|smswatch_primary|smswatch_lease_changes_total|smswatch_build_info"
-    "|smswatch_source_poll_seconds_.*"
+    "|smswatch_source_poll_seconds_.*|smswatch_state_up|smswatch_state_commit_duration_seconds_.*"
 )
 
 
