@@ -165,14 +165,14 @@ def test_lease_ttl_is_validated_with_its_field_path(tmp_path: Path) -> None:
 
 
 def test_two_exporters_export_each_series_once_and_run_singleton_jobs_on_the_primary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_backend: Callable[[Config], Config]
 ) -> None:
     """Two replicas on one state: the primary alone exports the shared state's series and runs
     prune; each source's leader and its in-memory series come from one replica; both are
     ready, the one that polls nothing too."""
     pruned: list[Exporter] = []
     monkeypatch.setattr(Exporter, "_prune", lambda self: pruned.append(self))
-    config = simulator_config(tmp_path)
+    config = on_backend(simulator_config(tmp_path))
     first = Exporter(config, "127.0.0.1", 0)
     first.start()
     second = Exporter(config, "127.0.0.1", 0)
