@@ -26,16 +26,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from harness_replicas import CounterWatch, PushFront
 from postgresql_server import Server
-from test_end_to_end_providers import summed
-from test_push_end_to_end import RECEIPTS, TOLD, per_acquirer
+from test_push_end_to_end import told_difference, write_config
 
-from exporter.config import simulator_config_document
 from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import settings_from_options
 from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
@@ -43,47 +39,21 @@ from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 from harness import (
     Process,
     Series,
-    diff,
-    exported_like,
+    StateBackend,
     finished_truth,
     free_port,
     http_get,
     parse_exposition,
-    truth_series,
     wait_until,
 )
 
 START = "2026-11-26T08:00:00Z"
-POLL_INTERVAL_S = 0.2
 #: How long the paused replica stays paused: past a lease (TTL 1 s) and two poll intervals.
 PAUSE_S = 3.0
 KILLS = int(os.environ.get("SMSWATCH_REPLICAS_KILLS", "20"))
 SPEED = float(os.environ.get("SMSWATCH_REPLICAS_SPEED", "120"))
 #: Simulated traffic: long enough that the kills fall while traffic and decisions go on.
 TRAFFIC = os.environ.get("SMSWATCH_REPLICAS_TRAFFIC", "30m")
-
-
-def replica_config(tmp_path: Path, sim_url: str, dsn: str) -> Path:
-    """Alibaba pushes for the SMS (push-only), the generic acquirer feed polled; the state on
-    PostgreSQL. Both replicas run this same file."""
-    doc: dict[str, Any] = simulator_config_document(sim_url, f"{int(POLL_INTERVAL_S * 1000)}ms")
-    doc["state"] = {"backend": "postgresql", "dsn": dsn}
-    doc["sources"][0] = {
-        "name": "sms",
-        "kind": "sms_gateway",
-        "gateway": "bank-sms",
-        "provider": "aliyun",
-        "pull": False,
-        "push": {"secret": "${PUSH_SECRET}", "lag": "1m"},
-    }
-    doc["sources"][1].update(
-        {"timeout": {"connect": "1s", "read": "1500ms"}, "retries": 2, "backoff": "50ms"}
-    )
-    for source in doc["sources"]:
-        source["max_clock_skew"] = "3s"
-    path = tmp_path / "smswatch.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
 
 
 @dataclass
@@ -189,32 +159,6 @@ def failover_s(watch: CounterWatch, since: float, source: str = "acquirer") -> f
     return None
 
 
-def told_difference(truth: dict[str, Any], exported: dict[Series, float]) -> list[str]:
-    """What the exported series differ in from what the provider told and the acquirer
-    published (empty when equal): messages with a final status, transactions, receipts
-    delivered or failed, and every acquirer's receipts in total."""
-    everything = truth_series(truth)
-    expected = summed(
-        {k: v for k, v in everything.items() if ("status", "unknown") not in k[1]}, TOLD
-    )
-    for key, value in summed(everything, (RECEIPTS,)).items():
-        if dict(key[1])["outcome"] in ("delivered", "failed"):
-            expected[key] = value
-    got = summed(exported_like(exported, (*TOLD, RECEIPTS)), (*TOLD, RECEIPTS))
-    told = {
-        k: v
-        for k, v in got.items()
-        if ("status", "unknown") not in k[1]
-        and dict(k[1]).get("outcome") not in ("missing", "unknown")
-    }
-    lines = diff(expected, told)
-    if per_acquirer(got) != per_acquirer(everything):
-        lines.append(
-            f"receipts per acquirer: truth={per_acquirer(everything)} got={per_acquirer(got)}"
-        )
-    return lines
-
-
 def test_two_replicas_through_kills_a_pause_and_a_database_restart_stay_exact(
     tmp_path: Path,
     postgresql_server: Server,
@@ -223,7 +167,8 @@ def test_two_replicas_through_kills_a_pause_and_a_database_restart_stay_exact(
     seed: int,
 ) -> None:
     sim, front, sim_url = simulator_and_front
-    config = replica_config(tmp_path, sim_url, postgresql_dsn)
+    # both replicas run this one config: the state on PostgreSQL
+    config = write_config(tmp_path, sim_url, state=StateBackend("postgresql", postgresql_dsn))
     polling = Replica("a", free_port(), config, tmp_path)
     other = Replica("b", free_port(), config, tmp_path)
     front.aim([polling.url, other.url])
