@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -20,6 +22,7 @@ from exporter.config import Config
 from exporter.config import Objectives as ConfigObjectives
 from exporter.errors import ConfigError
 from exporter.landing import LandingPage
+from exporter.leases import PRIMARY, LeaseKeeper, replica_id, source_lease
 from exporter.lookup.routes import build_lookup
 from exporter.overruns import OverrunCounter, poll_job_id
 from exporter.poller import Pipeline, Poller, is_push_only
@@ -85,7 +88,26 @@ class Exporter:
         self.store = open_store(config)
         self.pipeline = Pipeline(config, self.store, clock)
         self._stop = threading.Event()
-        self.pollers = {s.name: Poller(s, self.pipeline, self._stop, clock) for s in config.sources}
+        #: Replicas sharing the state: this one polls the sources whose lease it holds, and
+        #: runs the singleton jobs while it holds the primary lease.
+        self.keeper = LeaseKeeper(
+            self.store,
+            [s.name for s in config.sources if not is_push_only(s)],
+            config.lease_ttl_ms,
+            replica_id(os.environ),
+            on_acquired=self._poll_now,
+        )
+        self.pollers = {
+            s.name: Poller(
+                s,
+                self.pipeline,
+                self._stop,
+                clock,
+                # a push-only source is "polled" (its last poll recorded) by the primary
+                lease=self.keeper.primary if is_push_only(s) else self.keeper.by_source[s.name],
+            )
+            for s in config.sources
+        }
         #: Provider account checks (balance, approvals), by gateway: on their own schedule.
         self.accounts = {
             s.gateway: AccountChecker(s, self._stop) for s in config.sources if s.account
@@ -99,6 +121,7 @@ class Exporter:
                 health,
                 clock,
                 accounts={g: checker.health for g, checker in self.accounts.items()},
+                leadership=self.keeper,
             )
         )
         try:
@@ -115,7 +138,7 @@ class Exporter:
                 "/healthz": liveness,
                 "/ready": Readiness(
                     self.store,
-                    {n: Watched(p.source, p.health) for n, p in self.pollers.items()},
+                    {n: Watched(p.source, p.health, p.lease) for n, p in self.pollers.items()},
                     self._stop,
                 ),
             }
@@ -157,12 +180,18 @@ class Exporter:
             if is_push_only(source):  # not listening since the last push taken before
                 self.store.open_push_gap(source.name)
         self.web.start()
+        self.keeper.start()  # one round now: the first polls of the sources it took
         now = time.time()
         jobs = [
             (poller.poll, poller.source.poll_interval_ms, poll_job_id(name), f"poll {name}")
             for name, poller in self.pollers.items()
         ] + [  # provider account checks, on their own slow schedule
-            (checker.check, checker.settings.interval_ms, f"account:{g}", f"account {g}")
+            (
+                self._as_primary(checker.check),
+                checker.settings.interval_ms,
+                f"account:{g}",
+                f"account {g}",
+            )
             for g, checker in self.accounts.items()
         ]
         for job, interval_ms, job_id, job_name in jobs:
@@ -177,7 +206,7 @@ class Exporter:
                 **job_options(interval_ms),
             )
         self.scheduler.add_job(
-            self._prune,
+            self._as_primary(self._prune),
             "interval",
             seconds=self.config.prune_interval_ms / 1000,
             id="prune",
@@ -187,7 +216,7 @@ class Exporter:
             self._schedule_probes(self.prober, now)
         if self.config.reports is not None:
             schedule_reports(
-                self.scheduler,
+                _PrimaryJobs(self.scheduler, self._as_primary),
                 self.config.reports,
                 objectives=report_objectives(self.config.objectives),
                 courier=self.courier,
@@ -207,7 +236,7 @@ class Exporter:
         settings = prober.settings
         for probe in settings.gateways:
             self.scheduler.add_job(
-                prober.send_round,
+                self._as_primary(prober.send_round),
                 "interval",
                 args=(probe.gateway,),
                 seconds=probe.interval_ms / 1000,
@@ -216,7 +245,7 @@ class Exporter:
                 **job_options(probe.interval_ms),
             )
         self.scheduler.add_job(
-            prober.check,
+            self._as_primary(prober.check),
             "interval",
             seconds=settings.check_interval_ms / 1000,
             id="probe-check",
@@ -228,6 +257,7 @@ class Exporter:
         self._stop.set()
         with contextlib.suppress(Exception):  # not started
             self.scheduler.shutdown(wait=True)
+        self.keeper.stop()  # no poll in flight: release the leases, another replica takes them
         self.courier.stop()  # reports being mailed: waiting ends, attempts in flight finish
         self.web.stop()
         for poller in self.pollers.values():
@@ -237,6 +267,31 @@ class Exporter:
         if self.prober is not None:
             self.prober.session.close()
         self.store.close()
+
+    def _as_primary(self, job: Callable[..., object]) -> Callable[..., None]:
+        """`job`, run only while this replica is the primary (singleton jobs: one replica)."""
+
+        @functools.wraps(job)
+        def gated(*args: object, **kwargs: object) -> None:
+            if self.keeper.is_primary():
+                job(*args, **kwargs)
+
+        return gated
+
+    def _poll_now(self, lease: str) -> None:
+        """A lease was just acquired: poll its source now rather than at its next run; a new
+        primary checks the provider accounts now (their series come from its checks) and runs
+        its canary rounds as they come."""
+        if not self.scheduler.running:
+            return
+        if lease == PRIMARY:
+            jobs = [f"account:{gateway}" for gateway in self.accounts]
+        else:
+            jobs = [poll_job_id(n) for n in self.pollers if source_lease(n) == lease]
+        soon = _datetime(time.time())
+        for job_id in jobs:
+            with contextlib.suppress(Exception):  # being stopped
+                self.scheduler.modify_job(job_id, next_run_time=soon)
 
     def _count_delivery(self, schedule: str, result: str) -> None:
         self.store.add_counters(
@@ -258,6 +313,18 @@ class Exporter:
     def _metrics(self, request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(200, encoder(self.registry), content_type)
+
+
+class _PrimaryJobs:
+    """A scheduler whose added jobs run only on the primary replica (see `Exporter._as_primary`)."""
+
+    def __init__(self, scheduler: BackgroundScheduler, gate: Callable[..., Callable[..., None]]):
+        self._scheduler = scheduler
+        self._gate = gate
+
+    def add_job(self, func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        """`BackgroundScheduler.add_job`, `func` gated."""
+        return self._scheduler.add_job(self._gate(func), *args, **kwargs)
 
 
 def _datetime(epoch: float) -> object:

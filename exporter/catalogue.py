@@ -403,6 +403,29 @@ METRICS: tuple[MetricSpec, ...] = (
         "The configured interval between canary rounds of the gateway "
         "(probes.gateways[].interval).",
     ),
+    MetricSpec(
+        "smswatch_source_leader",
+        "gauge",
+        ("source",),
+        "1 on the replica that polls the source (holds its lease), 0 on the others. Exported "
+        "by every replica for every polled source: max by (source) below 1 means nobody polls it.",
+    ),
+    MetricSpec(
+        "smswatch_primary",
+        "gauge",
+        (),
+        "1 on the replica that holds the primary lease: it runs the singleton jobs (prune, "
+        "scheduled reports, canary probes, account checks) and alone exports the series read "
+        "from the shared state, so sums across replicas never count twice. 0 on the others.",
+    ),
+    MetricSpec(
+        "smswatch_lease_changes_total",
+        "counter",
+        ("lease", "change"),
+        "Changes of a lease (primary, source:<name>) as this replica saw them: acquired, lost "
+        "(taken over, or expired before renewal) and released (spread to another replica, or "
+        "at shutdown). Counted in this process only: starts at 0 at each start.",
+    ),
 )
 
 #: Causes a canary probe's failure is given (`cause` of smswatch_probe_failures_total).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import product
+from typing import Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -39,6 +40,42 @@ from exporter.classify import NO_CODE_LABELS, UNLISTED
 from exporter.config import Config
 from exporter.poller import PollHealth
 from exporter.store import SourceState, Store, decode_labels
+
+#: Series about the replica itself: every replica exports them.
+REPLICA_SERIES = frozenset(
+    {
+        "smswatch_build_info",
+        "smswatch_source_leader",
+        "smswatch_primary",
+        "smswatch_lease_changes_total",
+    }
+)
+#: Per-source series kept in this process's memory only: exported by the source's poller.
+#: (smswatch_source_up comes from the primary, as the other source series it is joined with:
+#: from the poller's memory where the primary polls the source, else as last committed.)
+POLLER_SERIES = frozenset({"smswatch_source_poll_seconds"})
+_LEASE_CHANGES = ("acquired", "lost", "released")
+
+
+class Leadership(Protocol):
+    """What the collector asks the lease keeper (exporter/leases.py) at each scrape."""
+
+    @property
+    def running(self) -> bool:
+        """Whether leases are kept (before its start, an exporter exports everything)."""
+
+    def is_primary(self) -> bool:
+        """Whether this replica holds the primary lease now."""
+
+    def polls(self, source: str) -> bool:
+        """Whether this replica polls `source` now."""
+
+    def lease_names(self) -> list[str]:
+        """Every lease this replica takes part in."""
+
+    def changes(self) -> dict[tuple[str, str], int]:
+        """(lease, change) → count, in this process."""
+
 
 #: Failure (status, cause) pairs exported with zeros for every gateway/carrier/area.
 _ZERO_MESSAGE_SERIES = [("delivered", "none"), ("unknown", "unknown")] + [
@@ -78,8 +115,13 @@ class SmswatchCollector(Collector):
         health: Mapping[str, PollHealth],
         clock: Callable[[], float] = time.time,
         accounts: Mapping[str, Callable[[], AccountHealth]] | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
-        """`accounts`: gateway → the latest health of its provider account check."""
+        """`accounts`: gateway → the latest health of its provider account check.
+        `leadership`: with replicas, which leases this one holds: the shared state's series
+        only on the primary, a source's in-memory series only on its poller (None: one
+        exporter, everything exported)."""
+        self.leadership = leadership
         self.config = config
         self.store = store
         self.health = health
@@ -92,7 +134,55 @@ class SmswatchCollector(Collector):
             yield _family(spec.name, spec.labels)
 
     def collect(self) -> Iterator[Metric]:
-        """Every metric of the catalogue, as committed."""
+        """Every metric of the catalogue, as committed; with replicas, each series from one
+        replica only (the leases are judged now, on their local deadlines)."""
+        leadership = self.leadership if self.leadership and self.leadership.running else None
+        if leadership is None:
+            yield from self._all()
+            yield from self._lease_metrics()
+            return
+        primary = leadership.is_primary()
+        for family in self._all():
+            name = f"{family.name}_total" if family.type == "counter" else family.name
+            if name in REPLICA_SERIES:
+                pass
+            elif name in POLLER_SERIES:
+                family.samples = [
+                    s for s in family.samples if leadership.polls(s.labels.get("source", ""))
+                ]
+            elif not primary:
+                family.samples = []
+            yield family
+        yield from self._lease_metrics()
+
+    def _lease_metrics(self) -> Iterator[Metric]:
+        """Which sources this replica polls, whether it is the primary, its lease changes."""
+        leadership = self.leadership if self.leadership and self.leadership.running else None
+        polled = [s.name for s in self.config.sources if not s.push_only]
+        leader = _family("smswatch_source_leader", ("source",))
+        assert isinstance(leader, GaugeMetricFamily)
+        for name in polled:
+            on = leadership is None or leadership.polls(name)
+            leader.add_metric([name], 1.0 if on else 0.0)
+        yield leader
+        primary = _family("smswatch_primary", ())
+        assert isinstance(primary, GaugeMetricFamily)
+        primary.add_metric([], 1.0 if leadership is None or leadership.is_primary() else 0.0)
+        yield primary
+        names = (
+            leadership.lease_names()
+            if leadership is not None
+            else ["primary", *(f"source:{n}" for n in polled)]
+        )
+        changes: dict[str, dict[Labels, float]] = {
+            "smswatch_lease_changes_total": {
+                k: float(v) for k, v in (leadership.changes() if leadership else {}).items()
+            }
+        }
+        yield self._counter("smswatch_lease_changes_total", changes, product(names, _LEASE_CHANGES))
+
+    def _all(self) -> Iterator[Metric]:
+        """Every metric of the catalogue but the lease ones, as committed."""
         counters_rows, gauge_rows, sources = self.store.snapshot()
         counters: dict[str, dict[Labels, float]] = {}
         for metric, labels, value in counters_rows:
@@ -164,15 +254,20 @@ class SmswatchCollector(Collector):
         now = self.clock()
         for source in cfg.sources:
             health = self.health.get(source.name) or PollHealth()
+            state = sources_by_name.get(source.name)
             assert isinstance(up, GaugeMetricFamily)
-            up.add_metric([source.name], 1.0 if health.up else 0.0)
+            leadership = self.leadership
+            if leadership is None or not leadership.running or leadership.polls(source.name):
+                up.add_metric([source.name], 1.0 if health.up else 0.0)
+            else:  # another replica polls it: its last poll as committed
+                polled_ok = state is not None and state.last_poll_ms is not None
+                up.add_metric([source.name], 1.0 if polled_ok and not state.last_error else 0.0)  # type: ignore[union-attr]
             assert isinstance(expected_lag, GaugeMetricFamily)
             expected_lag.add_metric(
                 [source.name], source.expected_lag_ms(cfg.give_up_after_ms) / 1000
             )
             assert isinstance(push_only, GaugeMetricFamily)
             push_only.add_metric([source.name], 1.0 if source.push_only else 0.0)
-            state = sources_by_name.get(source.name)
             if state is not None and state.last_success_ms is not None:
                 assert isinstance(last_success, GaugeMetricFamily)
                 last_success.add_metric([source.name], state.last_success_ms / 1000)

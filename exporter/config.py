@@ -237,6 +237,9 @@ class Config:
     state_backend: str = "sqlite"
     state_dsn: str = ""
     state_password: str = field(default="", repr=False)
+    #: How long a replica's lease on a source or on the primary role lasts without renewal
+    #: (`leases.ttl`): the failover bound is about this plus two poll intervals.
+    lease_ttl_ms: int = 15_000
 
     @property
     def gateways(self) -> tuple[str, ...]:
@@ -874,6 +877,7 @@ _TOP_KEYS = {
     "reports",
     "lookup",
     "probes",
+    "leases",
 }
 
 
@@ -1047,6 +1051,14 @@ def parse_config(
         give_up_after_ms = reader.duration(recon, "give_up_after", "reconcile", 1_800_000)
         max_skew_ms = reader.duration(join, "max_skew", "reconcile.join", 60_000)
         _check_retention(retention_ms, missing_after_ms + give_up_after_ms + max_skew_ms, sources)
+        leases = reader.mapping(top.get("leases"), "leases")
+        reader.known(leases, {"ttl"}, "leases")
+        lease_ttl_ms = reader.duration(leases, "ttl", "leases", 15_000)
+        if not 1_000 <= lease_ttl_ms <= 600_000:
+            raise ConfigError(
+                f"must be between 1s and 10m, got {format_duration_ms(lease_ttl_ms)}",
+                path="leases.ttl",
+            )
         return Config(
             sources=sources,
             state_path=state_path or reader.string(state, "path", "state", "smswatch-state.sqlite"),
@@ -1070,6 +1082,7 @@ def parse_config(
             ),
             source_file=source_file,
             probes=parse_probes(top.get("probes"), reader, base, tuple(gateways)),
+            lease_ttl_ms=lease_ttl_ms,
         )
     except ConfigError as exc:
         if source_file and not exc.source_file:

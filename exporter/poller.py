@@ -22,6 +22,7 @@ from exporter.classify import TABLES, UNLISTED_CODES, CodeTable
 from exporter.config import OUTCOME_ONLY_PROVIDERS, Config, SourceConfig
 from exporter.dialect import UNSTORABLE_ERRORS
 from exporter.errors import SourceError
+from exporter.leases import Lease, LeaseLost, PollGate
 from exporter.probes.ledger import divert_reports
 from exporter.quarantine import quarantined
 from exporter.reconcile import LabelBounds, Settings
@@ -103,6 +104,8 @@ class Pipeline:
         self.config = config
         self.store = store
         self.clock = clock
+        #: The lease fence of the thread polling (replicas): checked in each page's transaction.
+        self.gate = PollGate()
         #: Per source, the watermarks capped since the poller last looked: (count, most ahead ms).
         self._clamped: dict[str, tuple[int, int]] = {}
         self._clamp_lock = threading.Lock()
@@ -217,6 +220,7 @@ class Pipeline:
         bad: list[tuple[R, str]] = [(records[i], why) for i, why in refused.items()]
         try:
             with self.store.transaction():
+                self.gate.check(self.store)  # a stale lease token: nothing of the page commits
                 self.store.apply(ingest(good), source.name, self.now_ms())
                 self._quarantine(source, bad, invalid, stay)
                 finish()
@@ -227,6 +231,7 @@ class Pipeline:
                 extra={"source": source.name, "error": f"{type(exc).__name__}: {exc}"},
             )
         with self.store.transaction():
+            self.gate.check(self.store)
             for record in good:
                 try:
                     with self.store.savepoint():
@@ -550,8 +555,12 @@ class Poller:
         pipeline: Pipeline,
         stop: threading.Event,
         clock: Callable[[], float] = time.time,
+        lease: Lease | None = None,
     ) -> None:
+        """`lease`: polled only while this replica holds it, each page committed under its
+        fencing token (None: always polled, as by a single exporter)."""
         self.source = source
+        self.lease = lease
         self.pipeline = pipeline
         self.health = PollHealth()
         self._running = threading.Lock()
@@ -572,23 +581,27 @@ class Poller:
 
     def poll(self) -> None:
         """Drain the feed (until `has_more` is false, the deadline or max pages)."""
+        fence = None if self.lease is None else self.lease.fence()
+        if self.lease is not None and fence is None:
+            return  # another replica polls this source
         if not self._running.acquire(blocking=False):
             log.warning("previous poll still running, skipped", extra={"source": self.source.name})
             return
+        lost = False
         started = time.monotonic()
         deadline = started + self.source.deadline_ms / 1000
         records = 0
         error = ""
         try:
-            if not self.source.pull:
-                records = 0  # a push-only source moves with its pushes (`commit_push`)
-            elif self.source.kind == "acquirer" and self.source.terminals_path:
-                self._poll_terminals(deadline)
-            if self.adapter is not None:
-                records = self._drain_adapter(deadline)
-            elif self.source.pull:
-                records = self._drain(deadline)
+            with self.pipeline.gate.fenced(fence):
+                records = self._poll_pages(deadline)
             self.health.up = True
+        except LeaseLost as exc:
+            lost = True
+            log.warning(
+                "lease lost: page not committed, poll stopped",
+                extra={"source": self.source.name, "reason": str(exc)},
+            )
         except SourceError as exc:
             self.health.up = False
             error = exc.kind
@@ -607,13 +620,27 @@ class Poller:
             try:
                 # A push-only source's last success is its last push (`Store.hear_push`).
                 ok = not error and self.source.pull
-                self.pipeline.store.record_poll(self.source.name, ok, error)
+                if not lost:  # the new holder records its own polls
+                    self.pipeline.store.record_poll(self.source.name, ok, error)
             finally:
                 self._running.release()
         log.debug(
             "poll done",
             extra={"source": self.source.name, "records": records, "seconds": round(elapsed, 3)},
         )
+
+    def _poll_pages(self, deadline: float) -> int:
+        """Fetch and commit the source's pages; returns the records read."""
+        records = 0
+        if not self.source.pull:
+            return 0  # a push-only source moves with its pushes (`commit_push`)
+        if self.source.kind == "acquirer" and self.source.terminals_path:
+            self._poll_terminals(deadline)
+        if self.adapter is not None:
+            records = self._drain_adapter(deadline)
+        else:
+            records = self._drain(deadline)
+        return records
 
     def _log_clamps(self) -> None:
         """One structured line per poll when the source's clock was ahead of ours."""

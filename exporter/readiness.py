@@ -8,6 +8,8 @@ Readiness (`/ready`) says that the exporter's answers are its own judgement of t
   commits all depend on it);
 - every polled source has finished its first poll in this process, successful or not, so
   `smswatch_source_up` and the freshness gauges are this process's verdict, not a restored one;
+  with replicas, only the sources this replica holds the lease of: another replica polls the
+  others, and this one serves pushes, lookups and scrapes from the shared state all the same;
 - push-only sources count as ready once their receiver is routed, which it is before the
   server listens: the exporter waits for their pushes, it never polls them;
 - the exporter is not stopping.
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 from exporter.config import SourceConfig
 from exporter.dialect import STATE_ERRORS
+from exporter.leases import Lease
 from exporter.poller import PollHealth
 from exporter.store import Store
 from exporter.web import Request, Response
@@ -37,6 +40,8 @@ class Watched:
 
     source: SourceConfig
     health: PollHealth
+    #: The source's lease (replicas); None: this exporter always polls it.
+    lease: Lease | None = None
 
 
 def liveness(request: Request) -> Response:
@@ -72,6 +77,8 @@ class Readiness:
             if source.push_only:
                 path = source.push.path if source.push is not None else "?"
                 lines.append(f"source {name}: push receiver listening at {path}")
+            elif watched.lease is not None and watched.lease.kept and not watched.lease.held():
+                lines.append(f"source {name}: polled by another replica")
             elif health.polls == 0:
                 ready = False
                 lines.append(f"source {name}: first poll not finished")

@@ -207,6 +207,36 @@ CREATE INDEX IF NOT EXISTS canaries_by_nonce ON canaries (nonce);
 CREATE INDEX IF NOT EXISTS canaries_open ON canaries (sent_ms) WHERE verdict IS NULL;
 """
 
+#: Replicas sharing one state (exporter/leases.py): who holds which lease, with its fencing
+#: token, and when each replica was last heard. Not data: a state moved to another database
+#: (`copy_from`) leaves them behind, and they are created apart from `_SCHEMA`'s data tables.
+_LEASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,          -- source:<name> or primary
+    holder TEXT NOT NULL DEFAULT '',-- replica id ('' once released)
+    token INTEGER NOT NULL,         -- fencing token: bumped by every change of holder
+    expires_ms INTEGER NOT NULL,    -- on the database's clock (`Store.db_now_ms`)
+    acquired_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replicas (
+    replica TEXT PRIMARY KEY,
+    seen_ms INTEGER NOT NULL,       -- last heartbeat, on the database's clock
+    started_ms INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """One lease as committed: its holder ('' when free), fencing token and expiry (ms on the
+    database's clock)."""
+
+    name: str
+    holder: str
+    token: int
+    expires_ms: int
+
+
 #: Counters also kept per span of time (`outcome_counts`), with the positions of the labels
 #: kept: final SMS by gateway, status and cause; decided receipts by acquirer, outcome and cause.
 MINUTE_COUNTERS: dict[str, tuple[int, ...]] = {
@@ -459,6 +489,7 @@ class Store:
             )
             self._migrate()
             self._backend.create_schema(self._db, _SCHEMA)
+            self._backend.create_schema(self._db, _LEASE_SCHEMA)
             self._check_version()
             self._reader = self._backend.connect()
             self._backend.prepare_reader(self._reader)
@@ -1345,6 +1376,99 @@ class Store:
             sources=sources,
             unlisted=_unlisted(unlisted),
             increases=increases,
+        )
+
+    # ------------------------------------------------------------------ leases (replicas)
+
+    def db_now_ms(self) -> int:
+        """Now on the one clock every replica judges leases by: the PostgreSQL server's
+        (replicas on different hosts), or this host's wall clock for a SQLite file (its
+        replicas share the host). Never the exporter's (maybe simulated) clock."""
+        if self._backend.name == "postgresql":
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)"
+                ).fetchone()
+            return int(row[0])
+        return int(time.time() * 1000)
+
+    def leases(self) -> dict[str, LeaseRow]:
+        """Every lease as committed (inside a write transaction: as the last commit left it)."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, holder, token, expires_ms FROM leases").fetchall()
+        return {r[0]: LeaseRow(r[0], r[1], int(r[2]), int(r[3])) for r in rows}
+
+    def heartbeat(self, replica: str, now_ms: int) -> None:
+        """Say that `replica` is alive at `now_ms` (database clock; inside a transaction)."""
+        self._db.execute(
+            "INSERT INTO replicas (replica, seen_ms, started_ms) VALUES (?, ?, ?) "
+            "ON CONFLICT (replica) DO UPDATE SET seen_ms = excluded.seen_ms",
+            (replica, now_ms, now_ms),
+        )
+
+    def replicas_seen(self, since_ms: int) -> list[str]:
+        """Replicas heard at or after `since_ms`, sorted; older heartbeats are forgotten."""
+        self._db.execute("DELETE FROM replicas WHERE seen_ms < ?", (since_ms,))
+        rows = self._db.execute("SELECT replica FROM replicas ORDER BY replica").fetchall()
+        return [r[0] for r in rows]
+
+    def forget_replica(self, replica: str) -> None:
+        """Drop a replica's heartbeat (it stopped, or was found dead)."""
+        self._db.execute("DELETE FROM replicas WHERE replica = ?", (replica,))
+
+    def take_lease(
+        self, name: str, replica: str, now_ms: int, ttl_ms: int, holder_dead: bool = False
+    ) -> int | None:
+        """Acquire or renew lease `name` for `replica` until `now_ms + ttl_ms` (inside a write
+        transaction); returns its fencing token, or None while another replica holds it.
+
+        Renewing keeps the token; taking a free, expired or dead holder's lease bumps it, so
+        every page committed under the previous token is refused from then on."""
+        row = self._db.execute(
+            "SELECT holder, token, expires_ms FROM leases WHERE name = ?", (name,)
+        ).fetchone()
+        until = now_ms + ttl_ms
+        if row is None:
+            self._db.execute(
+                "INSERT INTO leases (name, holder, token, expires_ms, acquired_ms) "
+                "VALUES (?, ?, 1, ?, ?)",
+                (name, replica, until, now_ms),
+            )
+            return 1
+        holder, token, expires_ms = str(row[0]), int(row[1]), int(row[2])
+        if holder == replica and expires_ms > now_ms:
+            self._db.execute("UPDATE leases SET expires_ms = ? WHERE name = ?", (until, name))
+            return token
+        if holder and expires_ms > now_ms and not holder_dead:
+            return None
+        self._db.execute(
+            "UPDATE leases SET holder = ?, token = ?, expires_ms = ?, acquired_ms = ? "
+            "WHERE name = ?",
+            (replica, token + 1, until, now_ms, name),
+        )
+        return token + 1
+
+    def release_lease(self, name: str, replica: str, token: int) -> bool:
+        """Give up a lease still held under `token` (inside a write transaction): free at
+        once for another replica. Returns whether it was still held."""
+        cur = self._db.execute(
+            "UPDATE leases SET holder = '', expires_ms = 0 "
+            "WHERE name = ? AND holder = ? AND token = ?",
+            (name, replica, token),
+        )
+        return cur.rowcount > 0
+
+    def lease_is_current(self, name: str, replica: str, token: int) -> bool:
+        """The fencing check, inside the committing transaction (under the write lock):
+        `replica` still holds `name` under `token`, unexpired on the database's clock."""
+        row = self._db.execute(
+            "SELECT holder, token, expires_ms FROM leases WHERE name = ?", (name,)
+        ).fetchone()
+        return (
+            row is not None
+            and row[0] == replica
+            and int(row[1]) == token
+            and int(row[2]) > self.db_now_ms()
         )
 
     # ------------------------------------------------------------------ quarantine

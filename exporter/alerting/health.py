@@ -159,5 +159,54 @@ def health_alerts(ctx: Context) -> list[Alert]:
     ]
 
 
+def replica_alerts(ctx: Context) -> list[Alert]:
+    """Replicas sharing one state: a source nobody polls, no primary (exporter/leases.py).
+    Judged over every replica of the job (`max by`): each exports its own view."""
+    alerts = ctx.spec.alerts
+    unpolled = format_duration(alerts["SmswatchSourceUnpolled"].for_ms)
+    no_primary = format_duration(alerts["SmswatchNoPrimary"].for_ms)
+    return [
+        ctx.alert(
+            "SmswatchSourceUnpolled",
+            f"max by (job, source) ({ctx.metric('smswatch_source_leader')}) < 1\n",
+            severity="warning",
+            summary=say(
+                "No smswatch replica polls an upstream source.",
+                "没有任何 smswatch 副本在轮询某个上游数据源。",
+            ),
+            description=say(
+                "No replica of job {{ $labels.job }} has held the lease of source "
+                f"{{{{ $labels.source }}}} for {unpolled}: its numbers are frozen. The replicas "
+                "cannot write their leases (state database) or none is running its poller.",
+                "job {{ $labels.job }} 的所有副本都未持有数据源 {{ $labels.source }} 的租约已达 "
+                f"{unpolled}：其数据已冻结。副本无法写入租约（状态数据库），或没有副本在运行轮询。",
+            ),
+            dashboard="oncall",
+        ),
+        ctx.alert(
+            "SmswatchNoPrimary",
+            f"max by (job) ({ctx.metric('smswatch_primary')}) < 1\n",
+            severity="critical",
+            summary=say(
+                "No smswatch replica is the primary: business series and singleton jobs stopped.",
+                "没有任何 smswatch 副本担任主副本：业务指标和单实例任务已停止。",
+            ),
+            description=say(
+                "No replica of job {{ $labels.job }} has held the primary lease for "
+                f"{no_primary}: nobody exports the SMS and receipt series (every SMS alert is "
+                "blind) and no report, canary probe or prune runs.",
+                "job {{ $labels.job }} 的所有副本都未持有主副本租约已达 "
+                f"{no_primary}：没有副本导出短信和签购单指标（所有短信告警都失明），"
+                "报表、拨测和清理任务都不会运行。",
+            ),
+            dashboard="oncall",
+        ),
+    ]
+
+
 def health_groups(ctx: Context) -> list[Group]:
-    return [blindness_group(ctx), Group("smswatch-health", tuple(health_alerts(ctx)))]
+    return [
+        blindness_group(ctx),
+        Group("smswatch-health", tuple(health_alerts(ctx))),
+        Group("smswatch-replicas", tuple(replica_alerts(ctx))),
+    ]

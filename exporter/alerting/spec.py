@@ -58,6 +58,8 @@ ALERT_KEYS: dict[str, tuple[str, ...]] = {
     "SMSProbeFailing": ("window", "min_events"),
     "SMSFakeDeliveryReports": ("window", "min_events"),
     "SMSProbesNotRunning": ("threshold",),
+    "SmswatchSourceUnpolled": (),
+    "SmswatchNoPrimary": (),
 }
 
 DASHBOARD_KEYS: tuple[str, ...] = ("overview", "oncall", "receipts")

@@ -203,6 +203,9 @@ def source_rows(
             and last_ok is not None
             and wall_s - last_ok / 1000 > STALE_AFTER_POLLS * source.poll_interval_ms / 1000
         )
+        if poll.polls == 0 and state is not None and state.last_poll_ms is not None:
+            # polled by another replica (or before this process's first poll): as committed
+            poll = PollHealth(up=not state.last_error, polls=1, last_error=state.last_error)
         rows.append(
             SourceRow(
                 name=source.name,
