@@ -4,6 +4,7 @@ watch. (The end-to-end proof with real processes is test_replicas_end_to_end.py.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
@@ -13,6 +14,11 @@ from test_push import FIXTURES, SECRET, base, document, metric, post
 
 from exporter.app import Exporter
 from exporter.config import parse_config
+from exporter.dialect import PostgreSQL
+from exporter.leases import LeaseKeeper
+from exporter.store import Store
+
+from harness import wait_until
 
 START_S = 1_795_680_000  # 2026-11-26T08:00:00Z
 
@@ -53,3 +59,46 @@ def test_a_replica_starting_while_another_listens_leaves_no_unobserved_time(
     starting.start()  # a second replica joins, or one starts again after a kill
     push_at(listening, START_S + 60)  # the provider heard every push acknowledged
     assert metric(listening, "smswatch_unobserved_seconds_total", source="aliyun") == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a replica paused (SIGSTOP, GC, frozen VM) inside a write transaction keeps the "
+    "state's write lock: no other replica renews or takes a lease, nor commits a page or a "
+    "push, until it wakes (or PostgreSQL ends its session: idle_in_transaction_session_timeout, "
+    "unset here, longer than the lease TTL elsewhere)",
+)
+def test_a_replica_paused_inside_a_write_transaction_loses_its_lease_after_the_ttl(
+    postgresql_dsn: str,
+) -> None:
+    """Issue 13: a replica that pauses past its lease has its source taken over within the
+    lease TTL and two poll intervals, wherever the pause caught it."""
+    ttl_ms = 1000
+    stores = [Store(postgresql_dsn, backend=PostgreSQL(postgresql_dsn)) for _ in range(2)]
+    paused = LeaseKeeper(stores[0], ["acquirer"], ttl_ms, "replica-paused")
+    other = LeaseKeeper(stores[1], ["acquirer"], ttl_ms, "replica-other")
+    paused.round()
+    assert paused.polls("acquirer")
+    rounds = threading.Event()
+
+    def keep_rounds() -> None:  # the other replica's keeper, a round every ttl/3
+        while not rounds.wait(ttl_ms / 3000):
+            other.round()
+
+    keeper = threading.Thread(target=keep_rounds, daemon=True)
+    page = stores[0].transaction()
+    page.__enter__()  # a page's transaction under way when the process is stopped
+    try:
+        keeper.start()
+        wait_until(
+            lambda: other.polls("acquirer"),
+            5 * ttl_ms / 1000,
+            "the other replica to take the acquirer over while the holder sleeps",
+            interval=0.05,
+        )
+    finally:
+        page.__exit__(None, None, None)  # it wakes up
+        rounds.set()
+        keeper.join()
+        for store in stores:
+            store.close()
