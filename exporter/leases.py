@@ -45,6 +45,8 @@ REPLICA_ENV = "SMSWATCH_REPLICA"
 #: Changes of a lease as this process saw them (`change` of smswatch_lease_changes_total).
 LEASE_CHANGES: tuple[str, ...] = ("acquired", "lost", "released")
 
+#: The least time PostgreSQL lets a replica's write transaction wait on its client.
+IDLE_TRANSACTION_MIN_MS = 30_000
 #: Replica ids of the keepers running in this process (never taken for dead).
 _RUNNING: set[str] = set()
 _RUNNING_LOCK = threading.Lock()
@@ -118,12 +120,13 @@ class Lease:
         """Whether this replica holds the lease now (its local deadline not passed)."""
         return self.token() is not None
 
-    def _set(self, token: int | None, deadline: float) -> int | None:
-        """Record a round's result; returns the token held before (None if none)."""
+    def _set(self, token: int | None, deadline: float) -> tuple[int | None, bool]:
+        """Record a round's result; returns the token recorded before (None if none) and
+        whether it was still held then (its local deadline not passed)."""
         with self._lock:
-            before = self._token if self._monotonic() < self._deadline else None
+            before, held = self._token, self._monotonic() < self._deadline
             self._token, self._deadline = token, deadline if token is not None else 0.0
-            return before
+            return before, held
 
     def fence(self) -> Fence | None:
         """The fence a poll starting now commits its pages under (None: not held)."""
@@ -211,6 +214,9 @@ class LeaseKeeper:
             _RUNNING.add(self.replica)
         for lease in [self.primary, *self.by_source.values()]:
             lease.kept = True
+        # a replica paused inside a write transaction must not stall the others for long;
+        # never below 30 s, so a long page's work between two statements is not cut
+        self.store.limit_idle_transactions(max(2 * self.ttl_ms, IDLE_TRANSACTION_MIN_MS))
         self.round()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
         self._thread.start()
@@ -248,8 +254,9 @@ class LeaseKeeper:
         (local deadlines run out on their own)."""
         with self._round_lock:
             started = self._monotonic()
+            released: set[str] = set()
             try:
-                tokens = self.store.run(self._round)
+                tokens = self.store.run(lambda store: self._round(store, released))
             except STATE_ERRORS as exc:
                 log.warning(
                     "lease round failed: leases run out at their local deadline",
@@ -260,13 +267,16 @@ class LeaseKeeper:
             acquired = []
             for lease in [self.primary, *self.by_source.values()]:
                 token = tokens.get(lease.name)
-                before = lease._set(token, deadline)
-                if token == before:
-                    continue
-                if before is not None:
-                    self._count(lease.name, "released" if token is None else "lost")
-                    if token is None:
-                        log.info("lease released", extra={"lease": lease.name})
+                before, held = lease._set(token, deadline)
+                if token == before and held:
+                    continue  # renewed
+                if before is not None and (held or token is None):
+                    # given up to another replica's share, or taken over / expired meanwhile
+                    change = "released" if lease.name in released and held else "lost"
+                    self._count(lease.name, change)
+                    log.info(f"lease {change}", extra={"lease": lease.name})
+                elif before is not None:  # ran out locally, held again now
+                    self._count(lease.name, "lost")
                 if token is not None:
                     self._count(lease.name, "acquired")
                     acquired.append(lease.name)
@@ -278,8 +288,9 @@ class LeaseKeeper:
                 for name in acquired:
                     self._on_acquired(name)
 
-    def _round(self, store: Store) -> dict[str, int]:
-        """The round's transaction: lease name → token held after it (absent: not held)."""
+    def _round(self, store: Store, released: set[str]) -> dict[str, int]:
+        """The round's transaction: lease name → token held after it (absent: not held);
+        the leases given up for another replica's share are added to `released`."""
         now = store.db_now_ms()
         store.heartbeat(self.replica, now)
         live = []
@@ -306,6 +317,7 @@ class LeaseKeeper:
             take(name)  # renew (or take back, if it expired and nobody took it)
         for name in mine[share:]:  # more than this replica's share: another takes them
             store.release_lease(name, self.replica, rows[name].token)
+            released.add(name)
         for name in names:
             if len(tokens) - (PRIMARY in tokens) >= share:
                 break

@@ -1392,6 +1392,15 @@ class Store:
             return int(row[0])
         return int(time.time() * 1000)
 
+    def limit_idle_transactions(self, ms: int) -> None:
+        """PostgreSQL ends a transaction of this store's writer that waits on its client for
+        longer than `ms` (a replica paused inside one), so its write lock does not hold every
+        replica's writes up; the paused replica's commit then fails. SQLite: nothing to set
+        (its replicas share a host; a paused writer holds the file's lock until it resumes)."""
+        if self._backend.name == "postgresql":
+            with self._lock:
+                self._db.execute(f"SET idle_in_transaction_session_timeout TO {int(ms)}")
+
     def leases(self) -> dict[str, LeaseRow]:
         """Every lease as committed (inside a write transaction: as the last commit left it)."""
         with self._lock:

@@ -12,6 +12,7 @@ from test_reconcile import counters, ms, sms
 
 from exporter.app import Exporter
 from exporter.config import Config, parse_config, simulator_config_document
+from exporter.dialect import STATE_ERRORS, PostgreSQL
 from exporter.errors import ConfigError
 from exporter.leases import PRIMARY, LeaseKeeper, LeaseLost, source_lease
 from exporter.poller import Pipeline
@@ -127,6 +128,9 @@ def test_a_dead_holders_leases_are_taken_over_after_they_expire(
         PRIMARY: ("replica-b", 2),
         source_lease("s1"): ("replica-b", 2),
     }
+    a.round()  # a wakes up: its leases are b's now, and counted lost
+    assert not a.polls("s1") and not a.is_primary()
+    assert a.changes()[(PRIMARY, "lost")] == a.changes()[(source_lease("s1"), "lost")] == 1
 
 
 def test_a_lease_runs_out_on_the_local_clock_without_asking_the_database(
@@ -218,3 +222,25 @@ def test_two_exporters_export_each_series_once_and_run_singleton_jobs_on_the_pri
     finally:
         second.stop()
         first.stop()
+
+
+def test_a_replica_paused_inside_a_transaction_does_not_hold_the_others_up(
+    postgresql_dsn: str,
+) -> None:
+    """PostgreSQL ends the paused replica's transaction (and its write lock) once it has waited
+    on its client too long: the other replica takes the lease, the paused one commits nothing."""
+    paused, other = Store(postgresql_dsn, backend=PostgreSQL(postgresql_dsn)), None
+    try:
+        other = Store(postgresql_dsn, backend=PostgreSQL(postgresql_dsn))
+        paused.limit_idle_transactions(500)
+        with pytest.raises(STATE_ERRORS), paused.transaction():
+            paused.set_gauge("smswatch_sms_pending", ("bank-sms",), 1.0)  # then it pauses
+            keeper = LeaseKeeper(other, ["sms"], 60_000, "replica-b")
+            keeper.round()  # waits for the write lock until the server ends the paused one's
+            assert keeper.polls("sms") and keeper.is_primary()
+        _, gauges, _ = other.snapshot()
+        assert gauges == []
+    finally:
+        paused.close()
+        if other is not None:
+            other.close()
