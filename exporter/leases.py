@@ -146,7 +146,10 @@ class Fence:
         the state's write lock makes a takeover and this commit take turns). The local
         deadline is checked first: past it, the database is not even asked."""
         if self.lease.token() != self.token:
-            raise LeaseLost(f"lease {self.lease.name} expired locally (token {self.token})")
+            raise LeaseLost(
+                f"lease {self.lease.name} no longer held here: released, or expired locally "
+                f"(token {self.token})"
+            )
         if not store.lease_is_current(self.lease.name, self.lease.replica, self.token):
             raise LeaseLost(f"lease {self.lease.name} taken over (token {self.token} is stale)")
 

@@ -3,11 +3,13 @@ the singleton jobs and shared series of the primary only (exporter/leases.py).""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from test_exporter_end_to_end import start_simulator
 from test_reconcile import counters, ms, sms
 
 from exporter.app import Exporter
@@ -15,11 +17,11 @@ from exporter.config import Config, parse_config, simulator_config_document
 from exporter.dialect import STATE_ERRORS, PostgreSQL
 from exporter.errors import ConfigError
 from exporter.leases import PRIMARY, LeaseKeeper, LeaseLost, source_lease
-from exporter.poller import Pipeline
+from exporter.poller import Pipeline, Poller
 from exporter.records import Page
 from exporter.store import Store, open_store
 
-from harness import http_get, scrape, wait_until
+from harness import get_json, http_get, scrape, wait_until
 
 
 def simulator_config(tmp_path: Path, extra: dict[str, object] | None = None) -> Config:
@@ -163,14 +165,14 @@ def test_lease_ttl_is_validated_with_its_field_path(tmp_path: Path) -> None:
 
 
 def test_two_exporters_export_each_series_once_and_run_singleton_jobs_on_the_primary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_backend: Callable[[Config], Config]
 ) -> None:
     """Two replicas on one state: the primary alone exports the shared state's series and runs
     prune; each source's leader and its in-memory series come from one replica; both are
     ready, the one that polls nothing too."""
     pruned: list[Exporter] = []
     monkeypatch.setattr(Exporter, "_prune", lambda self: pruned.append(self))
-    config = simulator_config(tmp_path)
+    config = on_backend(simulator_config(tmp_path))
     first = Exporter(config, "127.0.0.1", 0)
     first.start()
     second = Exporter(config, "127.0.0.1", 0)
@@ -244,3 +246,37 @@ def test_a_replica_paused_inside_a_transaction_does_not_hold_the_others_up(
         paused.close()
         if other is not None:
             other.close()
+
+
+def test_a_poller_whose_lease_was_taken_over_stops_at_its_first_page(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The poller of a replica that woke up still believing it holds the source polls, reads a
+    page, and its commit is refused: nothing of the page, and no poll, is recorded."""
+    sim = start_simulator(None, speed=600, traffic="10m")
+    try:
+        doc = simulator_config_document(sim.url)
+        config = parse_config(doc, state_path=str(tmp_path / "state.sqlite"))
+        store, other = Store(config.state_path), Store(config.state_path)
+        source = config.sources[0]
+        keeper = LeaseKeeper(store, [source.name], 60_000, "replica-a")
+        keeper.round()
+        poller = Poller(
+            source, Pipeline(config, store), threading.Event(), lease=keeper.by_source[source.name]
+        )
+        with other.transaction():
+            other.take_lease(
+                source_lease(source.name), "replica-b", other.db_now_ms(), 60_000, True
+            )
+        wait_until(lambda: get_json(f"{sim.url}/sim/v1/truth")["metrics"], 10, "traffic")
+        poller.poll()
+        assert "lease lost: page not committed, poll stopped" in caplog.text
+        state = store.source_state(source.name)
+        assert (state.cursor, state.last_poll_ms) == ("", None)
+        rows, _, _ = store.snapshot()
+        assert [r for r in rows if r[0] == "smswatch_records_total" and r[2]] == []
+        poller.client.close()
+        store.close()
+        other.close()
+    finally:
+        sim.stop()

@@ -16,6 +16,12 @@ Prometheus first *scraped* it, so adjacent intervals partition the data: no even
 twice or lost, and the buckets of a chart add up to the period total exactly. A series with no
 sample in the `BASELINE_LOOKBACK` before the period counts from zero (counters start at zero).
 
+Replicas: a series is the same counter whichever target exported it (`instance`, `pod` are
+not part of its identity). Several exporter replicas share one state and only the primary
+exports the shared counters; when another replica becomes primary, the counter continues on its
+target from the same value, so the two targets' samples are read as one series (the larger
+value where both answer at one instant), never counted from zero again.
+
 How, cheaply: for every interval three aggregated queries give the end value (`last_over_time`),
 the reset count (`resets`) and whether the series was sampled within the lookback delta before the
 interval (`last_over_time(x[5m])`). Only when an interval holds a reset, or the series has a gap
@@ -127,12 +133,11 @@ def exact_increases(
     absent_at_start = [labels for labels in everyone if value[labels] is None]
     seen_before: set[Labels] = {labels for labels in everyone if value[labels] is not None}
     if absent_at_start:
-        wide = {
-            _unnamed(s.labels): s.value
-            for s in client.instant(
-                f"last_over_time({series_selector}[{BASELINE_LOOKBACK_MS}ms])", times[0]
-            )
-        }
+        wide: dict[Labels, float] = {}
+        for s in client.instant(
+            f"last_over_time({series_selector}[{BASELINE_LOOKBACK_MS}ms])", times[0]
+        ):
+            _keep_larger(wide, _unnamed(s.labels), s.value)
         for labels in absent_at_start:
             if labels in wide:
                 value[labels] = wide[labels]
@@ -212,15 +217,20 @@ def _at_times(
     for run in runs:
         if len(run) == 1:
             for sample in client.instant(expr, times[run[0]]):
-                out[run[0]][_unnamed(sample.labels)] = sample.value
+                _keep_larger(out[run[0]], _unnamed(sample.labels), sample.value)
             continue
         step_ms = ms[run[1]] - ms[run[0]]
         for series in client.range(expr, times[run[0]], times[run[-1]], step_ms / 1000):
             for moment, sample_value in series.points:
                 slot = position.get(round(moment * 1000))
                 if slot is not None:
-                    out[slot][_unnamed(series.labels)] = sample_value
+                    _keep_larger(out[slot], _unnamed(series.labels), sample_value)
     return out
+
+
+def _keep_larger(values: dict[Labels, float], labels: Labels, value: float) -> None:
+    """One counter exported by two targets (replicas, one after the other): its larger value."""
+    values[labels] = max(value, values.get(labels, value))
 
 
 def _raw_samples(
@@ -246,14 +256,19 @@ def _raw_samples(
     out: dict[Labels, tuple[tuple[float, float], ...]] = {}
     for series in found:
         labels = _unnamed(series.labels)
-        if labels in wanted_set:
-            out[labels] = series.points
+        if labels in wanted_set:  # the targets that exported it, one after the other
+            out[labels] = tuple(sorted((*out.get(labels, ()), *series.points)))
     return out
 
 
+#: Labels that name where a series was scraped, not which counter it is.
+_TARGET_LABELS = frozenset({"__name__", "instance", "pod"})
+
+
 def _unnamed(labels: Labels) -> Labels:
-    """Some functions keep the metric name (`last_over_time`), others drop it (`resets`)."""
-    return tuple((k, v) for k, v in labels if k != "__name__")
+    """A series' identity: without its name (some functions keep it, `last_over_time`, others
+    drop it, `resets`) nor the target that exported it (replicas)."""
+    return tuple((k, v) for k, v in labels if k not in _TARGET_LABELS)
 
 
 def _quote(value: str) -> str:

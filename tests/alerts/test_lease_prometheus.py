@@ -20,6 +20,8 @@ from alert_stack import get_json, prometheus
 from test_exporter_end_to_end import COMPARED, START, start_exporter, start_simulator
 
 from exporter.config import simulator_config_document
+from exporter.reports.counters import exact_increases
+from exporter.reports.prometheus import PrometheusClient
 from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 
 from harness import (
@@ -57,6 +59,19 @@ def summed(prometheus_url: str) -> dict[Series, float]:
         for item in query(prometheus_url, f'sum without (instance) ({name}{{job="smswatch"}})'):
             labels = {k: v for k, v in item["metric"].items() if k != "job"}
             out[(name, frozenset(labels.items()))] = float(item["value"][1])
+    return exported_like(out, COMPARED)
+
+
+def reported(prometheus_url: str, since: float, until: float) -> dict[Series, float]:
+    """The compared counters' exact increases over (since, until], as compliance reports count
+    them from Prometheus' samples, summed over the targets that exported them."""
+    client = PrometheusClient(prometheus_url)
+    out: dict[Series, float] = {}
+    for name in COMPARED:
+        increases = exact_increases(client, f'{name}{{job="smswatch"}}', [since, until])
+        for labels, values in increases.series.items():
+            key = (name, frozenset((k, v) for k, v in labels if k != "job"))
+            out[key] = out.get(key, 0.0) + sum(values)
     return exported_like(out, COMPARED)
 
 
@@ -122,6 +137,7 @@ def test_two_replicas_on_a_real_prometheus_count_once_and_fail_over(tmp_path: Pa
         )
         targets = [f"127.0.0.1:{p}" for p in ports]
         rules = REPO / "alerts" / "rules"
+        since = time.time()
         with prometheus(binary, rules, targets, "http://127.0.0.1:1", tmp_path / "prom") as prom:
             wait_until(lambda: len(query(prom, 'up{job="smswatch"} == 1')) == 2, 30, "both scraped")
             assert duplicated(prom) == []
@@ -157,6 +173,8 @@ def test_two_replicas_on_a_real_prometheus_count_once_and_fail_over(tmp_path: Pa
             except AssertionError:
                 pytest.fail("summed counters differ from the truth:\n" + "\n".join(last[:40]))
             assert duplicated(prom) == []
+            # a report over the run counts every event once, across the change of primary
+            assert diff(expected, reported(prom, since, time.time())) == []
             # a recording rule that joins a source's series on (job, instance, source) still
             # finds them all on one target, the new primary's
             wait_until(lambda: blind_sources(prom) == ["acquirer", "sms"], 30, "blindness again")
