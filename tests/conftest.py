@@ -13,6 +13,8 @@ from postgresql_server import Server, binaries
 from exporter.config import Config
 from exporter.dialect import BACKENDS
 
+from harness import StateBackend
+
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
@@ -59,3 +61,12 @@ def on_backend(request: pytest.FixtureRequest) -> Callable[[Config], Config]:
         return lambda config: config
     dsn = request.getfixturevalue("postgresql_dsn")
     return lambda config: replace(config, state_backend="postgresql", state_dsn=dsn)
+
+
+@pytest.fixture(params=BACKENDS)
+def state_backend(request: pytest.FixtureRequest) -> StateBackend:
+    """Runs an end-to-end test once per state backend: where its `smswatch run` processes keep
+    their state (PostgreSQL: a new schema on the session's server)."""
+    if request.param == "sqlite":
+        return StateBackend("sqlite")
+    return StateBackend("postgresql", request.getfixturevalue("postgresql_dsn"))

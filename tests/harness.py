@@ -8,6 +8,7 @@ import os
 import select
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
@@ -233,3 +235,47 @@ def config_with(sms: dict[str, Any] | None = None, acquirer: dict[str, Any] | No
     if acquirer is not None:
         doc["sources"][1] = {"name": "acquirer", "kind": "acquirer", **acquirer}
     return parse_config(doc, state_path=":memory:", env={"SECRET": "s3cret", "KEY": "k"})
+
+
+class StateBackend:
+    """Where an end-to-end test's exporter keeps its state: a SQLite file in the test's
+    directory, or a fresh schema on the session's PostgreSQL server (`dsn`)."""
+
+    def __init__(self, name: str, dsn: str = "") -> None:
+        self.name = name
+        self.dsn = dsn
+
+    def __repr__(self) -> str:
+        return f"StateBackend({self.name})"
+
+    def document(self, directory: Path) -> dict[str, Any]:
+        """The config's `state:` section (SQLite: `directory`/state.sqlite)."""
+        if self.name == "sqlite":
+            return {"path": str(directory / "state.sqlite")}
+        return {"backend": "postgresql", "dsn": self.dsn}
+
+    def rows(self, directory: Path, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a query on the state (written for both dialects)."""
+        if self.name == "sqlite":
+            with sqlite3.connect(directory / "state.sqlite") as db:
+                return [tuple(row) for row in db.execute(sql)]
+        with psycopg.connect(self.dsn) as db:
+            return [tuple(row) for row in db.execute(sql)]
+
+    def dump(self, directory: Path) -> str:
+        """Every stored value as text (what the privacy checks search for raw numbers)."""
+        if self.name == "sqlite":
+            with sqlite3.connect(directory / "state.sqlite") as db:
+                return "\n".join(db.iterdump())
+        lines: list[str] = []
+        with psycopg.connect(self.dsn) as db:
+            tables = [
+                row[0]
+                for row in db.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema()"
+                )
+            ]
+            for table in tables:
+                lines += [repr(row) for row in db.execute(f'SELECT * FROM "{table}"')]
+        return "\n".join(lines)

@@ -22,7 +22,7 @@ from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import settings_from_options
 from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 
-from harness import Process, free_port, http_get, scrape, wait_until
+from harness import Process, StateBackend, free_port, http_get, scrape, wait_until
 
 SKEW_SCENARIO = """
 faults:
@@ -33,7 +33,9 @@ faults:
 SPEED = 600.0
 
 
-def test_a_feed_clock_ahead_is_capped_and_the_counts_stay_exact(tmp_path: Path) -> None:
+def test_a_feed_clock_ahead_is_capped_and_the_counts_stay_exact(
+    tmp_path: Path, state_backend: StateBackend
+) -> None:
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(SKEW_SCENARIO)
     settings = settings_from_options(
@@ -47,7 +49,7 @@ def test_a_feed_clock_ahead_is_capped_and_the_counts_stay_exact(tmp_path: Path) 
     sim = SimulatorServer(settings, "127.0.0.1", 0)
     sim.start()
     port = free_port()
-    config = write_config(tmp_path, sim.url)
+    config = write_config(tmp_path, sim.url, state_backend)
     doc = yaml.safe_load(config.read_text())
     for source in doc["sources"]:
         source["max_clock_skew"] = "3s"

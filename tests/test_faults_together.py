@@ -17,7 +17,6 @@ the exporter killed once between two pushes
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,22 @@ from test_identity_end_to_end import identity_config
 from test_push_end_to_end import pushes_across_a_kill
 
 from exporter.app import SIMULATED_CLOCK_ENV
+from exporter.config import load_config
 from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import settings_from_options
-from exporter.store import Store, decode_labels
+from exporter.store import Store, decode_labels, open_store
 from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 
-from harness import Process, Series, free_port, get_json, http_get, scrape, wait_until
+from harness import (
+    Process,
+    Series,
+    StateBackend,
+    free_port,
+    get_json,
+    http_get,
+    scrape,
+    wait_until,
+)
 
 SPEED = 600.0
 TRAFFIC = "45m"
@@ -88,9 +97,10 @@ class Monotonic:
         return now
 
 
-def write_config(tmp_path: Path, url: str) -> Path:
-    """The four feeds of the identity test (pruning often), watermarks capped at 3 s ahead."""
-    path = identity_config(tmp_path, url)
+def write_config(tmp_path: Path, url: str, state: StateBackend | None = None) -> Path:
+    """The four feeds of the identity test (pruning often), watermarks capped at 3 s ahead;
+    the state on `state` (default: SQLite)."""
+    path = identity_config(tmp_path, url, state)
     doc: dict[str, Any] = yaml.safe_load(path.read_text())
     for source in doc["sources"]:
         source["max_clock_skew"] = "3s"
@@ -115,13 +125,17 @@ def sim_reached(sim: SimulatorServer, offset: str) -> bool:
     return now >= parse_rfc3339_ms(START) + parse_duration_ms(offset)
 
 
-def watermarks(state: Path) -> dict[str, int]:
-    """The committed watermark of every source in the state file."""
-    with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
-        return dict(db.execute("SELECT name, watermark_ms FROM sources").fetchall())
+def watermarks(state: StateBackend, directory: Path) -> dict[str, int]:
+    """The committed watermark of every source in the state."""
+    return {
+        str(name): int(str(mark))
+        for name, mark in state.rows(directory, "SELECT name, watermark_ms FROM sources")
+    }
 
 
-def test_every_fault_together_with_kills_stays_exact(tmp_path: Path) -> None:
+def test_every_fault_together_with_kills_stays_exact(
+    tmp_path: Path, state_backend: StateBackend
+) -> None:
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(ALL_FAULTS)
     settings = settings_from_options(
@@ -138,8 +152,7 @@ def test_every_fault_together_with_kills_stays_exact(tmp_path: Path) -> None:
     clock = f"{wall}:{simulated - 1000}:{SPEED}"  # a simulated second behind the simulator
     port = free_port()
     metrics = Monotonic(f"http://127.0.0.1:{port}/metrics")
-    config = write_config(tmp_path, sim.url)
-    state = tmp_path / "state.sqlite"
+    config = write_config(tmp_path, sim.url, state_backend)
     exporter: Process | None = None
     try:
         exporter = start_exporter(tmp_path, config, port, clock)
@@ -155,7 +168,10 @@ def test_every_fault_together_with_kills_stays_exact(tmp_path: Path) -> None:
         truth = wait_for_exact_agreement(sim, metrics.url)
         end = parse_rfc3339_ms(truth["sim_time"])
         wait_until(
-            lambda: metrics.scrape() and all(watermarks(state).get(s, -1) >= end for s in SOURCES),
+            lambda: (
+                metrics.scrape()
+                and all(watermarks(state_backend, tmp_path).get(s, -1) >= end for s in SOURCES)
+            ),
             30,
             "every feed's watermark to reach the end of the traffic",
         )
@@ -196,10 +212,11 @@ def test_every_fault_together_with_kills_stays_exact(tmp_path: Path) -> None:
         if exporter is not None:
             exporter.stop()  # also when an assertion failed: never leave it running
         sim.stop()
-    with sqlite3.connect(state) as db:
-        (horizon,) = db.execute("SELECT value FROM meta WHERE key = 'prune_horizon_ms'").fetchone()
-    assert int(horizon) > parse_rfc3339_ms(START), "pruning ran before the last cursor reset"
-    store = Store(str(state))
+    ((horizon,),) = state_backend.rows(
+        tmp_path, "SELECT value FROM meta WHERE key = 'prune_horizon_ms'"
+    )
+    assert int(str(horizon)) > parse_rfc3339_ms(START), "pruning ran before the last cursor reset"
+    store = open_store(load_config(str(config)))
     try:
         kept = [entry.record for entry in store.quarantined(limit=100_000)]
     finally:

@@ -9,7 +9,6 @@ middle and restarted: its counters must equal the simulator's truth exactly, nev
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from test_exporter_end_to_end import (
 from exporter.config import simulator_config_document
 from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 
-from harness import Process, free_port, get_json, scrape, wait_until
+from harness import Process, StateBackend, free_port, get_json, scrape, wait_until
 
 #: Traffic runs 45 simulated minutes; decisions end about 30 minutes later. With a retention
 #: of 37 minutes, pruning starts at 37 minutes: the second cursor reset comes after it, when
@@ -40,8 +39,9 @@ faults:
 """
 
 
-def identity_config(tmp_path: Path, url: str) -> Path:
-    """The simulator config plus the second gateway and acquirer feeds, pruning often."""
+def identity_config(tmp_path: Path, url: str, state: StateBackend | None = None) -> Path:
+    """The simulator config plus the second gateway and acquirer feeds, pruning often; the
+    state on `state` (default: SQLite)."""
     doc: dict[str, Any] = simulator_config_document(url, "200ms")
     doc["sources"] += [
         {"name": "sms-2", "kind": "sms_gateway", "gateway": "bank-sms-2", "base_url": url,
@@ -55,7 +55,7 @@ def identity_config(tmp_path: Path, url: str) -> Path:
             {"timeout": {"connect": "1s", "read": "1500ms"}, "retries": 2, "backoff": "50ms"}
         )
     doc["state"] = {
-        "path": str(tmp_path / "state.sqlite"),
+        **(state or StateBackend("sqlite")).document(tmp_path),
         "retention": "37m",
         "prune_interval": "250ms",
     }
@@ -64,13 +64,15 @@ def identity_config(tmp_path: Path, url: str) -> Path:
     return path
 
 
-def test_colliding_ids_reused_rrns_and_cursor_resets_stay_exact(tmp_path: Path) -> None:
+def test_colliding_ids_reused_rrns_and_cursor_resets_stay_exact(
+    tmp_path: Path, state_backend: StateBackend
+) -> None:
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(IDENTITY_SCENARIO)
     sim = start_simulator(str(scenario), speed=600, traffic="45m")
     port = free_port()
     metrics = f"http://127.0.0.1:{port}/metrics"
-    config = identity_config(tmp_path, sim.url)
+    config = identity_config(tmp_path, sim.url, state_backend)
     exporter: Process | None = None
     try:
         exporter = start_exporter(tmp_path, config, port)
@@ -110,8 +112,9 @@ def test_colliding_ids_reused_rrns_and_cursor_resets_stay_exact(tmp_path: Path) 
         if exporter is not None:
             exporter.stop()  # also when an assertion failed: never leave it running
         sim.stop()
-    with sqlite3.connect(tmp_path / "state.sqlite") as db:
-        (horizon,) = db.execute("SELECT value FROM meta WHERE key = 'prune_horizon_ms'").fetchone()
+    ((horizon,),) = state_backend.rows(
+        tmp_path, "SELECT value FROM meta WHERE key = 'prune_horizon_ms'"
+    )
     assert int(horizon) > parse_rfc3339_ms(START), "pruning ran before the second cursor reset"
 
 
@@ -122,14 +125,16 @@ ALONE = {
 
 
 @pytest.mark.parametrize("kind", sorted(ALONE))
-def test_each_identity_fault_alone_stays_exact(tmp_path: Path, kind: str) -> None:
+def test_each_identity_fault_alone_stays_exact(
+    tmp_path: Path, kind: str, state_backend: StateBackend
+) -> None:
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(ALONE[kind])
     sim = start_simulator(str(scenario), speed=900, traffic="20m")
     port = free_port()
     exporter: Process | None = None
     try:
-        exporter = start_exporter(tmp_path, identity_config(tmp_path, sim.url), port)
+        exporter = start_exporter(tmp_path, identity_config(tmp_path, sim.url, state_backend), port)
         wait_for_exact_agreement(sim, f"http://127.0.0.1:{port}/metrics")
         assert exporter.stop() == 0, exporter.output()[-2000:]
     finally:

@@ -26,6 +26,7 @@ from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 from harness import (
     Process,
     Series,
+    StateBackend,
     diff,
     exported_like,
     finished_truth,
@@ -47,10 +48,16 @@ faults:
 TOLD = ("smswatch_sms_messages_total", "smswatch_pos_transactions_total")
 
 
-def write_config(tmp_path: Path, sim_url: str, second_acquirer: bool = False) -> Path:
-    """Alibaba pushes for the SMS, the generic acquirer feed (and its second one) polled."""
+def write_config(
+    tmp_path: Path,
+    sim_url: str,
+    second_acquirer: bool = False,
+    state: StateBackend | None = None,
+) -> Path:
+    """Alibaba pushes for the SMS, the generic acquirer feed (and its second one) polled; the
+    state on `state` (default: SQLite)."""
     doc: dict[str, Any] = simulator_config_document(sim_url, "200ms")
-    doc["state"]["path"] = str(tmp_path / "state.sqlite")
+    doc["state"] = (state or StateBackend("sqlite")).document(tmp_path)
     doc["sources"][0] = {
         "name": "sms",
         "kind": "sms_gateway",
@@ -102,17 +109,45 @@ def per_acquirer(series: dict[Series, float], **labels: str) -> Counter[str]:
 
 
 def test_pushes_across_a_kill_are_exact_where_known_and_unknown_where_unwatched(
-    tmp_path: Path,
+    tmp_path: Path, state_backend: StateBackend
 ) -> None:
-    pushes_across_a_kill(tmp_path, SCENARIO)
+    pushes_across_a_kill(tmp_path, SCENARIO, state=state_backend)
 
 
-def pushes_across_a_kill(tmp_path: Path, faults: str, *, together: bool = False) -> dict[str, Any]:
+def told_difference(truth: dict[str, Any], exported: dict[Series, float]) -> list[str]:
+    """How exported series differ from what a pushing provider told and the acquirer published
+    (empty when equal): messages with a final status, transactions, receipts delivered or
+    failed, and every acquirer's receipts in total (missing and unknown ones: see the test)."""
+    everything = truth_series(truth)
+    expected = summed(
+        {k: v for k, v in everything.items() if ("status", "unknown") not in k[1]}, TOLD
+    )
+    for key, value in summed(everything, (RECEIPTS,)).items():
+        if dict(key[1])["outcome"] in ("delivered", "failed"):
+            expected[key] = value
+    got = summed(exported_like(exported, (*TOLD, RECEIPTS)), (*TOLD, RECEIPTS))
+    told = {
+        k: v
+        for k, v in got.items()
+        if ("status", "unknown") not in k[1]
+        and dict(k[1]).get("outcome") not in ("missing", "unknown")
+    }
+    lines = diff(expected, told)
+    if per_acquirer(got) != per_acquirer(everything):
+        lines.append(
+            f"receipts per acquirer: truth={per_acquirer(everything)} got={per_acquirer(got)}"
+        )
+    return lines
+
+
+def pushes_across_a_kill(
+    tmp_path: Path, faults: str, *, together: bool = False, state: StateBackend | None = None
+) -> dict[str, Any]:
     """Run the pushing shape with `faults`, kill the exporter once at 15m, and hold it to the
     truth; returns the truth. `together`: the faults reach the acquirer feeds too (the second
     acquirer is configured) and move the upstream's clock, so the exporter runs on the
     simulated clock (the cap on pushes' `Date` headers protects only against a clock ahead of
-    a clock that is right)."""
+    a clock that is right). `state`: where the exporter keeps it (default: SQLite)."""
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(faults)
     port = free_port()
@@ -128,7 +163,9 @@ def pushes_across_a_kill(tmp_path: Path, faults: str, *, together: bool = False)
     )
     sim_port = free_port()
     sim = SimulatorServer(settings, "127.0.0.1", sim_port)
-    config = write_config(tmp_path, f"http://127.0.0.1:{sim_port}", second_acquirer=together)
+    config = write_config(
+        tmp_path, f"http://127.0.0.1:{sim_port}", second_acquirer=together, state=state
+    )
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     wall, simulated = time.time(), sim.simulation.clock.now_ms()
     clock = f"{wall}:{simulated - 1000}:{settings.speed}" if together else ""
@@ -155,28 +192,12 @@ def pushes_across_a_kill(tmp_path: Path, faults: str, *, together: bool = False)
 
         truth = finished_truth(sim.url)
         everything = truth_series(truth)
-        expected = summed(
-            {k: v for k, v in everything.items() if ("status", "unknown") not in k[1]}, TOLD
-        )
-        for key, value in summed(everything, (RECEIPTS,)).items():
-            if dict(key[1])["outcome"] in ("delivered", "failed"):
-                expected[key] = value
         last: list[str] = []
 
         def agrees() -> bool:
             nonlocal last
-            exported = summed(
-                exported_like(scrape(metrics_url), (*TOLD, RECEIPTS)), (*TOLD, RECEIPTS)
-            )
-            told = {
-                k: v
-                for k, v in exported.items()
-                if ("status", "unknown") not in k[1]
-                and dict(k[1]).get("outcome") not in ("missing", "unknown")
-            }
-            last = diff(expected, told)
-            truth_totals = per_acquirer(everything)
-            return not last and per_acquirer(exported) == truth_totals
+            last = told_difference(truth, scrape(metrics_url))
+            return not last
 
         try:
             wait_until(agrees, 60, "the exporter to catch up", interval=0.5)

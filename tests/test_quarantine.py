@@ -37,7 +37,7 @@ from exporter.simulator.settings import settings_from_options
 from exporter.simulator.simulation import SimClock
 from exporter.store import Store
 
-from harness import config_with, free_port, scrape, wait_until
+from harness import StateBackend, config_with, free_port, scrape, wait_until
 
 POISON_SCENARIO = """
 faults:
@@ -55,13 +55,16 @@ def invalid_records(
     )
 
 
-def test_poisoned_feeds_never_stall_and_valid_records_stay_exact(tmp_path: Path) -> None:
+def test_poisoned_feeds_never_stall_and_valid_records_stay_exact(
+    tmp_path: Path, state_backend: StateBackend
+) -> None:
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(POISON_SCENARIO)
     sim = start_simulator(str(scenario), speed=600, traffic="30m")
     port = free_port()
+    config = write_config(tmp_path, sim.url, state_backend)
     try:
-        exporter = start_exporter(tmp_path, write_config(tmp_path, sim.url), port)
+        exporter = start_exporter(tmp_path, config, port)
         try:
             truth = wait_for_exact_agreement(sim, f"http://127.0.0.1:{port}/metrics")
             poisoned = truth["records"]
@@ -88,8 +91,11 @@ def test_poisoned_feeds_never_stall_and_valid_records_stay_exact(tmp_path: Path)
             "exporter",
             "state",
             "quarantine",
-            "--state.path",
-            str(tmp_path / "state.sqlite"),
+            *(
+                ("--state.path", str(tmp_path / "state.sqlite"))
+                if state_backend.name == "sqlite"
+                else ("--config.file", str(config))
+            ),
             "--output",
             "json",
             "--limit",

@@ -6,13 +6,14 @@ report, and the china-unicom canary is proved delivered by report and by handset
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from test_exporter_end_to_end import COMPARED, wait_for_exact_agreement
 
 from exporter.app import Exporter
-from exporter.config import parse_config, simulator_config_document
+from exporter.config import Config, parse_config, simulator_config_document
 from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import settings_from_options
 from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
@@ -20,7 +21,9 @@ from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 from harness import diff, exported_like, get_json, scrape, truth_series, wait_until
 
 
-def test_probes_beside_cardholder_traffic_with_fake_delivery_reports(tmp_path: Path) -> None:
+def test_probes_beside_cardholder_traffic_with_fake_delivery_reports(
+    tmp_path: Path, on_backend: Callable[[Config], Config]
+) -> None:
     handset = tmp_path / "handset"
     handset.mkdir()
     scenario = tmp_path / "scenario.yaml"
@@ -69,7 +72,8 @@ def test_probes_beside_cardholder_traffic_with_fake_delivery_reports(tmp_path: P
     # The exporter's clock, which the test moves past handset_timeout once both canaries'
     # reports are in: the fake verdict then never depends on how fast this machine is.
     ahead = [0.0]
-    app = Exporter(parse_config(doc), "127.0.0.1", 0, clock=lambda: time.time() + ahead[0])
+    config = on_backend(parse_config(doc))
+    app = Exporter(config, "127.0.0.1", 0, clock=lambda: time.time() + ahead[0])
     app.start()
     try:
         metrics_url = f"http://127.0.0.1:{app.port}/metrics"
