@@ -22,9 +22,16 @@ from typing import Any, TypeVar
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.collector import POLLER_SERIES, REPLICA_SERIES
+
 T = TypeVar("T")
 
 Series = tuple[str, frozenset[tuple[str, str]]]
+
+#: Series that live in one exporter process only (each restart begins them again, and every
+#: replica has its own): never held monotonic across restarts nor compared across replicas.
+#: Prefixes of exposition names.
+PROCESS_LOCAL: tuple[str, ...] = tuple(sorted(REPLICA_SERIES | POLLER_SERIES))
 
 
 def free_port() -> int:

@@ -11,14 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness import Series, http_get, parse_exposition
-
-#: Series that live in one process only (each restart begins them again): not held monotonic.
-PROCESS_LOCAL = (
-    "smswatch_source_poll_seconds",
-    "smswatch_lease_changes_total",
-    "smswatch_state_commit_duration_seconds",
-)
+from harness import PROCESS_LOCAL, Series, http_get, parse_exposition
 
 
 class PushFront:
