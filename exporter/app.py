@@ -23,7 +23,7 @@ from exporter.config import Objectives as ConfigObjectives
 from exporter.dialect import STATE_ERRORS
 from exporter.errors import ConfigError
 from exporter.landing import LandingPage
-from exporter.leases import PRIMARY, LeaseKeeper, replica_id, source_lease
+from exporter.leases import PRIMARY, LeaseKeeper, holder_is_dead, replica_id, source_lease
 from exporter.lookup.routes import build_lookup
 from exporter.overruns import OverrunCounter, poll_job_id
 from exporter.poller import Pipeline, Poller, is_push_only
@@ -185,8 +185,15 @@ class Exporter:
 
     def start(self) -> None:
         """Start serving and polling (first poll of every source right away)."""
-        for source in self.config.sources:
-            if is_push_only(source):  # not listening since the last push taken before
+        push_only = [s for s in self.config.sources if is_push_only(s)]
+        listening = self._others_listening() if push_only else []
+        for source in push_only:
+            if listening:  # they took the pushes while this process was not listening
+                log.info(
+                    "another replica listens: no push gap opened",
+                    extra={"source": source.name, "replicas": ",".join(listening)},
+                )
+            else:  # nobody listened since the last push taken before
                 self.store.open_push_gap(source.name)
         self.snapshots.read()  # the numbers served should the database go down before a scrape
         self.web.start()
@@ -277,6 +284,15 @@ class Exporter:
         if self.prober is not None:
             self.prober.session.close()
         self.store.close()
+
+    def _others_listening(self) -> list[str]:
+        """The other replicas alive now (heard within the lease TTL, and not a process of this
+        host found gone): they took the providers' pushes while this one was not listening.
+        (A replica of another host that died within the last TTL still counts: a gap of at most
+        that long goes unnoticed.)"""
+        with self.store.transaction():
+            seen = self.store.replicas_seen(self.store.db_now_ms() - self.keeper.ttl_ms)
+        return [r for r in seen if r != self.keeper.replica and not holder_is_dead(r)]
 
     def _as_primary(self, job: Callable[..., object]) -> Callable[..., None]:
         """`job`, run only while this replica is the primary (singleton jobs: one replica)."""

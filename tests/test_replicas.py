@@ -45,12 +45,6 @@ def push_at(app: Exporter, at_s: int) -> None:
     assert status == 200 and json.loads(answer)["code"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a replica's start opens the push source's gap in the shared state although another "
-    "replica listens (Store.open_push_gap at Exporter.start): receipts of a watched time "
-    "become unknown instead of missing",
-)
 def test_a_replica_starting_while_another_listens_leaves_no_unobserved_time(
     replicas: list[Exporter],
 ) -> None:
