@@ -471,7 +471,9 @@ def test_scheduled_reports_are_mailed_in_the_background_and_counted(
             job = jobs[job_id]
             job.func(*job.args, **{**job.kwargs, "clock": lambda: GENERATED_AT})
         wait_until(lambda: server.mailbox.received, 10, "the daily report's e-mail")
-        assert app.courier.in_flight() == 1  # the weekly one waits an hour, not in its job
+        # the daily one's thread ends just after its e-mail arrives; the weekly one waits an
+        # hour to retry, on its own thread, not in its job
+        wait_until(lambda: app.courier.in_flight() == 1, 10, "the daily delivery to end")
         app.courier.stop()
         assert app.courier.in_flight() == 0
         exposition = generate_latest(app.registry).decode()
