@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-#: The form feeds send (UTC, milliseconds): its second is parsed once, its milliseconds added.
-_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", re.ASCII)
-
-
-@lru_cache(maxsize=4096)
-def _second_ms(second: str) -> int:
-    """`2026-11-26T12:00:00` (UTC) → Unix ms; cached: a feed's page spans few seconds."""
-    return (datetime.fromisoformat(second + "Z") - _EPOCH) // _MS
 
 
 def parse_rfc3339_ms(value: str) -> int:
@@ -30,8 +21,6 @@ def parse_rfc3339_ms(value: str) -> int:
 
     A timestamp without a UTC offset is refused: event time must be unambiguous.
     """
-    if type(value) is str and len(value) == 24 and _CANONICAL.match(value):
-        return _second_ms(value[:19]) + int(value[20:23])
     if not isinstance(value, str) or not value:
         raise ValueError(f"not a timestamp: {value!r}")
     parsed = datetime.fromisoformat(value.strip())
