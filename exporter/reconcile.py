@@ -33,6 +33,13 @@ LabelKey = tuple[str, tuple[str, ...]]
 MessageKey = tuple[str, str]  # (gateway, message id)
 ReceiptKey = tuple[str, str]  # (acquirer source, txn id)
 _BUCKETS_MS = [bound * 1000 for bound in BUCKETS_SECONDS]
+_BUCKET_LABELS = tuple(str(i) for i in range(len(_BUCKETS_MS) + 1))  # a bucket's index label
+
+
+@lru_cache(maxsize=64)
+def _histogram_series(histogram: str) -> tuple[str, str, str]:
+    """The names a histogram's deltas are kept under: buckets, sum and count."""
+    return f"{histogram}:bucket", f"{histogram}:sum_ms", f"{histogram}:count"
 
 
 @dataclass(slots=True)
@@ -195,9 +202,11 @@ class Changes:
     def observe(self, histogram: str, labels: tuple[str, ...], latency_ms: int) -> None:
         """Add one observation to a histogram, bucketed on integer milliseconds."""
         index = bisect_left(_BUCKETS_MS, latency_ms)  # first bound >= latency: le semantics
-        self.counters[(f"{histogram}:bucket", (*labels, str(index)))] += 1
-        self.counters[(f"{histogram}:sum_ms", labels)] += latency_ms
-        self.counters[(f"{histogram}:count", labels)] += 1
+        bucket, total, count = _histogram_series(histogram)
+        counters = self.counters
+        counters[(bucket, (*labels, _BUCKET_LABELS[index]))] += 1
+        counters[(total, labels)] += latency_ms
+        counters[(count, labels)] += 1
 
 
 class LabelBounds:
@@ -265,49 +274,51 @@ def ingest_sms(
     changes = Changes()
     known = view.messages(gateway, list({e.message_id for e in events}))
     touched: set[str] = set()  # join keys whose receipts may change
+    # Per-event work is the ingest rate: counts are kept in locals and added once per page.
+    messages, counters = changes.messages, changes.counters
+    submitted: Counter[tuple[str, str]] = Counter()
+    accepted = duplicate = conflict = 0
+    give_up_after_ms = settings.give_up_after_ms
     for e in events:
         m = known.get(e.message_id)
         if m is None:
             m = Message(
-                message_id=e.message_id,
-                gateway=gateway,
-                txn_ref=e.txn_ref,
-                carrier=carriers(e.carrier),
-                area=areas(e.area),
-                phone=e.phone,
-                submitted_ms=e.submitted_ms,
+                e.message_id,
+                gateway,
+                e.txn_ref,
+                carriers(e.carrier),
+                areas(e.area),
+                e.phone,
+                e.submitted_ms,
+                0 if e.submit_known else SUBMIT_UNKNOWN,
                 acquirer=e.acquirer,
             )
-            if not e.submit_known:
-                m.seen = SUBMIT_UNKNOWN
             known[e.message_id] = m
-            changes.messages[m.key] = m
-            changes.counters[("smswatch_sms_submitted_total", (gateway, m.carrier, m.area))] += 1
-            changes.gauges[("smswatch_sms_pending", (gateway,))] += 1
+            submitted[(m.carrier, m.area)] += 1
             if m.txn_ref:
                 touched.add(m.txn_ref)
         bit = STATUS_BITS[e.status]
         if m.seen & bit:
-            changes.records["duplicate"] += 1
+            duplicate += 1
             continue
         m.seen |= bit
         m.events = timeline_entry(m.events, e, m.submitted_ms)
-        changes.messages[m.key] = m
+        messages[(gateway, m.message_id)] = m
         if e.status not in FINAL:
-            changes.records["accepted"] += 1
+            accepted += 1
             continue
         if m.final_status is not None:
-            changes.records["conflict"] += 1
+            conflict += 1
             continue
-        give_up_ms = m.submitted_ms + settings.give_up_after_ms
+        give_up_ms = m.submitted_ms + give_up_after_ms
         if e.status_ms > give_up_ms:
             _finalize(m, "unknown", "unknown", "", give_up_ms, changes)
-            changes.records["conflict"] += 1
+            conflict += 1
         else:
             _finalize(
                 m, e.status, codes.cause(e.status, e.error_code), e.error_code, e.status_ms, changes
             )
-            changes.records["accepted"] += 1
+            accepted += 1
             if e.status != "delivered":
                 code = codes.ambiguity(e.status, e.error_code)
                 if code is not None:
@@ -316,6 +327,13 @@ def ingest_sms(
                     changes.counters[(UNLISTED_CODES, (gateway, code_text(e.error_code)))] += 1
         if m.txn_ref:
             touched.add(m.txn_ref)
+    for (carrier, area), n in submitted.items():
+        counters[("smswatch_sms_submitted_total", (gateway, carrier, area))] += n
+    if submitted:
+        changes.gauges[("smswatch_sms_pending", (gateway,))] += sum(submitted.values())
+    for result, n in (("accepted", accepted), ("duplicate", duplicate), ("conflict", conflict)):
+        if n:
+            changes.records[result] += n
     relink(touched, view, settings, changes)
     return changes
 
@@ -329,10 +347,11 @@ def timeline_entry(events: str, e: SmsEvent, submitted_ms: int) -> str:
     out). Later contradicting reports are kept too: the timeline records what the gateway said,
     the final status says what counted.
     """
-    code = e.error_code.replace(";", ",") if e.error_code.strip("0") else ""  # "000": no error
-    entry = f"{e.status}{e.status_ms - submitted_ms:+d}"
-    if code:
-        entry = f"{entry} {code}"
+    code = e.error_code
+    if code and code.strip("0"):  # "000": no error
+        entry = f"{e.status}{e.status_ms - submitted_ms:+d} {code.replace(';', ',')}"
+    else:
+        entry = f"{e.status}{e.status_ms - submitted_ms:+d}"
     return f"{events};{entry}" if events else entry
 
 
@@ -434,7 +453,7 @@ def relink(keys: set[str], view: StateView, settings: Settings, changes: Changes
     for m in changes.messages.values():
         if m.txn_ref in receipts:
             sent = messages.setdefault(m.txn_ref, [])
-            sent[:] = [x for x in sent if x.key != m.key]
+            sent[:] = [x for x in sent if x.message_id != m.message_id or x.gateway != m.gateway]
             sent.append(m)
     for key, group in receipts.items():
         owned: dict[ReceiptKey, Message] = {}
