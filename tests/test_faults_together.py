@@ -34,6 +34,7 @@ from exporter.store import Store, decode_labels, open_store
 from exporter.timestamps import parse_duration_ms, parse_rfc3339_ms
 
 from harness import (
+    PROCESS_LOCAL,
     Process,
     Series,
     StateBackend,
@@ -68,15 +69,9 @@ faults:
   - {kind: terminal_sms_off, start: 12m, duration: 15m, acquirer: acq-south, terminals: 25}
   - {kind: integration_drop, start: 20m, duration: 10m, share: 0.4}
 """
+
+
 #: The poll durations describe one process (kept in memory): a restart starts them from zero.
-PER_PROCESS = (
-    "smswatch_source_poll_seconds_bucket",
-    "smswatch_source_poll_seconds_count",
-    "smswatch_state_commit_duration_seconds_bucket",
-    "smswatch_state_commit_duration_seconds_count",
-)
-
-
 class Monotonic:
     """Every scrape of the exporter, held to: no counter below what it showed before."""
 
@@ -89,7 +84,7 @@ class Monotonic:
         now = scrape(self.url)
         for key, value in now.items():
             name = key[0]
-            if not name.endswith(("_total", "_count", "_bucket")) or name in PER_PROCESS:
+            if not name.endswith(("_total", "_count", "_bucket")) or name.startswith(PROCESS_LOCAL):
                 continue
             before = self.highest.get(key, 0.0)
             assert value >= before, f"{name}{dict(key[1])} went down: {before} -> {value}"
