@@ -12,10 +12,14 @@ from pathlib import Path
 from harness import free_port, get_json, http_get, parse_exposition, wait_until
 
 
-def _start(*args: str, path: str | None = None) -> subprocess.Popen[str]:
+def _start(
+    *args: str, path: str | None = None, tmpdir: Path | None = None
+) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if path is not None:
         env["PATH"] = path
+    if tmpdir is not None:  # where the process makes its temporary files (TMPDIR)
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.Popen(
         [sys.executable, "-m", "exporter", *args],
         stdout=subprocess.PIPE,
@@ -41,12 +45,15 @@ def _read_until(proc: subprocess.Popen[str], needle: str, timeout: float) -> str
 
 def test_demo_prints_its_urls_serves_metrics_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port, sim_port = free_port(), free_port()
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
     proc = _start(
         "demo",
         "--speed", "600",
         "--web.listen-address", f"127.0.0.1:{port}",
         "--simulator.listen-address", f"127.0.0.1:{sim_port}",
         path=str(tmp_path),  # no Prometheus, no Alertmanager
+        tmpdir=temporary,
     )  # fmt: skip
     try:
         printed = _read_until(proc, "alerting", 30)
@@ -66,8 +73,10 @@ def test_demo_prints_its_urls_serves_metrics_and_stops_on_ctrl_c(tmp_path: Path)
         approved = [v for (n, _), v in metrics.items() if n == "smswatch_sms_sender_approved"]
         assert approved == [1.0, 1.0]  # the simulated signature and template
         assert http_get(f"http://127.0.0.1:{port}/ready")[0] == 200
+        assert list(temporary.iterdir())  # its state and the support desk's tokens file
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
+        assert list(temporary.iterdir()) == []  # nothing left behind
     finally:
         if proc.poll() is None:
             proc.kill()

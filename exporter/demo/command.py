@@ -139,7 +139,7 @@ def run_demo(
             missing_after_ms=settings.missing_after_ms,
             give_up_after_ms=settings.give_up_after_ms,
         )
-        config, token = demo_access(config)
+        config, token = demo_access(config, workdir)
         # The exporter's clock is the simulated one: its feeds run `--speed` times faster than
         # the wall clock and would otherwise be capped as a clock ahead of ours (max_clock_skew).
         clock = simulator.simulation.clock

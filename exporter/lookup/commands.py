@@ -16,7 +16,6 @@ import getpass
 import json
 import socket
 import sys
-import tempfile
 import textwrap
 import time
 from dataclasses import replace
@@ -259,10 +258,11 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_access(config: Config) -> tuple[Config, str]:
-    """`smswatch demo`'s lookup access: a fresh token, in a tokens file of its own temp dir."""
+def demo_access(config: Config, directory: Path) -> tuple[Config, str]:
+    """`smswatch demo`'s lookup access: a fresh token, its digest in a tokens file written in
+    `directory` (the demo's work directory, removed when it stops)."""
     token, digest = new_token()
-    path = Path(tempfile.mkdtemp(prefix="smswatch-demo-lookup-")) / "lookup-tokens.yml"
+    path = directory / "lookup-tokens.yml"
     path.write_text(f"tokens:\n  - name: demo\n    sha256: {digest}\n", encoding="utf-8")
     return replace(config, lookup=replace(config.lookup, tokens_file=str(path))), token
 
