@@ -239,9 +239,7 @@ class Pipeline:
         each), and the records that fail alone are quarantined: one bad item never stalls a
         feed nor makes a push batch fail forever. Transient database errors still fail it.
         """
-        refused = unstorable_records(records)  # type: ignore[arg-type]
-        good = [r for i, r in enumerate(records) if i not in refused] if refused else records
-        bad: list[tuple[R, str]] = [(records[i], why) for i, why in refused.items()]
+        good, bad = _storable(records)
         try:
             with self.store.transaction():
                 self.gate.check(self.store)  # a stale lease token: nothing of the page commits
@@ -431,20 +429,14 @@ class Pipeline:
 
     def _apply_pushes(self, source: SourceConfig, pushes: list[Push], horizon_ms: int) -> None:
         """Apply the pushes of one source together, as one page of their events."""
-        timely = [e for p in pushes for e in p.timely(horizon_ms)]
-        refused = unstorable_records(timely)
-        good = [e for i, e in enumerate(timely) if i not in refused] if refused else timely
-        bad = [(timely[i], why) for i, why in refused.items()]
+        good, bad = _storable([e for p in pushes for e in p.timely(horizon_ms)])
         self.store.apply(self._ingest_sms(source)(good), source.name, self.now_ms())
         self._quarantine(source, bad, sum(p.invalid for p in pushes), None)
         self._finish_pushes(source, pushes, horizon_ms)
 
     def _apply_push_alone(self, source: SourceConfig, push: Push, horizon_ms: int) -> None:
         """Apply one push on its own; records that fail alone are quarantined."""
-        timely = push.timely(horizon_ms)
-        refused = unstorable_records(timely)
-        good = [e for i, e in enumerate(timely) if i not in refused] if refused else timely
-        bad: list[tuple[SmsEvent, str]] = [(timely[i], why) for i, why in refused.items()]
+        good, bad = _storable(push.timely(horizon_ms))
         ingest = self._ingest_sms(source)
         try:
             with self.store.savepoint():
@@ -651,6 +643,15 @@ class Pipeline:
             ] += n
         self.store.update_gauge("smswatch_pos_terminals", {k: float(v) for k, v in counts.items()})
         self.settle()
+
+
+def _storable(records: Sequence[R]) -> tuple[Sequence[R], list[tuple[R, str]]]:
+    """The records a database can hold, and those it cannot with why (`unstorable_records`)."""
+    refused = unstorable_records(records)  # type: ignore[arg-type]
+    if not refused:
+        return records, []
+    good = [r for i, r in enumerate(records) if i not in refused]
+    return good, [(records[i], why) for i, why in refused.items()]
 
 
 def is_push_only(source: SourceConfig) -> bool:
