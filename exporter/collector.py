@@ -8,7 +8,7 @@ from the start with zeros, so no series is absent and rates work from the first 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import product
 from typing import Protocol
 
@@ -307,13 +307,7 @@ class SmswatchCollector(Collector):
                     marks.append(state.terminals_watermark_ms)
                 assert isinstance(lag, GaugeMetricFamily)
                 lag.add_metric([source.name], now - min(marks) / 1000)  # < 0: source ahead
-            cumulative = 0
-            buckets = []
-            for bound, count in zip(
-                [*POLL_BUCKETS_SECONDS, float("inf")], health.duration_buckets, strict=True
-            ):
-                cumulative += count
-                buckets.append((_le(bound), float(cumulative)))
+            buckets = _cumulative(POLL_BUCKETS_SECONDS, health.duration_buckets)
             poll.add_metric([source.name], buckets, health.duration_sum_s)
         yield up
         yield poll
@@ -366,12 +360,7 @@ class SmswatchCollector(Collector):
         name = "smswatch_state_commit_duration_seconds"
         commits = HistogramMetricFamily(name, METRICS_BY_NAME[name].help, labels=[])
         counts, total = health.commit_histogram()
-        cumulative = 0
-        buckets = []
-        for bound, count in zip([*COMMIT_BUCKETS_SECONDS, float("inf")], counts, strict=True):
-            cumulative += count
-            buckets.append((_le(bound), float(cumulative)))
-        commits.add_metric([], buckets, total)
+        commits.add_metric([], _cumulative(COMMIT_BUCKETS_SECONDS, counts), total)
         yield commits
 
     def _probe_metrics(
@@ -525,15 +514,19 @@ class SmswatchCollector(Collector):
             per_bucket.setdefault(key, [0.0] * (len(BUCKETS_SECONDS) + 1))[index] += value
         sums = counters.get(f"{name}:sum_ms", {})
         for labels in sorted(per_bucket):
-            cumulative = 0.0
-            buckets = []
-            for bound, count in zip(
-                [*BUCKETS_SECONDS, float("inf")], per_bucket[labels], strict=True
-            ):
-                cumulative += count
-                buckets.append((_le(bound), cumulative))
+            buckets = _cumulative(BUCKETS_SECONDS, per_bucket[labels])
             family.add_metric(list(labels), buckets, sums.get(labels, 0.0) / 1000)
         return family
+
+
+def _cumulative(bounds: Sequence[float], counts: Sequence[float]) -> list[tuple[str, float]]:
+    """Per-bucket counts (+Inf last) as a histogram's cumulative `(le, count)` buckets."""
+    cumulative = 0.0
+    buckets = []
+    for bound, count in zip([*bounds, float("inf")], counts, strict=True):
+        cumulative += count
+        buckets.append((_le(bound), cumulative))
+    return buckets
 
 
 def _le(bound: float) -> str:
