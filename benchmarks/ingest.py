@@ -19,6 +19,10 @@ Measures, with the exporter pinned to one core and the page server on another:
 4. scrape_ms: median and p99 time of `GET /metrics` over HTTP with that state.
 
 Targets: ≥ 100,000 records/s, ≤ 250 MB, ≤ 50 ms. The last line printed is one JSON object.
+`--upstream-ms` makes the page server take that long per page, as a real upstream does (the
+simulator takes about 60 ms for a page of 5,000): the poller reads the next page while one
+commits, so this latency hides behind the commits. `--cores 2` lets the exporter's threads
+use both cores instead of one.
 `--profile FILE` keeps a cProfile of the SMS drain (and prints its top lines).
 
 `--backend postgresql` compares the state backends instead: the same slice of traffic
@@ -88,6 +92,12 @@ def pin(pid: int, core: int) -> None:
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) > 1:
         os.sched_setaffinity(pid, {cores[core % len(cores)]})
+
+
+def pin_exporter(cores: int) -> None:
+    """Pin this process (the exporter) to the first core, unless it may use more."""
+    if cores == 1:
+        pin(0, 0)
 
 
 def rss_mb() -> float:
@@ -172,6 +182,8 @@ class _PageHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     pages: ClassVar[Pages] = {}
+    #: How long the upstream takes to produce a page (`--upstream-ms`), slept before answering.
+    latency_s: ClassVar[float] = 0.0
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -180,6 +192,8 @@ class _PageHandler(BaseHTTPRequestHandler):
         if body is None:
             self.send_error(404)
             return
+        if self.latency_s:
+            time.sleep(self.latency_s)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -771,10 +785,24 @@ def main() -> None:
     parser.add_argument("--backend-rate", type=float, default=100.0, help="peak tx/s of the slice")
     parser.add_argument("--backend-slice", default="4m", help="simulated traffic compared")
     parser.add_argument("--backend-page-size", type=int, default=500)
+    parser.add_argument(
+        "--cores",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="cores the exporter may use (2: unpinned, sharing them with the page server)",
+    )
+    parser.add_argument(
+        "--upstream-ms",
+        type=float,
+        default=0.0,
+        help="time the page server takes per page, as a real upstream does (0: none)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each backend, interleaved")
     args = parser.parse_args()
+    _PageHandler.latency_s = args.upstream_ms / 1000  # the page servers are forked from here
     if args.backend == "postgresql":
-        pin(0, 0)
+        pin_exporter(args.cores)
         with tempfile.TemporaryDirectory(prefix="smswatch-bench-") as tmp:
             print(json.dumps(backends(args, Path(tmp), Path(args.cache))))
         return
@@ -785,10 +813,10 @@ def main() -> None:
             print(json.dumps(result))
         return
     if args.child:
-        pin(0, 0)
+        pin_exporter(args.cores)
         pending_child(args.child, args.pending)
         return
-    pin(0, 0)
+    pin_exporter(args.cores)
     cache = Path(args.cache)
     result: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="smswatch-bench-") as tmp:
