@@ -7,7 +7,9 @@ Measures, with the exporter pinned to one core and the page server on another:
    simulator renders the pages once (cached under `--cache`); a trivial server then serves
    them as they are, so the figure is the exporter's, not the simulator's. Beside it, measured
    in the same run on the same core: the bare parse rate of the same pages with the JSON
-   library the exporter uses, and the ratio of the two.
+   library the exporter uses, and the ratio of the two; and SQLite's own CPU seconds within
+   the path (`database_seconds`), with the rate they alone allow (`records_per_database_second`:
+   the ceiling if our Python took no time).
 2. catch_up_s: how long the exporter takes to reach the present after a one-hour outage at
    5,000 transactions per second (`--catchup-rate`). A slice of that traffic
    (`--catchup-slice`, 2 simulated minutes at the daily peak) is rendered and ingested through
@@ -54,6 +56,7 @@ import multiprocessing
 import os
 import pickle
 import pstats
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -66,7 +69,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,6 +255,60 @@ def timed(
     return timing
 
 
+class _TimedCursor:
+    """A cursor whose fetching counts into its connection's database seconds."""
+
+    def __init__(self, cursor: sqlite3.Cursor, owner: DatabaseClock) -> None:
+        self._cursor, self._owner = cursor, owner
+
+    def fetchall(self) -> list[Any]:
+        with self._owner.timing():
+            return self._cursor.fetchall()
+
+    def fetchone(self) -> Any:
+        with self._owner.timing():
+            return self._cursor.fetchone()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+class DatabaseClock:
+    """Stands in for the store's SQLite connection and adds up the CPU seconds spent inside
+    the database library (statements, fetches, commits), on the calling thread's clock (a
+    wait for the interpreter lock is not the database's): what the path would cost if our
+    own Python took no time at all."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.__dict__.update(_db=db, seconds=0.0)
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        started = time.thread_time()
+        try:
+            yield
+        finally:
+            self.__dict__["seconds"] += time.thread_time() - started
+
+    def execute(self, sql: str, *args: Any) -> _TimedCursor:
+        with self.timing():
+            return _TimedCursor(self._db.execute(sql, *args), self)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        rows = list(rows)  # the rows are ours to build, not the database's
+        with self.timing():
+            return self._db.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._db, name, value)
+
+
 def ingest(
     pages: Pages,
     workdir: Path,
@@ -275,6 +332,9 @@ def ingest(
         if dsn:
             config = replace(config, state_backend="postgresql", state_dsn=dsn)
         store = open_store(config)
+        clock = None if dsn else DatabaseClock(store._db)
+        if clock is not None:
+            store._db = clock  # type: ignore[assignment]
         if commits is not None:
             store.transaction = timed(store.transaction, commits)  # type: ignore[method-assign]
         pipeline = Pipeline(config, store)
@@ -286,12 +346,14 @@ def ingest(
         txn_cpu = time.process_time() + server_cpu() - cpu
         profiler = cProfile.Profile() if profile else None
         started, cpu = time.perf_counter(), time.process_time() + server_cpu()
+        database_before = 0.0 if clock is None else clock.seconds
         if profiler is not None:
             profiler.enable()
         sms.poll()
         if profiler is not None:
             profiler.disable()
         sms_seconds = time.perf_counter() - started
+        sms_database = 0.0 if clock is None else clock.seconds - database_before
         sms_cpu = time.process_time() + server_cpu() - cpu
         assert sms.health.up and acquirer.health.up, "a poll failed"
         store.close()
@@ -301,6 +363,7 @@ def ingest(
         return {
             "status_records": sms.health.last_records,
             "sms_seconds": sms_seconds,
+            "sms_database_seconds": sms_database,
             "sms_cpu_seconds": sms_cpu,
             "transactions": acquirer.health.last_records,
             "transaction_seconds": txn_seconds,
@@ -327,6 +390,10 @@ def throughput(rate: float, workdir: Path, cache: Path, profile: str) -> dict[st
         "bare_parse_records_per_cpu_second": round(bare_cpu),
         "path_to_parse_ratio": round(path_rate / bare, 3),
         "path_to_parse_ratio_cpu": round(cpu_rate / bare_cpu, 3),
+        # SQLite's own share: the rate if every line of our Python took no time
+        "database_seconds": round(run["sms_database_seconds"], 2),
+        "database_share_cpu": round(run["sms_database_seconds"] / run["sms_cpu_seconds"], 3),
+        "records_per_database_second": round(run["status_records"] / run["sms_database_seconds"]),
         "transactions": run["transactions"],
         "transactions_per_second": round(run["transactions"] / run["transaction_seconds"]),
         "transactions_per_cpu_second": round(run["transactions"] / run["transaction_cpu_seconds"]),
