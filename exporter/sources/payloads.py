@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
-from urllib.parse import parse_qs
 
 from exporter.sources.client import BadPayload
+from exporter.web.query import parse_query
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ def json_body(body: bytes) -> Any:
 def form_fields(body: bytes) -> dict[str, str]:
     """A pushed form body's fields, the last value of each (BadPayload when not UTF-8)."""
     try:
-        form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        form = parse_query(body.decode("utf-8"), keep_blank=True)
     except UnicodeDecodeError as exc:
         raise BadPayload("form body is not UTF-8") from exc
     return {k: v[-1] for k, v in form.items() if v}

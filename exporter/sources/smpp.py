@@ -24,6 +24,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from exporter.privacy import mask_phone
 from exporter.records import SmsEvent
@@ -106,12 +107,17 @@ def _count(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
+@lru_cache(maxsize=256)  # a receipt's few field names, the same in every receipt
+def _field_name(key: str) -> str:
+    """`Submit_Date` → `submitdate`: lower case, without spaces and underscores."""
+    return key.lower().replace(" ", "").replace("_", "")
+
+
 def parse_receipt(text: str) -> DeliveryReceipt | None:
     """Parse receipt text; None unless it has a known `stat` (everything else is optional)."""
     fields: dict[str, str] = {}
     for key, value in _FIELD.findall(text or ""):
-        name = re.sub(r"[ _]", "", key.lower())
-        fields.setdefault(name, value.strip())
+        fields.setdefault(_field_name(key), value.strip())
     stat = fields.get("stat", "").upper()
     if stat not in SMPP_STATS:
         return None

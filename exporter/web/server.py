@@ -15,10 +15,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from exporter.web.basic_auth import BasicAuthUsers
 from exporter.web.connections import ConnectionHandler, ConnectionLimits, ConnectionServer
+from exporter.web.query import parse_query
 from exporter.web.settings import tls_context
 from exporter.web.throttle import SignInsThrottled, SignInThrottle
 
@@ -174,7 +175,7 @@ class WebServer:
         head = Request(
             method=handler.command,
             path=parts.path,
-            query=parse_qs(parts.query),
+            query=parse_query(parts.query),
             headers={k.lower(): v for k, v in handler.headers.items()},
             body=b"",
             remote=str(handler.client_address[0]),
