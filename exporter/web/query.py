@@ -17,8 +17,13 @@ import re
 _ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 
 
+#: A lone escape of an ASCII character (`%3A` or `%3a`), the most common run by far.
+_ASCII = {f"%{code:02{case}}": chr(code) for code in range(128) for case in "xX"}
+
+
 def _escaped(run: re.Match[str]) -> str:
-    return bytes.fromhex(run.group().replace("%", "")).decode("utf-8", "replace")
+    text = run.group()
+    return _ASCII.get(text) or bytes.fromhex(text.replace("%", "")).decode("utf-8", "replace")
 
 
 def unquote(text: str) -> str:
