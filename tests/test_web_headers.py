@@ -41,6 +41,11 @@ def test_header_blocks_read_as_the_standard_library_reads_them(block: bytes) -> 
     assert ours.items() == theirs.items()
     assert ours.get_all("Content-Length") == theirs.get_all("Content-Length")
     assert ours.get("host") == theirs.get("host")
+    assert ours["HOST"] == theirs["HOST"]
+    assert ours.get("X-Missing", "none") == theirs.get("X-Missing", "none")
+    assert ours.get_all("x-missing") == theirs.get_all("x-missing")
+    assert ours.get("x-latin") == theirs.get("x-latin")
+    assert dict(ours) == dict(theirs) and len(ours) == len(theirs)
 
 
 REQUEST_LINES = [
