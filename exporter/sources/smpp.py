@@ -89,6 +89,7 @@ class DeliveryReceipt:
     dlvrd: int | None
 
 
+@lru_cache(maxsize=4096)  # minute-precise dates repeat across a minute's receipts
 def parse_smsc_date(text: str) -> SmscTime | None:
     """`YYMMDDhhmm` or `YYMMDDhhmmss` → its parts (years 2000–2099), or None if malformed."""
     match = _DATE.match((text or "").strip())
