@@ -147,6 +147,10 @@ class Backend:
         # Random-keyed index inserts (RRNs) thrash SQLite's default 2 MB page cache once the
         # file grows; 64 MB keeps ingest flat and memory well bounded.
         db.execute("PRAGMA cache_size=-65536")
+        # A backlog's pages commit in one batch, each page a savepoint: the original of every
+        # database page a savepoint changes is kept for its rollback, in memory rather than
+        # written to a temporary file (a page's worth at a time, freed at its release).
+        db.execute("PRAGMA temp_store=MEMORY")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
 

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -677,6 +677,11 @@ def _terminal_with_acquirer(t: Terminal, acquirer: str) -> Terminal:
     return t._replace(acquirer=acquirer)
 
 
+#: A backlog's pages share a commit: at most this many, for at most this long (seconds).
+BATCH_PAGES = 8
+BATCH_SECONDS = 1.0
+
+
 def _drop(ahead: Future[Any] | None) -> None:
     """Forget a page read ahead: one not started never is; one being read finishes before
     the poll ends (within its deadline) and is discarded, its result or its error alike."""
@@ -841,7 +846,12 @@ class Poller:
 
         The page read ahead is committed only after its predecessor, from the cursor that
         commit stored; it is dropped unread when the poll ends first (deadline, stop, an
-        error, a lost lease), and read again by the next poll."""
+        error, a lost lease), and read again by the next poll.
+
+        Pages of a backlog whose successor is already read when they have committed share
+        one database commit (`Store.batch`, each page a savepoint): up to `BATCH_PAGES` pages
+        or `BATCH_SECONDS`, never waiting for the upstream with the batch open. What a batch
+        holds up (pushes, lease renewals) waits that long at most."""
         source = self.source
 
         def fetch(cursor: str) -> Page[R]:
@@ -850,8 +860,13 @@ class Poller:
             )
 
         records = 0
-        cursor = self.pipeline.store.source_state(source.name).cursor
-        with ThreadPoolExecutor(1, thread_name_prefix=f"read-{source.name}") as reader:
+        store = self.pipeline.store
+        cursor = store.source_state(source.name).cursor
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix=f"read-{source.name}") as reader,
+            ExitStack() as batch,
+        ):
+            batched, batch_since = 0, 0.0  # pages in the open batch, since when it is open
             page = fetch(cursor)
             for n in range(1, source.max_pages + 1):
                 ahead: Future[Page[R]] | None = None
@@ -862,12 +877,24 @@ class Poller:
                     and self._on(deadline)
                 ):
                     ahead = reader.submit(fetch, page.next_cursor)
+                if ahead is not None and not batched:  # a backlog: its pages commit together
+                    batch.enter_context(store.batch())
+                    batch_since = time.monotonic()
+                batched += 1 if batched or ahead is not None else 0
                 try:
                     commit(source, page, cursor)  # an empty next_cursor keeps the stored one
                 except BaseException:
                     _drop(ahead)
-                    raise
+                    raise  # the pages before it in the batch commit, as one by one
                 records += len(page.records) + page.invalid
+                if batched and (
+                    ahead is None
+                    or not ahead.done()  # never held open while waiting for the upstream
+                    or batched >= BATCH_PAGES
+                    or time.monotonic() - batch_since >= BATCH_SECONDS
+                ):
+                    batch.close()
+                    batched = 0
                 if not page.next_cursor:
                     log.warning("page without next_cursor: staying", extra={"source": source.name})
                     break

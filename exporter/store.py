@@ -483,6 +483,8 @@ class Store:
             except OSError as exc:
                 raise StateError(f"cannot create state directory {parent}: {exc.strerror}") from exc
         self._lock = threading.RLock()
+        #: The thread whose `batch` is open (its transactions are savepoints of the batch).
+        self._batch_thread: int | None = None
         self._read_lock = threading.Lock()
         self._pages_lock = threading.Lock()
         self._outcomes_pruned_at = -1
@@ -640,7 +642,12 @@ class Store:
         """One atomic unit: everything inside commits together or not at all.
 
         While the database is down it fails at once (`StateUnavailable`) but for one probe per
-        `StateHealth.retry_s`; counter deltas kept while it was down (`tally`) commit with it."""
+        `StateHealth.retry_s`; counter deltas kept while it was down (`tally`) commit with it.
+        Inside this thread's `batch` it is a savepoint, committed with the batch."""
+        if self._batch_thread == threading.get_ident():
+            with self.savepoint():
+                yield self
+            return
         with self.health.attempt(WRITE), self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -660,6 +667,27 @@ class Store:
                 with suppress(*STATE_ERRORS):
                     self._db.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One commit for the transactions this thread runs inside (each a savepoint of it).
+
+        For a backlog read page after page: a page's rows share the database pages of its
+        neighbours', and written once for several feed pages they cost a fraction of the
+        writes. When a transaction inside fails, the ones before it still commit, as they
+        would have one by one, and the failure is raised after the commit. Other threads'
+        transactions wait for the batch, so it must stay short (see `Poller`)."""
+        failure: BaseException | None = None
+        with self.transaction():
+            self._batch_thread = threading.get_ident()
+            try:
+                yield
+            except BaseException as exc:
+                failure = exc
+            finally:
+                self._batch_thread = None
+        if failure is not None:
+            raise failure
 
     def _take_deferred(self) -> Counter[LabelKey]:
         with self._deferred_lock:

@@ -19,13 +19,16 @@ from typing import Any
 
 import pytest
 
+from exporter import poller as poller_module
 from exporter.config import parse_config, simulator_config_document
 from exporter.poller import Pipeline, Poller
 from exporter.records import Page, SmsEvent
 from exporter.simulator.server import SimulatorServer
 from exporter.simulator.settings import settings_from_options
 from exporter.simulator.simulation import SimClock
-from exporter.store import Store, decode_labels
+from exporter.store import Store, decode_labels, open_store
+
+from harness import StateBackend
 
 T0 = 1_780_000_000_000
 PAGE = 40
@@ -34,7 +37,7 @@ PAGE = 40
 @pytest.fixture
 def simulator() -> Iterator[SimulatorServer]:
     """The simulator, 20 minutes into its traffic: several pages of SMS reports waiting."""
-    settings = settings_from_options(seed=3, speed=1.0, start_ms=T0, scenario="none", rate=0.5)
+    settings = settings_from_options(seed=3, speed=1.0, start_ms=T0, scenario="none", rate=2.0)
     server = SimulatorServer(settings)
     wall = [0.0]
     server.simulation.clock = SimClock(T0, 1.0, wall=lambda: wall[0])
@@ -150,6 +153,111 @@ def test_a_page_read_ahead_is_not_committed_when_its_predecessor_fails(
         poller.poll()  # the next poll reads on from there: nothing lost, nothing twice
         assert poller.health.up
         assert requested[3] == after_first
+        assert status_records(store) == served_reports(simulator)
+    finally:
+        store.close()
+
+
+def open_state(backend: StateBackend, directory: Path) -> Store:
+    """The state on `backend` (a SQLite file in `directory`, or a fresh PostgreSQL schema)."""
+    doc = simulator_config_document("http://127.0.0.1:9")
+    doc["state"] = backend.document(directory)
+    return open_store(parse_config(doc))
+
+
+def commits(store: Store) -> int:
+    """Database commits of the store's write connection so far."""
+    return sum(store.health.commit_histogram()[0])
+
+
+def upstream_faster_than_commits(poller: Poller, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each page commits only once its successor has been read, as when a fast upstream
+    serves a backlog (here the pages are small and the simulator slower than a commit)."""
+    read: list[object] = []
+    fetch = poller_module.fetch_page
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        page = fetch(*args, **kwargs)
+        read.append(page)
+        return page
+
+    monkeypatch.setattr(poller_module, "fetch_page", counted)
+    commit = poller.pipeline.commit_sms
+    committed: list[object] = []
+
+    def commit_once_next_is_read(
+        source: Any, page: Page[SmsEvent], read_from: str | None = None
+    ) -> None:
+        committed.append(page)
+        deadline = time.monotonic() + 10
+        while page.has_more and len(read) <= len(committed) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        commit(source, page, read_from)
+
+    poller.pipeline.commit_sms = commit_once_next_is_read  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def backlog(
+    simulator: SimulatorServer,
+    tmp_path: Path,
+    state_backend: StateBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[Store, Poller, list[str]]:
+    """A state on each backend, and the SMS poller of a backlog served faster than it
+    commits (with the cursors of its requests)."""
+    store = open_state(state_backend, tmp_path)
+    poller, requested = sms_poller(simulator, store)
+    upstream_faster_than_commits(poller, monkeypatch)
+    return store, poller, requested
+
+
+def test_a_backlog_s_pages_share_commits_and_stay_exact(
+    simulator: SimulatorServer, backlog: tuple[Store, Poller, list[str]]
+) -> None:
+    store, poller, requested = backlog
+    try:
+        before = commits(store)
+        poller.poll()
+        assert poller.health.up
+        pages = len(requested)
+        assert pages >= 6
+        # the pages read ahead were ready at once: several share each commit (one by one,
+        # each page is a commit of its own)
+        assert commits(store) - before <= pages // 2
+        assert status_records(store) == served_reports(simulator)
+    finally:
+        store.close()
+
+
+def test_a_page_that_fails_inside_a_batch_leaves_the_pages_before_it_committed(
+    simulator: SimulatorServer, backlog: tuple[Store, Poller, list[str]]
+) -> None:
+    store, poller, requested = backlog
+    apply = store.apply
+    applied: list[int] = []
+
+    def apply_then_fail_third(changes: Any, source: str, at_ms: int | None = None) -> None:
+        apply(changes, source, at_ms)  # the third page's rows are written, then it fails
+        if source != "sms":
+            return  # the decisions a page allows
+        applied.append(len(changes.messages))
+        if len(applied) == 3:
+            requests_reach(requested, 4)  # its successor was read: the batch was still open
+            raise RuntimeError("the third page failed after writing its rows")
+
+    store.apply = apply_then_fail_third  # type: ignore[method-assign]
+    try:
+        poller.poll()
+        assert not poller.health.up
+        # the two pages before it committed, the third left nothing behind, not even a cursor
+        assert status_records(store) == 2 * PAGE
+        after_second = store.source_state("sms").cursor
+        assert after_second == requested[2]
+        store.apply = apply  # type: ignore[method-assign]
+        poller.poll()
+        assert poller.health.up
+        assert requested[4] == after_second
         assert status_records(store) == served_reports(simulator)
     finally:
         store.close()
