@@ -22,7 +22,8 @@ Measures, with the exporter pinned to one core and the page server on another:
 5. push_reports_per_s: each push receiver's durable reports per second over HTTP, and the
    exporter's CPU per report, measured by `benchmarks/push.py` (`--push-clients` connections).
 
-Targets: ≥ 100,000 records/s, ≤ 250 MB, ≤ 50 ms, ≥ 5,000 reports/s. The last line printed is one JSON object.
+Targets: ≥ 100,000 records/s, ≤ 250 MB, ≤ 50 ms, ≥ 5,000 reports/s. The last line printed is
+one JSON object.
 `--upstream-ms` makes the page server take that long per page, as a real upstream does (the
 simulator takes about 60 ms for a page of 5,000): the poller reads the next page while one
 commits, so this latency hides behind the commits. `--cores 2` lets the exporter's threads
