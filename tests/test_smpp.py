@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import random
 import struct
 
 import pytest
 
 from exporter.classify import ALIYUN, SMPP, SMPP_8X8, SMPP_GSM_MAP, TENCENT, TWILIO, VONAGE
 from exporter.sources.smpp import (
+    SMPP_STATS,
     SmscTime,
+    _laid_out,
     cmpp_msg_id_parts,
     parse_cmpp_report,
     parse_receipt,
     parse_smsc_date,
+    scanned_fields,
 )
 
 
@@ -119,3 +123,34 @@ def test_inferred_causes_name_their_ambiguity() -> None:
     assert TENCENT.ambiguity("undelivered", "UNDELIV") == "UNDELIV"
     assert SMPP.ambiguity("undelivered", "MK:0001") is None
     assert SMPP.ambiguity("delivered", "") is None
+
+
+def laid_out_receipts(seed: int, count: int) -> list[str]:
+    """Receipts in the specification's layout with awkward values: ids holding colons and
+    field names, texts holding other fields, newlines and nothing at all."""
+    rng = random.Random(seed)
+    id_pieces = ["0A1B", "9", "x", ":", "sub", "err:", "-stat:", "id:", "_", "ÉÜ", "done"]
+    text_pieces = [" ", "\n", "x", "stat:UNDELIV", "err:999", "id:other", "done date:", ":", "é"]
+
+    def date() -> str:
+        return "".join(rng.choices("0123456789", k=rng.choice((10, 12))))
+
+    receipts = []
+    for _ in range(count):
+        receipt_id = "".join(rng.choices(id_pieces, k=rng.randint(1, 4)))
+        stat = rng.choice([*SMPP_STATS, "ABCDEFG"])
+        err = "".join(rng.choices("0123456789abcdefX_", k=3))
+        text = rng.choice(["", " text:", " text:" + "".join(rng.choices(text_pieces, k=6))])
+        receipts.append(
+            f"id:{receipt_id} sub:{rng.randint(0, 999):03d} dlvrd:{rng.randint(0, 999):03d} "
+            f"submit date:{date()} done date:{date()} stat:{stat} err:{err}{text}"
+        )
+    return receipts
+
+
+def test_receipts_in_the_specification_s_layout_read_as_a_scan_reads_them() -> None:
+    for text in laid_out_receipts(7, 5_000):
+        laid_out = _laid_out(text)
+        assert laid_out is not None, text  # read in one match ...
+        scanned = scanned_fields(text)
+        assert {key: scanned.get(key) for key in laid_out} == laid_out, text  # ... alike

@@ -116,9 +116,7 @@ def _field_name(key: str) -> str:
 
 def parse_receipt(text: str) -> DeliveryReceipt | None:
     """Parse receipt text; None unless it has a known `stat` (everything else is optional)."""
-    fields: dict[str, str] = {}
-    for key, value in _FIELD.findall(text or ""):
-        fields.setdefault(_field_name(key), value.strip())
+    fields = _laid_out(text) or scanned_fields(text)
     stat = fields.get("stat", "").upper()
     if stat not in SMPP_STATS:
         return None
@@ -131,6 +129,40 @@ def parse_receipt(text: str) -> DeliveryReceipt | None:
         sub=_count(fields.get("sub")),
         dlvrd=_count(fields.get("dlvrd")),
     )
+
+
+def scanned_fields(text: str) -> dict[str, str]:
+    """A receipt's fields wherever they stand, in any case and spacing: the first of each."""
+    fields: dict[str, str] = {}
+    for key, value in _FIELD.findall(text or ""):
+        fields.setdefault(_field_name(key), value.strip())
+    return fields
+
+
+#: A receipt laid out as the SMPP specification shows it (v3.4 Appendix B): every field, in
+#: order, one space apart. Read in one match, its fields are what `scanned_fields` finds
+#: (tests/test_smpp.py compares them); any other layout is scanned.
+_LAID_OUT = re.compile(
+    r"id:(\S+) sub:(\d{3}) dlvrd:(\d{3}) submit date:(\d{10}(?:\d{2})?) "
+    r"done date:(\d{10}(?:\d{2})?) stat:([A-Z]{7}) err:(\w{3})(?: text:.*)?\Z",
+    re.DOTALL,
+)
+
+
+def _laid_out(text: str) -> dict[str, str] | None:
+    match = _LAID_OUT.match(text)
+    if match is None:
+        return None
+    receipt_id, sub, dlvrd, submitted, done, stat, err = match.groups()
+    return {
+        "id": receipt_id,
+        "sub": sub,
+        "dlvrd": dlvrd,
+        "submitdate": submitted,
+        "donedate": done,
+        "stat": stat,
+        "err": err,
+    }
 
 
 # --------------------------------------------------------------------------- dlr-url callbacks
