@@ -877,10 +877,11 @@ class Poller:
                     and self._on(deadline)
                 ):
                     ahead = reader.submit(fetch, page.next_cursor)
-                if ahead is not None and not batched:  # a backlog: its pages commit together
-                    batch.enter_context(store.batch())
-                    batch_since = time.monotonic()
-                batched += 1 if batched or ahead is not None else 0
+                if batched or ahead is not None:  # a backlog: its pages commit together
+                    if not batched:
+                        batch.enter_context(store.batch())
+                        batch_since = time.monotonic()
+                    batched += 1
                 try:
                     commit(source, page, cursor)  # an empty next_cursor keeps the stored one
                 except BaseException:

@@ -188,55 +188,32 @@ class PlainHeaders(http.client.HTTPMessage):
 
     The email policy's fetch returns such values unchanged (text decoded from ISO-8859-1 has
     no surrogates to escape), so skipping it changes no answer; with a scan of every header
-    for each fetch it was a tenth of a small push's handling. The headers of a request are
-    read, never changed: the index by lower-case name is made once, and a change through the
-    `Message` methods that add or remove headers makes it again."""
+    for each fetch it was a tenth of a small push's handling. The index by lower-case name is
+    made for the headers as they are, and made again if a `Message` method changed them."""
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         super().__init__()
         self._headers = pairs
-        self._index: dict[str, list[str]] | None = None
+        self._index: dict[str, list[str]] = {}
+        self._indexed: list[tuple[str, str]] | None = None  # the headers the index is for
 
     def _by_name(self) -> dict[str, list[str]]:
-        if self._index is None:
+        if self._indexed != self._headers:
             index: dict[str, list[str]] = {}
             for key, value in self._headers:
                 index.setdefault(key.lower(), []).append(value)
-            self._index = index
+            self._index, self._indexed = index, list(self._headers)
         return self._index
 
     def get(self, name: str, failobj: Any = None) -> Any:
         values = self._by_name().get(name.lower())
         return values[0] if values else failobj
 
-    def __getitem__(self, name: str) -> Any:
-        return self.get(name)
-
     def items(self) -> list[tuple[str, Any]]:
         return list(self._headers)
 
     def get_all(self, name: str, failobj: Any = None) -> Any:
         return list(self._by_name().get(name.lower(), ())) or failobj
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        super().__setitem__(name, value)
-        self._index = None
-
-    def __delitem__(self, name: str) -> None:
-        super().__delitem__(name)
-        self._index = None
-
-    def set_raw(self, name: str, value: Any) -> None:
-        super().set_raw(name, value)
-        self._index = None
-
-    def replace_header(self, _name: str, _value: Any) -> None:
-        super().replace_header(_name, _value)
-        self._index = None
-
-    def add_header(self, _name: str, _value: str, **_params: Any) -> None:
-        super().add_header(_name, _value, **_params)
-        self._index = None
 
 
 class ConnectionHandler(BaseHTTPRequestHandler):
