@@ -63,6 +63,16 @@ def event(msg: str, ref: str, status: str, at_s: float) -> SmsEvent:
                     T0, T0 + int(at_s * 1000))  # fmt: skip
 
 
+def handset_reply(tmp_path: Path, nonce: str) -> None:
+    """The handset's inbox (gammu-smsd's file backend) holds the canary with `nonce`,
+    received at 2027-01-15T08:00:03Z: T0 + 3 s (UTC, as configured)."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "IN20270115_080003_00_+8613800138000_00.txt").write_bytes(
+        "\ufeffsmswatch canary ".encode("utf-16-le") + nonce.encode("utf-16-le")
+    )
+
+
 def canary(store: Store, canary_id: str, message_id: str, nonce: str) -> CanaryRow:
     row = CanaryRow(canary_id, "bank-sms", message_id, "china-mobile", "north", "138****8000",
                     nonce, T0)  # fmt: skip
@@ -198,12 +208,7 @@ def test_the_handset_inbox_proves_receipt(tmp_path: Path) -> None:
     store = Store(config.state_path)
     prober = Prober(config.probes, store, clock=lambda: T0 / 1000)
     [sent] = prober.send_round("bank-sms")
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    # 2027-01-15T08:00:03Z is T0 + 3 s (UTC, as configured)
-    (inbox / "IN20270115_080003_00_+8613800138000_00.txt").write_bytes(
-        "\ufeffsmswatch canary ".encode("utf-16-le") + sent.nonce.encode("utf-16-le")
-    )
+    handset_reply(tmp_path, sent.nonce)
     prober.check()
     got = store.canary(sent.canary_id)
     assert got is not None and got.handset_ms == T0 + 3000 and got.verdict is None
@@ -246,11 +251,7 @@ def test_while_the_state_is_down_no_canary_is_sent_and_the_inbox_waits(tmp_path:
     store = Store(config.state_path, backend=Backend(config.state_path, busy_timeout_ms=50))
     prober = Prober(config.probes, store, clock=lambda: T0 / 1000)
     [sent] = prober.send_round("bank-sms")
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    (inbox / "IN20270115_080003_00_+8613800138000_00.txt").write_bytes(
-        "\ufeffsmswatch canary ".encode("utf-16-le") + sent.nonce.encode("utf-16-le")
-    )
+    handset_reply(tmp_path, sent.nonce)
     holder = sqlite3.connect(config.state_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process holds the file
     with pytest.raises(sqlite3.OperationalError), store.transaction():
