@@ -12,10 +12,12 @@ import sqlite3
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -230,6 +232,20 @@ class Process:
     def output(self) -> str:
         """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace")
+
+
+class LoopbackServer:
+    """A threaded HTTP server on a free 127.0.0.1 port serving `handler` until `close`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def config_with(sms: dict[str, Any] | None = None, acquirer: dict[str, Any] | None = None) -> Any:

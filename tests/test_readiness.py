@@ -16,7 +16,7 @@ from exporter.app import Exporter
 from exporter.config import parse_config, simulator_config_document
 from exporter.web import Request
 
-from harness import http_get, wait_until
+from harness import LoopbackServer, http_get, wait_until
 
 
 class HeldUpstream:
@@ -38,15 +38,12 @@ class HeldUpstream:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LoopbackServer(Handler)
+        self.url = self.http.url
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import sqlite3
-import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
@@ -41,7 +40,7 @@ from exporter.state_health import READ, WRITE, StateHealth
 from exporter.store import Store
 from exporter.web import Response, WebServer
 
-from harness import Series, http_get, parse_exposition, wait_until
+from harness import LoopbackServer, Series, http_get, parse_exposition, wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = "s3cret"
@@ -113,14 +112,11 @@ class Feed:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LoopbackServer(Handler)
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @pytest.fixture
